@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what vserver needs to build, run and test, from Debian's packages.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libseccomp-dev libcap-dev libarchive-dev libcli11-dev libfmt-dev nlohmann-json3-dev
+  libgtest-dev
+  busybox-static procps tar zstd xz-utils
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "Installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

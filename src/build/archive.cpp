@@ -1,0 +1,303 @@
+// The template method: unpacking root-filesystem archives (util-vserver.md §2.1, "template").
+//
+// An archive is untrusted input that root unpacks. libarchive's secure extraction flags refuse
+// absolute paths, ".." and writing through symbolic links; every entry is also checked here
+// first, so that the whole build is refused with a message naming the entry, before anything of
+// it is written:
+//   - absolute paths and ".." components, in names and in hard-link targets;
+//   - writing below a symbolic link (the link may point out of the guest root), including
+//     hard-link targets reached through one;
+//   - replacing a directory by something else (a later entry could otherwise turn a directory
+//     whose metadata is still to be restored into a link to the host);
+//   - block devices, and character devices other than the harmless ones a root filesystem needs.
+// Owners stay numeric (no user database lookup): the guest's uids are not the host's.
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <memory>
+#include <set>
+#include <utility>
+
+#include "build/internal.hpp"
+#include "sys/error.hpp"
+
+namespace vs::build::detail {
+
+namespace {
+
+constexpr int kExtractFlags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+                              ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_XATTR |
+                              ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                              ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+
+// Character devices a guest may have on disk: null, zero, full, random, urandom, tty, console,
+// ptmx.
+constexpr std::array<std::pair<unsigned, unsigned>, 8> kSafeCharDevices = {{
+    {1, 3},
+    {1, 5},
+    {1, 7},
+    {1, 8},
+    {1, 9},
+    {5, 0},
+    {5, 1},
+    {5, 2},
+}};
+
+struct ReadDeleter {
+  void operator()(struct archive* a) const { archive_read_free(a); }
+};
+struct WriteDeleter {
+  void operator()(struct archive* a) const { archive_write_free(a); }
+};
+using ArchiveReader = std::unique_ptr<struct archive, ReadDeleter>;
+using ArchiveWriter = std::unique_ptr<struct archive, WriteDeleter>;
+
+std::string archive_message(struct archive* a) {
+  const char* s = archive_error_string(a);
+  return s != nullptr ? s : "unknown error";
+}
+
+// The working directory of the process, moved into the guest root while libarchive writes
+// relative paths, and restored afterwards.
+class CwdGuard {
+ public:
+  explicit CwdGuard(const Root& root) {
+    int fd = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw_errno("open", "the current directory");
+    saved_.reset(fd);
+    if (::fchdir(root.fd.get()) != 0) throw_errno("change directory to", root.path.string());
+  }
+  CwdGuard(const CwdGuard&) = delete;
+  CwdGuard& operator=(const CwdGuard&) = delete;
+  ~CwdGuard() {
+    if (::fchdir(saved_.get()) != 0) {
+      // Nothing sensible is left to do; later relative paths would be wrong, so say so.
+      std::perror("vserver: restore working directory");
+    }
+  }
+
+ private:
+  UniqueFd saved_;
+};
+
+std::string quote(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+class Unpacker {
+ public:
+  Unpacker(const Root& root, fs::path archive) : root_(root), archive_(std::move(archive)) {}
+
+  [[noreturn]] void refuse(std::string_view entry, const std::string& why) const {
+    throw Error(archive_.string() + ": refusing entry " + quote(entry) + ": " + why);
+  }
+
+  // The entry's path relative to the root, "./" and empty components dropped; refuses absolute
+  // paths and "..".
+  std::vector<std::string> clean(std::string_view entry, std::string_view path,
+                                 std::string_view what) const {
+    if (!path.empty() && path.front() == '/') refuse(entry, std::string(what) + " is absolute");
+    try {
+      return components(path);
+    } catch (const Error&) {
+      refuse(entry, std::string(what) + " contains \"..\"");
+    }
+  }
+
+  // Refuses when one of the first n components of comps, as it exists now under the root, is a
+  // symbolic link. Components found to be real directories are remembered.
+  void check_no_symlink(std::string_view entry, const std::vector<std::string>& comps,
+                        std::size_t n, std::string_view what) {
+    std::string p;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i > 0) p += '/';
+      p += comps[i];
+      if (dirs_.count(p) != 0) continue;
+      struct stat st {};
+      if (::fstatat(root_.fd.get(), p.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) return;
+        throw_errno("stat", (root_.path / p).string());
+      }
+      if (S_ISLNK(st.st_mode)) {
+        refuse(entry, std::string(what) + " goes through the symbolic link " + quote(p) +
+                          "; refusing to write through it");
+      }
+      if (!S_ISDIR(st.st_mode)) return;  // libarchive reports "not a directory"
+      dirs_.insert(p);
+    }
+  }
+
+  void forget(const std::string& p) {
+    auto it = dirs_.lower_bound(p);
+    while (it != dirs_.end() && (*it == p || it->rfind(p + "/", 0) == 0)) it = dirs_.erase(it);
+  }
+
+  // Checks one entry and rewrites its names to the cleaned relative forms. Returns false for
+  // entries that are skipped (the root itself, sockets).
+  bool prepare(struct archive_entry* e) {
+    const char* raw = archive_entry_pathname(e);
+    if (raw == nullptr) raw = archive_entry_pathname_utf8(e);
+    if (raw == nullptr || *raw == '\0') refuse("", "the entry has no path");
+    std::string entry = raw;
+    auto comps = clean(entry, entry, "the path");
+    if (comps.empty()) return false;  // "./": the guest root keeps its own owner and mode
+    path_ = comps.front();
+    for (std::size_t i = 1; i < comps.size(); ++i) path_ += "/" + comps[i];
+
+    mode_t type = archive_entry_filetype(e);
+    const char* hardlink = archive_entry_hardlink(e);
+    if (hardlink != nullptr) {
+      auto target = clean(entry, hardlink, "the hard-link target");
+      if (target.empty()) refuse(entry, "the hard-link target is the guest root");
+      check_no_symlink(entry, target, target.size() - 1, "the hard-link target");
+      link_ = target.front();
+      for (std::size_t i = 1; i < target.size(); ++i) link_ += "/" + target[i];
+      archive_entry_set_hardlink(e, link_.c_str());
+    } else if (type == AE_IFBLK) {
+      refuse(entry, "block devices are not allowed in a guest (" +
+                        std::to_string(archive_entry_rdevmajor(e)) + ":" +
+                        std::to_string(archive_entry_rdevminor(e)) + ")");
+    } else if (type == AE_IFCHR) {
+      std::pair<unsigned, unsigned> dev{static_cast<unsigned>(archive_entry_rdevmajor(e)),
+                                        static_cast<unsigned>(archive_entry_rdevminor(e))};
+      bool safe = false;
+      for (const auto& s : kSafeCharDevices) safe = safe || s == dev;
+      if (!safe) {
+        refuse(entry, "character device " + std::to_string(dev.first) + ":" +
+                          std::to_string(dev.second) +
+                          " is not allowed in a guest (only null, zero, full, random, urandom, "
+                          "tty, console and ptmx)");
+      }
+    } else if (type == AE_IFSOCK) {
+      return false;  // sockets are made by their servers, never unpacked
+    }
+
+    check_no_symlink(entry, comps, comps.size() - 1, "the path");
+
+    // What is at the path now: a symlink is replaced (never written through), a directory only
+    // by a directory.
+    struct stat st {};
+    if (::fstatat(root_.fd.get(), path_.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      bool entry_is_dir = hardlink == nullptr && type == AE_IFDIR;
+      if (S_ISDIR(st.st_mode) && !entry_is_dir) {
+        refuse(entry, "it would replace the directory " + quote(path_));
+      }
+      if (S_ISLNK(st.st_mode) && !(hardlink == nullptr && type == AE_IFLNK)) {
+        if (::unlinkat(root_.fd.get(), path_.c_str(), 0) != 0) {
+          throw_errno("remove", (root_.path / path_).string());
+        }
+      }
+    } else if (errno != ENOENT) {
+      throw_errno("stat", (root_.path / path_).string());
+    }
+    archive_entry_set_pathname(e, path_.c_str());
+    is_dir_ = hardlink == nullptr && type == AE_IFDIR;
+    return true;
+  }
+
+  std::size_t run(const Report& warning) {
+    ArchiveReader in(archive_read_new());
+    ArchiveWriter out(archive_write_disk_new());
+    if (!in || !out) throw Error("unpack " + archive_.string() + ": out of memory");
+    archive_read_support_filter_all(in.get());
+    archive_read_support_format_all(in.get());
+    if (archive_read_open_filename(in.get(), archive_.c_str(), 64 * 1024) != ARCHIVE_OK) {
+      throw Error("open " + archive_.string() + ": " + archive_message(in.get()),
+                  archive_errno(in.get()));
+    }
+    // No archive_write_disk_set_standard_lookup: owners stay numeric.
+    archive_write_disk_set_options(out.get(), kExtractFlags);
+
+    auto warn = [&](const std::string& entry, struct archive* a) {
+      if (warning) warning(archive_.string() + ": " + entry + ": " + archive_message(a));
+    };
+
+    CwdGuard cwd(root_);
+    std::size_t count = 0;
+    for (;;) {
+      check_interrupted();
+      struct archive_entry* e = nullptr;
+      int r = archive_read_next_header(in.get(), &e);
+      if (r == ARCHIVE_EOF) break;
+      if (r == ARCHIVE_WARN) warn("reading", in.get());
+      if (r < ARCHIVE_WARN) {
+        throw Error("read " + archive_.string() + ": " + archive_message(in.get()),
+                    archive_errno(in.get()));
+      }
+      const char* raw = archive_entry_pathname(e);
+      std::string entry = raw != nullptr ? raw : "";
+      if (!prepare(e)) {
+        archive_read_data_skip(in.get());
+        continue;
+      }
+      r = archive_write_header(out.get(), e);
+      if (r == ARCHIVE_WARN) warn(quote(entry), out.get());
+      if (r < ARCHIVE_WARN) {
+        throw Error(
+            archive_.string() + ": entry " + quote(entry) + ": " + archive_message(out.get()),
+            archive_errno(out.get()));
+      }
+      copy_data(in.get(), out.get(), entry);
+      r = archive_write_finish_entry(out.get());
+      if (r == ARCHIVE_WARN) warn(quote(entry), out.get());
+      if (r < ARCHIVE_WARN) {
+        throw Error(
+            archive_.string() + ": entry " + quote(entry) + ": " + archive_message(out.get()),
+            archive_errno(out.get()));
+      }
+      if (is_dir_) {
+        dirs_.insert(path_);
+      } else {
+        forget(path_);
+      }
+      ++count;
+    }
+    // Directory permissions and times are restored here, still inside the root.
+    if (archive_write_close(out.get()) < ARCHIVE_WARN) {
+      throw Error("unpack " + archive_.string() + ": " + archive_message(out.get()),
+                  archive_errno(out.get()));
+    }
+    return count;
+  }
+
+ private:
+  void copy_data(struct archive* in, struct archive* out, const std::string& entry) {
+    for (;;) {
+      check_interrupted();
+      const void* buf = nullptr;
+      std::size_t size = 0;
+      la_int64_t offset = 0;
+      int r = archive_read_data_block(in, &buf, &size, &offset);
+      if (r == ARCHIVE_EOF) return;
+      if (r < ARCHIVE_WARN) {
+        throw Error(
+            "read " + archive_.string() + ": entry " + quote(entry) + ": " + archive_message(in),
+            archive_errno(in));
+      }
+      if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN) {
+        throw Error(archive_.string() + ": entry " + quote(entry) + ": " + archive_message(out),
+                    archive_errno(out));
+      }
+    }
+  }
+
+  const Root& root_;
+  fs::path archive_;
+  std::set<std::string> dirs_;  // paths known to be real directories under the root
+  std::string path_;            // the current entry, cleaned
+  std::string link_;            // its hard-link target, cleaned
+  bool is_dir_ = false;
+};
+
+}  // namespace
+
+std::size_t unpack_archive(const Root& root, const fs::path& archive, const Report& warning) {
+  Unpacker u(root, fs::absolute(archive));
+  return u.run(warning);
+}
+
+}  // namespace vs::build::detail

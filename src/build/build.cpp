@@ -1,0 +1,798 @@
+// vserver NAME build / delete (util-vserver.md §2.1): options, context allocation, the temporary
+// directories a build works in, moving the result into place, and deletion.
+#include "build/build.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+
+#include "build/internal.hpp"
+#include "config/capabilities.hpp"
+#include "config/config.hpp"
+#include "state/state.hpp"
+#include "sys/error.hpp"
+#include "sys/file.hpp"
+
+namespace vs::build {
+
+namespace {
+
+constexpr std::array<std::pair<Method, const char*>, 4> kMethods = {{
+    {Method::skeleton, "skeleton"},
+    {Method::archive, "template"},
+    {Method::clone, "clone"},
+    {Method::busybox, "busybox"},
+}};
+
+std::string quote(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+}  // namespace
+
+const char* to_string(Method m) {
+  for (const auto& [method, name] : kMethods) {
+    if (method == m) return name;
+  }
+  return "unknown";
+}
+
+std::optional<Method> method_from_string(std::string_view s) {
+  for (const auto& [method, name] : kMethods) {
+    if (s == name) return method;
+  }
+  return std::nullopt;
+}
+
+// ---- --interface --------------------------------------------------------------------------
+
+namespace {
+
+int family_of(std::string_view s) {
+  std::string text(s);
+  std::array<unsigned char, 16> buf{};
+  if (::inet_pton(AF_INET, text.c_str(), buf.data()) == 1) return AF_INET;
+  if (::inet_pton(AF_INET6, text.c_str(), buf.data()) == 1) return AF_INET6;
+  return 0;
+}
+
+// A device or label name as the configuration accepts it: 1..15 characters, no '/', ':' or
+// whitespace.
+bool valid_link_name(std::string_view s) {
+  if (s.empty() || s.size() > 15 || s == "." || s == "..") return false;
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c)) != 0 ||
+           static_cast<unsigned char>(c) < 0x20;
+  });
+}
+
+std::optional<int> ipv4_mask_prefix(std::string_view mask) {
+  std::string text(mask);
+  in_addr a{};
+  if (::inet_pton(AF_INET, text.c_str(), &a) != 1) return std::nullopt;
+  std::uint32_t m = ntohl(a.s_addr);
+  int prefix = 0;
+  while (prefix < 32 && (m & (0x80000000U >> prefix)) != 0) ++prefix;
+  if (prefix < 32 && (m << prefix) != 0) return std::nullopt;  // not contiguous
+  return prefix;
+}
+
+std::string_view unbracket(std::string_view s) {
+  if (s.size() >= 2 && s.front() == '[' && s.back() == ']') return s.substr(1, s.size() - 2);
+  return s;
+}
+
+}  // namespace
+
+ParsedInterface parse_interface(std::string_view spec, std::string id) {
+  auto bad = [&](const std::string& why) {
+    return Error("--interface " + quote(spec) + ": " + why);
+  };
+  ParsedInterface out;
+  config::Interface& i = out.iface;
+  i.id = std::move(id);
+  std::string_view rest = spec;
+
+  if (std::size_t eq = rest.find('='); eq != std::string_view::npos) {
+    std::string_view label = rest.substr(0, eq);
+    if (!valid_link_name(label)) {
+      throw bad(quote(label) + " is not an interface name (1..15 characters, no '/', ':' or " +
+                "whitespace)");
+    }
+    i.name = std::string(label);
+    rest = rest.substr(eq + 1);
+  }
+
+  std::string_view prefix_text;
+  bool has_prefix = false;
+  if (std::size_t slash = rest.rfind('/'); slash != std::string_view::npos) {
+    prefix_text = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+    has_prefix = true;
+  }
+
+  std::optional<std::string_view> dev;
+  std::string_view addr;
+  if (family_of(rest) != 0 || (rest.size() >= 2 && rest.front() == '[' && rest.back() == ']')) {
+    addr = unbracket(rest);
+  } else if (std::size_t colon = rest.find(':'); colon != std::string_view::npos) {
+    dev = rest.substr(0, colon);
+    addr = unbracket(rest.substr(colon + 1));
+  } else {
+    throw bad(quote(rest) + " is not an IPv4 or IPv6 address");
+  }
+  i.family = family_of(addr);
+  if (i.family == 0) throw bad(quote(addr) + " is not an IPv4 or IPv6 address");
+  i.ip = std::string(addr);
+
+  if (!dev) {
+    i.nodev = true;
+    out.nodev_defaulted = true;
+  } else if (*dev == "nodev") {
+    i.nodev = true;
+  } else if (valid_link_name(*dev)) {
+    i.dev = std::string(*dev);
+  } else {
+    throw bad(quote(*dev) + " is not a device name (1..15 characters, no '/', ':' or whitespace)");
+  }
+
+  int max = i.family == AF_INET ? 32 : 128;
+  if (!has_prefix) {
+    i.prefix = max;
+  } else if (!prefix_text.empty() &&
+             std::all_of(prefix_text.begin(), prefix_text.end(),
+                         [](char c) { return c >= '0' && c <= '9'; }) &&
+             prefix_text.size() <= 3 && std::stoi(std::string(prefix_text)) <= max) {
+    i.prefix = std::stoi(std::string(prefix_text));
+  } else if (auto p = i.family == AF_INET ? ipv4_mask_prefix(prefix_text) : std::nullopt) {
+    i.prefix = *p;
+  } else {
+    throw bad(quote(prefix_text) + " is not a prefix length (0.." + std::to_string(max) + ")" +
+              (i.family == AF_INET ? " or a netmask" : ""));
+  }
+  return out;
+}
+
+// ---- helpers --------------------------------------------------------------------------------
+
+namespace {
+
+using detail::Report;
+
+config::Roots absolute_roots(const config::Roots& r) {
+  config::Roots a = r;
+  a.config = fs::absolute(r.config).lexically_normal();
+  a.vdir = fs::absolute(r.vdir).lexically_normal();
+  a.run = fs::absolute(r.run).lexically_normal();
+  a.log = fs::absolute(r.log).lexically_normal();
+  return a;
+}
+
+bool lexists(const fs::path& p) {
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) == 0) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  throw_errno("stat", p.string());
+}
+
+// Creates dir and missing parents; a directory created here gets mode 0755.
+void make_root_dir(const fs::path& dir) {
+  if (lexists(dir)) return;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw_errno("create directory", dir.string(), ec.value());
+  if (::chmod(dir.c_str(), 0755) != 0) throw_errno("chmod", dir.string());
+}
+
+std::string temp_name(std::string_view name) {
+  return "." + std::string(name) + ".build-" + std::to_string(::getpid());
+}
+
+// For ".NAME.build-PID", NAME and PID.
+std::optional<std::pair<std::string, pid_t>> parse_temp_name(std::string_view entry) {
+  constexpr std::string_view kMark = ".build-";
+  if (entry.size() < 2 || entry.front() != '.') return std::nullopt;
+  std::size_t mark = entry.rfind(kMark);
+  if (mark == std::string_view::npos || mark < 2) return std::nullopt;
+  std::string_view digits = entry.substr(mark + kMark.size());
+  if (digits.empty() || digits.size() > 9 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  return std::pair{std::string(entry.substr(1, mark - 1)),
+                   static_cast<pid_t>(std::stol(std::string(digits)))};
+}
+
+bool process_exists(pid_t pid) {
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
+// Temporary directories of builds in dir: (entry name, guest name, pid).
+struct TempEntry {
+  fs::path path;
+  std::string name;
+  pid_t pid;
+};
+std::vector<TempEntry> temp_entries(const fs::path& dir) {
+  std::vector<TempEntry> out;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return out;
+    throw_errno("open directory", dir.string(), ec.value());
+  }
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (auto t = parse_temp_name(it->path().filename().string())) {
+      out.push_back({it->path(), t->first, t->second});
+    }
+  }
+  if (ec) throw_errno("read directory", dir.string(), ec.value());
+  return out;
+}
+
+// Leftovers of builds of this guest whose process is gone (killed, crashed, power cut).
+void remove_stale_builds(const config::Roots& roots, std::string_view name) {
+  for (const auto& dir : {roots.config, roots.vdir}) {
+    for (const auto& t : temp_entries(dir)) {
+      // The guest lock is held: a directory of our own pid is a leftover too.
+      if (t.name == name && (t.pid == ::getpid() || !process_exists(t.pid))) {
+        detail::remove_tree(t.path);
+      }
+    }
+  }
+}
+
+// flock on CONFIG_ROOT/.defaults/.context.lock: one context choice at a time.
+class ContextLock {
+ public:
+  explicit ContextLock(const config::Roots& roots) {
+    make_root_dir(roots.defaults_dir());
+    fs::path file = roots.defaults_dir() / ".context.lock";
+    fd_ = open_file(file, O_RDWR | O_CREAT, 0600);
+    while (::flock(fd_.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw_errno("lock", file.string());
+      detail::check_interrupted();
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+std::optional<int> parse_context(std::string_view text) {
+  text = trim(text.substr(0, text.find('\n')));
+  if (text.empty() || text.size() > 6 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  int v = std::stoi(std::string(text));
+  if (v < config::kMinContext || v > config::kMaxContext) return std::nullopt;
+  return v;
+}
+
+// Context ids in use → who uses them: existing guests (but not `except`, which is being
+// replaced) and builds in progress. Called with the context lock held.
+std::map<int, std::string> used_contexts(const config::Roots& roots, std::string_view except) {
+  std::map<int, std::string> used;
+  for (const auto& g : config::list_guests(roots)) {
+    if (g == except) continue;
+    config::GuestConfig cfg;
+    try {
+      config::check_guest(roots, g, cfg);  // problems elsewhere in its tree do not matter here
+    } catch (const Error&) {
+      continue;  // removed meanwhile
+    }
+    if (cfg.context) used.emplace(*cfg.context, "vserver '" + g + "'");
+  }
+  for (const auto& t : temp_entries(roots.config)) {
+    if (!process_exists(t.pid)) continue;
+    std::optional<std::string> text;
+    try {
+      text = read_file_if_exists(t.path / "context");
+    } catch (const Error&) {
+      continue;
+    }
+    if (!text) continue;
+    if (auto c = parse_context(*text)) {
+      used.emplace(*c, "the build of vserver '" + t.name + "' in progress");
+    }
+  }
+  return used;
+}
+
+// util-vserver's allocation: context.next, skipping used ids, wrapping once to 40000.
+int pick_context(const config::Roots& roots, const std::map<int, std::string>& used) {
+  fs::path next_file = roots.defaults_dir() / "context.next";
+  int next = config::kFirstAllocatedContext;
+  if (auto text = read_file_if_exists(next_file)) {
+    auto v = parse_context(*text);
+    if (!v) {
+      throw Error(next_file.string() + ": " +
+                  quote(trim(std::string_view(*text).substr(0, text->find('\n')))) +
+                  " is not a context id (2..49151)");
+    }
+    next = *v;
+  }
+  std::optional<int> chosen;
+  for (int c = next; c <= config::kMaxContext && !chosen; ++c) {
+    if (used.count(c) == 0) chosen = c;
+  }
+  for (int c = config::kFirstAllocatedContext; c < next && !chosen; ++c) {
+    if (used.count(c) == 0) chosen = c;
+  }
+  if (!chosen) {
+    throw Error("no free context id from " + std::to_string(next) + " to " +
+                std::to_string(config::kMaxContext) + "; give one with --context");
+  }
+  int after = *chosen + 1 > config::kMaxContext ? config::kFirstAllocatedContext : *chosen + 1;
+  write_file_atomic(next_file, std::to_string(after) + "\n");
+  return *chosen;
+}
+
+// A hostname for uts/nodename: 1..64 characters of letters, digits, '.', '-', '_', starting with
+// a letter or digit.
+bool valid_hostname(std::string_view h) {
+  if (h.empty() || h.size() > 64) return false;
+  if (!std::isalnum(static_cast<unsigned char>(h.front()))) return false;
+  return std::all_of(h.begin(), h.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == '_';
+  });
+}
+
+void validate(const BuildOptions& o) {
+  if (!config::valid_guest_name(o.name)) {
+    throw Error("invalid vserver name " + quote(o.name) +
+                " (1..64 characters of A-Z a-z 0-9 . _ -, not starting with . or -)");
+  }
+  if (o.context && (*o.context < config::kMinContext || *o.context > config::kMaxContext)) {
+    throw Error("context " + std::to_string(*o.context) + " is not in 2..49151");
+  }
+  if (o.hostname && !valid_hostname(*o.hostname)) {
+    throw Error("invalid hostname " + quote(*o.hostname) +
+                " (1..64 characters of A-Z a-z 0-9 . - _, starting with a letter or digit)");
+  }
+  std::set<std::string> ids;
+  for (const auto& i : o.interfaces) {
+    if (i.id.empty() || i.id.front() == '.' || i.id.find('/') != std::string::npos) {
+      throw Error("invalid interface id " + quote(i.id));
+    }
+    if (!ids.insert(i.id).second) throw Error("interface id " + quote(i.id) + " given twice");
+    if (i.family == 0 || i.ip.empty()) throw Error("interface " + i.id + " has no address");
+  }
+  if (o.cflags) {
+    for (const auto& f : *o.cflags) {
+      if (!config::known_context_flag(f)) throw Error("unknown context flag " + quote(f));
+    }
+  }
+  if (o.init_style == config::InitStyle::command) {
+    throw Error("init style command needs apps/init/cmd.start; build with another style first");
+  }
+  switch (o.method) {
+    case Method::skeleton:
+    case Method::busybox:
+      break;
+    case Method::archive:
+      if (o.archives.empty()) throw Error("method template needs at least one archive (-t FILE)");
+      break;
+    case Method::clone:
+      if (o.source.empty()) throw Error("method clone needs a source (--source GUEST|DIR)");
+      if (o.source == o.name) throw Error("cannot clone vserver '" + o.name + "' from itself");
+      break;
+  }
+  if (o.method != Method::skeleton && !o.command.empty()) {
+    throw Error("only the skeleton method runs a command");
+  }
+}
+
+// util-vserver copies these from .defaults/files into new guests (§2.1, build step 4).
+constexpr std::array<const char*, 8> kDefaultFiles = {"hosts",     "nsswitch.conf", "krb5.conf",
+                                                      "krb.conf",  "krb.realms",    "ldap.conf",
+                                                      "localtime", "resolv.conf"};
+
+void copy_default_files(const config::Roots& roots, const detail::Root& root) {
+  for (const char* f : kDefaultFiles) {
+    fs::path src = roots.defaults_dir() / "files" / f;
+    if (auto content = read_file_if_exists(src)) {
+      detail::write_file_in(root, std::string("etc/") + f, *content);
+    }
+  }
+}
+
+// A clone of a guest gets its own name in /etc/hostname when the file held the source's.
+void rename_hostname(const detail::Root& root, const std::string& old_name,
+                     const std::string& new_name) {
+  UniqueFd etc = detail::open_dir_in(root, "etc", false, 0755, true);
+  if (!etc) return;
+  int fd = ::openat(etc.get(), "hostname", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return;  // absent, or a symlink: not ours to change
+  UniqueFd f(fd);
+  struct stat st {};
+  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 4096) return;
+  std::string content = read_fd(f.get());
+  if (trim(content) != old_name) return;
+  detail::write_file_in(root, "etc/hostname", new_name + "\n", st.st_mode & 07777);
+}
+
+std::string backup_suffix(const config::Roots& roots, const std::string& name) {
+  for (std::time_t t = std::time(nullptr);; ++t) {
+    std::string n = name + "~" + std::to_string(t) + "~";
+    if (!lexists(roots.config / n) && !lexists(roots.vdir / n)) return n;
+  }
+}
+
+void rename_noreplace(const fs::path& from, const fs::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
+    throw_errno("rename " + from.string() + " to", to.string());
+  }
+}
+
+// Moves the finished build into place. With force, an existing guest is first renamed to
+// NAME~EPOCH~ (util-vserver's backup names); on failure everything is put back.
+void move_into_place(const config::Roots& roots, const std::string& name, const fs::path& tmp_cfg,
+                     const fs::path& tmp_vdir, const Report& progress) {
+  fs::path cfgdir = roots.guest_config_dir(name);
+  fs::path vdir = roots.default_vdir(name);
+  std::vector<std::pair<fs::path, fs::path>> moved;  // (from, to), to undo in reverse
+  auto undo = [&]() noexcept {
+    for (auto it = moved.rbegin(); it != moved.rend(); ++it) {
+      ::renameat2(AT_FDCWD, it->second.c_str(), AT_FDCWD, it->first.c_str(), RENAME_NOREPLACE);
+    }
+  };
+  try {
+    if (lexists(cfgdir) || lexists(vdir)) {
+      std::string backup = backup_suffix(roots, name);
+      if (lexists(cfgdir)) {
+        rename_noreplace(cfgdir, roots.config / backup);
+        moved.emplace_back(cfgdir, roots.config / backup);
+        // The backup's vdir link follows its root.
+        fs::path link = roots.config / backup / "vdir";
+        std::error_code ec;
+        if (fs::is_symlink(link, ec) && fs::read_symlink(link, ec) == vdir && !ec) {
+          fs::path tmp = link;
+          tmp += ".new";
+          fs::create_symlink(roots.vdir / backup, tmp, ec);
+          if (!ec) fs::rename(tmp, link, ec);
+        }
+      }
+      if (lexists(vdir)) {
+        rename_noreplace(vdir, roots.vdir / backup);
+        moved.emplace_back(vdir, roots.vdir / backup);
+      }
+      if (progress) progress("Kept the previous vserver '" + name + "' as " + backup);
+    }
+    rename_noreplace(tmp_vdir, vdir);
+    moved.emplace_back(tmp_vdir, vdir);
+    rename_noreplace(tmp_cfg, cfgdir);
+  } catch (...) {
+    undo();
+    throw;
+  }
+}
+
+}  // namespace
+
+int allocate_context(const config::Roots& roots_in) {
+  config::Roots roots = absolute_roots(roots_in);
+  ContextLock lock(roots);
+  return pick_context(roots, used_contexts(roots, ""));
+}
+
+bool guest_exists(const config::Roots& roots, std::string_view name) {
+  return lexists(roots.guest_config_dir(name)) || lexists(roots.default_vdir(name));
+}
+
+bool guest_running(const config::Roots& roots, std::string_view name) {
+  auto st = state::read_state(roots, name);
+  return st && state::init_alive(*st);
+}
+
+void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
+  validate(o);
+  const config::Roots roots = absolute_roots(roots_in);
+  const std::string& name = o.name;
+  const std::string hostname = o.hostname.value_or(name);
+  detail::clear_interrupt();
+  detail::InterruptScope signals(o.catch_signals);
+
+  make_root_dir(roots.config);
+  make_root_dir(roots.vdir);
+  state::GuestLock lock(roots, name);
+  detail::check_interrupted();
+
+  fs::path cfgdir = roots.guest_config_dir(name);
+  fs::path vdir = roots.default_vdir(name);
+  if (lexists(cfgdir) || lexists(vdir)) {
+    if (!o.force) {
+      throw Error("vserver '" + name + "' already exists (" +
+                  (lexists(cfgdir) ? cfgdir : vdir).string() + "); use --force to replace it");
+    }
+    if (guest_running(roots, name)) {
+      throw Error("vserver '" + name + "' is running; stop it before replacing it");
+    }
+  }
+  remove_stale_builds(roots, name);
+
+  // Everything that can be checked is checked before anything is written.
+  std::optional<config::GuestConfig> source_cfg;
+  std::optional<state::GuestLock> source_lock;
+  fs::path source_dir;
+  fs::path busybox;
+  if (o.method == Method::clone) {
+    std::error_code ec;
+    if (config::valid_guest_name(o.source) &&
+        fs::is_directory(roots.guest_config_dir(o.source), ec)) {
+      source_lock.emplace(roots, o.source);  // it cannot start while being copied
+      if (guest_running(roots, o.source)) {
+        throw Error("vserver '" + o.source + "' is running; stop it before cloning it");
+      }
+      try {
+        source_cfg = config::load_guest(roots, o.source);
+      } catch (const Error& e) {
+        rethrow_with_context(e, "clone source vserver '" + o.source + "'");
+      }
+      source_dir = source_cfg->vdir;
+    } else {
+      source_dir = fs::absolute(o.source);
+    }
+    struct stat st {};
+    if (::stat(source_dir.c_str(), &st) != 0) {
+      throw_errno("clone source", source_dir.string());
+    }
+    if (!S_ISDIR(st.st_mode))
+      throw Error("clone source " + source_dir.string() + ": not a directory");
+  } else if (o.method == Method::busybox) {
+    busybox = fs::absolute(o.busybox);
+    detail::check_static_executable(busybox);
+  } else if (o.method == Method::archive) {
+    for (const auto& a : o.archives) {
+      UniqueFd f = open_file(a, O_RDONLY);
+      struct stat st {};
+      if (::fstat(f.get(), &st) != 0) throw_errno("stat", a.string());
+      if (!S_ISREG(st.st_mode)) throw Error(a.string() + ": not a regular file");
+    }
+  }
+
+  // The configuration, in a directory of its own until the end.
+  fs::path tmp_cfg = roots.config / temp_name(name);
+  fs::path tmp_vdir = roots.vdir / temp_name(name);
+  config::GuestConfig cfg;
+  if (source_cfg) {
+    cfg = *source_cfg;
+    cfg.init.depends.erase(std::remove(cfg.init.depends.begin(), cfg.init.depends.end(), name),
+                           cfg.init.depends.end());
+  } else {
+    cfg.fstab = config::default_fstab();
+    cfg.bcapabilities = config::default_bounding_set();
+  }
+  cfg.name = name;
+  cfg.cfgdir = tmp_cfg;
+  cfg.vdir = vdir;
+  cfg.uts.nodename = hostname;
+  cfg.interfaces = o.interfaces;
+  if (o.init_style) {
+    cfg.init.style = *o.init_style;
+  } else if (o.method == Method::busybox) {
+    cfg.init.style = config::InitStyle::plain;  // busybox init as /sbin/init
+  }
+  if (o.cflags) cfg.cflags = *o.cflags;
+
+  std::optional<detail::TempDir> cfg_guard;
+  {
+    ContextLock context_lock(roots);
+    auto used = used_contexts(roots, o.force ? name : "");
+    if (o.context) {
+      if (auto it = used.find(*o.context); it != used.end()) {
+        throw Error("context " + std::to_string(*o.context) + " is already used by " + it->second);
+      }
+      cfg.context = *o.context;
+    } else {
+      cfg.context = pick_context(roots, used);
+    }
+    // Written while the lock is held, so that other builds see the context as taken.
+    if (::mkdir(tmp_cfg.c_str(), 0700) != 0) throw_errno("create directory", tmp_cfg.string());
+    cfg_guard.emplace(tmp_cfg);
+    if (::chmod(tmp_cfg.c_str(), 0755) != 0) throw_errno("chmod", tmp_cfg.string());
+    config::write_guest(cfg);
+  }
+  if (!source_cfg) {
+    // .defaults/fstab is the template of a new guest's fstab (§1.5).
+    if (auto fstab = read_file_if_exists(roots.defaults_dir() / "fstab")) {
+      write_file_atomic(tmp_cfg / "fstab", *fstab);
+    }
+  }
+
+  // The root filesystem.
+  if (::mkdir(tmp_vdir.c_str(), 0700) != 0) throw_errno("create directory", tmp_vdir.string());
+  detail::TempDir vdir_guard(tmp_vdir);
+  detail::Root root{tmp_vdir, UniqueFd()};
+  root.fd = open_file(tmp_vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (::geteuid() == 0 && ::fchown(root.fd.get(), 0, 0) != 0)
+    throw_errno("chown", tmp_vdir.string());
+  if (::fchmod(root.fd.get(), 0755) != 0) throw_errno("chmod", tmp_vdir.string());
+
+  switch (o.method) {
+    case Method::skeleton:
+      detail::populate_skeleton(root, hostname);
+      copy_default_files(roots, root);
+      if (!o.command.empty()) {
+        detail::run_command(o.command, tmp_vdir,
+                            {"VSERVER_VDIR=" + tmp_vdir.string(), "VSERVER_NAME=" + name,
+                             "VSERVER_CFGDIR=" + tmp_cfg.string()},
+                            false);
+      }
+      break;
+    case Method::archive:
+      for (const auto& a : o.archives) {
+        std::size_t n = detail::unpack_archive(root, a, o.warning);
+        if (o.progress) {
+          o.progress("Unpacked " + std::to_string(n) + " entries from " + a.string() + " into " +
+                     vdir.string());
+        }
+      }
+      detail::make_standard_dirs(root, true);
+      break;
+    case Method::clone: {
+      std::size_t n = detail::copy_tree(source_dir, root, o.warning);
+      if (o.progress) {
+        o.progress("Copied " + std::to_string(n) + " entries from " + source_dir.string() +
+                   " into " + vdir.string());
+      }
+      detail::make_standard_dirs(root, true);
+      if (source_cfg) {
+        rename_hostname(root, source_cfg->uts.nodename.value_or(source_cfg->name), hostname);
+      }
+      break;
+    }
+    case Method::busybox:
+      detail::install_busybox(root, busybox, hostname);
+      copy_default_files(roots, root);
+      break;
+  }
+  detail::check_interrupted();
+
+  root.fd.reset();
+  move_into_place(roots, name, tmp_cfg, tmp_vdir, o.progress);
+  vdir_guard.dismiss();
+  cfg_guard->dismiss();
+  if (o.progress) {
+    o.progress("Built vserver '" + name + "' (context " + std::to_string(*cfg.context) + ") in " +
+               vdir.string());
+  }
+}
+
+// ---- delete ---------------------------------------------------------------------------------
+
+namespace {
+
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  auto o = outer.begin();
+  auto i = inner.begin();
+  for (; o != outer.end(); ++o, ++i) {
+    if (i == inner.end() || *i != *o) return false;
+  }
+  return true;
+}
+
+// The directory a guest's vdir resolves to, checked to be something that can be removed as a
+// guest root; nullopt if it does not exist.
+std::optional<fs::path> removable_root(const config::Roots& roots, const std::string& name,
+                                       const fs::path& vdir) {
+  char buf[PATH_MAX];
+  if (::realpath(vdir.c_str(), buf) == nullptr) {
+    if (errno == ENOENT) return std::nullopt;
+    throw_errno("resolve", vdir.string());
+  }
+  fs::path real = buf;
+  auto refuse = [&](const std::string& why) {
+    return Error("refusing to delete the root of vserver '" + name + "': " + vdir.string() +
+                 (real == vdir ? std::string() : " resolves to " + real.string()) + ", " + why);
+  };
+  std::size_t parts = 0;
+  for (const auto& c : real.relative_path()) {
+    if (!c.empty()) ++parts;
+  }
+  if (parts < 2) throw refuse("which is too close to / to be a guest root");
+  struct stat st {
+  }, slash{};
+  if (::stat(real.c_str(), &st) != 0) throw_errno("stat", real.string());
+  if (!S_ISDIR(st.st_mode)) throw refuse("which is not a directory");
+  if (::stat("/", &slash) == 0 && st.st_dev == slash.st_dev && st.st_ino == slash.st_ino) {
+    throw refuse("which is the host's root directory");
+  }
+  for (const auto& r : {roots.config, roots.vdir, roots.run, roots.log}) {
+    std::error_code ec;
+    fs::path rr = fs::weakly_canonical(r, ec);
+    if (!ec && is_within(rr, real)) throw refuse("which holds " + r.string());
+  }
+  for (const auto& other : config::list_guests(roots)) {
+    if (other == name) continue;
+    config::GuestConfig ocfg;
+    try {
+      config::check_guest(roots, other, ocfg);
+    } catch (const Error&) {
+      continue;
+    }
+    std::error_code ec;
+    fs::path oreal = fs::weakly_canonical(ocfg.vdir, ec);
+    if (!ec && (is_within(oreal, real) || is_within(real, oreal))) {
+      throw refuse("which overlaps the root of vserver '" + other + "' (" + oreal.string() + ")");
+    }
+  }
+  return real;
+}
+
+// Mount points at or below dir, from /proc/self/mountinfo (field 5, octal escapes decoded).
+std::vector<fs::path> mounts_within(const fs::path& dir) {
+  std::vector<fs::path> out;
+  auto text = read_file_if_exists("/proc/self/mountinfo");
+  if (!text) return out;
+  for (const auto& line : split_lines(*text)) {
+    std::size_t pos = 0;
+    for (int field = 0; field < 4 && pos != std::string::npos; ++field) {
+      pos = line.find(' ', pos);
+      if (pos != std::string::npos) ++pos;
+    }
+    if (pos == std::string::npos) continue;
+    std::size_t end = line.find(' ', pos);
+    std::string_view raw = std::string_view(line).substr(pos, end - pos);
+    std::string mp;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '\\' && i + 3 < raw.size()) {
+        mp += static_cast<char>((raw[i + 1] - '0') * 64 + (raw[i + 2] - '0') * 8 +
+                                (raw[i + 3] - '0'));
+        i += 3;
+      } else {
+        mp += raw[i];
+      }
+    }
+    if (is_within(mp, dir)) out.emplace_back(mp);
+  }
+  return out;
+}
+
+}  // namespace
+
+void delete_guest(const config::Roots& roots_in, std::string_view name_in) {
+  std::string name(name_in);
+  if (!config::valid_guest_name(name)) throw Error("invalid vserver name " + quote(name));
+  const config::Roots roots = absolute_roots(roots_in);
+  fs::path cfgdir = roots.guest_config_dir(name);
+  auto missing = [&] {
+    return GuestNotFound("Can not find a vserver-setup at '" + cfgdir.string() + "/'");
+  };
+  struct stat st {};
+  if (::stat(cfgdir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw missing();
+
+  state::GuestLock lock(roots, name);
+  if (::stat(cfgdir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw missing();
+  if (guest_running(roots, name)) throw Error("vserver '" + name + "' is running; stop it first");
+
+  config::GuestConfig cfg;
+  config::check_guest(roots, name, cfg);  // a broken configuration can still be deleted
+  if (auto real = removable_root(roots, name, cfg.vdir)) {
+    // Nothing is removed while a filesystem is mounted in the root (remove_tree would stop at
+    // it, halfway).
+    if (auto mounts = mounts_within(*real); !mounts.empty()) {
+      throw Error("refusing to delete the root of vserver '" + name +
+                  "': a filesystem is mounted at " + mounts.front().string() +
+                  "; unmount it first");
+    }
+    detail::remove_tree(*real);
+  }
+  detail::remove_tree(cfgdir);
+  state::remove_state(roots, name);
+}
+
+}  // namespace vs::build

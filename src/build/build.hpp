@@ -1,0 +1,107 @@
+// Building and deleting guests: `vserver NAME build` and `vserver NAME delete`
+// (util-vserver.md §2.1).
+//
+// A build never leaves a half-made guest behind. The configuration is written into
+// CONFIG_ROOT/.NAME.build-PID and the root filesystem into VDIR_ROOT/.NAME.build-PID; both are
+// renamed into place only when the method has succeeded, and removed on any failure, including
+// SIGINT, SIGTERM and SIGHUP during the build. Leftovers of a build whose process died are removed
+// by the next build of the same name.
+//
+// The template method changes the working directory of the calling process while it unpacks
+// (libarchive's secure extraction works on relative paths). A multi-threaded caller must run
+// builds in a child process.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/model.hpp"
+#include "config/roots.hpp"
+#include "sys/error.hpp"
+
+namespace vs::build {
+
+namespace fs = std::filesystem;
+
+enum class Method {
+  skeleton,  // configuration plus an empty root with the standard directories
+  archive,   // util-vserver's "template": unpack tarballs
+  clone,     // copy another guest or a directory tree
+  busybox,   // a small working guest made from a static busybox
+};
+// The names used on the command line: skeleton, template, clone, busybox.
+const char* to_string(Method m);
+std::optional<Method> method_from_string(std::string_view s);
+
+struct BuildOptions {
+  std::string name;
+  Method method = Method::skeleton;
+
+  std::optional<int> context;                 // --context; allocated when absent
+  std::optional<std::string> hostname;        // --hostname → uts/nodename; default the guest name
+  std::vector<config::Interface> interfaces;  // --interface, see parse_interface
+  std::optional<config::InitStyle> init_style;  // --initstyle
+  std::optional<std::set<std::string>> cflags;  // --flags, lower-case context flag names
+  bool force = false;  // replace an existing guest, keeping it as NAME~EPOCH~
+
+  // Method arguments.
+  std::vector<std::string> command;   // skeleton: run afterwards in the new root
+  std::vector<fs::path> archives;     // template: unpacked in this order
+  std::string source;                 // clone: a guest name or a directory
+  fs::path busybox = "/bin/busybox";  // busybox: a statically linked busybox
+
+  // Catch SIGINT, SIGTERM and SIGHUP during the build and abort it cleanly. Callers that manage
+  // signals themselves set this to false and use request_interrupt().
+  bool catch_signals = true;
+  // Progress lines ("Unpacked 1234 entries into ...") and warnings; ignored when empty.
+  std::function<void(const std::string&)> progress;
+  std::function<void(const std::string&)> warning;
+};
+
+// Parses util-vserver's --interface value [NAME=][DEV:]IP[/PREFIX|/MASK] for interfaces/ID.
+// DEV may be the word "nodev". When the whole text after NAME= (without /PREFIX) is an IPv4 or
+// IPv6 address there is no DEV; otherwise DEV is what precedes the first ':', so
+// "eth0:2001:db8::1/64" is DEV eth0 with an IPv6 address. Brackets force the split:
+// "[2001:db8::1]/64", "eth0:[fe80::1]/64". A missing prefix means a host address (/32, /128).
+struct ParsedInterface {
+  config::Interface iface;
+  bool nodev_defaulted = false;  // no DEV was given: util-vserver says "setting 'nodev'"
+};
+ParsedInterface parse_interface(std::string_view spec, std::string id);
+
+// Builds the guest described by opts. Throws vs::Error on failure, after removing everything the
+// build created.
+void build_guest(const config::Roots& roots, const BuildOptions& opts);
+
+// Allocates a context id like util-vserver: .defaults/context.next (default 40000), skipping ids
+// used by existing guests and by builds in progress; writes the next value back. Serialised by an
+// flock on .defaults/.context.lock.
+int allocate_context(const config::Roots& roots);
+
+// Thrown when a guest to act on does not exist; util-vserver exits 5 then.
+class GuestNotFound : public Error {
+ public:
+  using Error::Error;
+};
+
+// Whether the guest's configuration directory or its default root exists.
+bool guest_exists(const config::Roots& roots, std::string_view name);
+// Whether the guest's init is alive according to its state record.
+bool guest_running(const config::Roots& roots, std::string_view name);
+
+// Removes a stopped guest: its root (the vdir link's target, never following symlinks inside it
+// and never crossing into another mounted filesystem), its configuration directory, and its stale
+// run-time state. Throws GuestNotFound for a missing guest, Error for a running one or for a vdir
+// that resolves to something that cannot be a guest root ("/", a top-level directory, a
+// directory holding the configured roots).
+void delete_guest(const config::Roots& roots, std::string_view name);
+
+// Asks a running build to stop at the next check, as SIGINT does.
+void request_interrupt() noexcept;
+
+}  // namespace vs::build

@@ -1,0 +1,130 @@
+// Pieces shared by the build methods; not part of the library's interface.
+#pragma once
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <array>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sys/fd.hpp"
+
+namespace vs::build::detail {
+
+namespace fs = std::filesystem;
+
+using Report = std::function<void(const std::string&)>;
+
+// ---- interruption --------------------------------------------------------------------------
+
+bool interrupted() noexcept;
+void clear_interrupt() noexcept;
+// Throws Error("build interrupted") when a signal or request_interrupt() asked to stop.
+void check_interrupted();
+
+// Installs SIGINT/SIGTERM/SIGHUP handlers that only set the interrupt flag (no SA_RESTART, so a
+// blocking wait returns EINTR); restores the previous handlers on destruction.
+class InterruptScope {
+ public:
+  explicit InterruptScope(bool install);
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+  ~InterruptScope();
+
+ private:
+  bool installed_ = false;
+  std::array<struct sigaction, 3> old_{};
+};
+
+// ---- the root filesystem under construction ------------------------------------------------
+
+// A guest root being built: its path (for messages) and an fd every operation starts from.
+struct Root {
+  fs::path path;
+  UniqueFd fd;
+};
+
+// Splits a relative path into its components, dropping empty ones and ".". Throws for "..".
+std::vector<std::string> components(std::string_view rel);
+
+// Opens directory rel under rootfd without following symlinks. When create is set, missing
+// components are made with mode (exactly, regardless of umask). Throws when a component is a
+// symlink or not a directory, unless lenient is set: then an invalid fd is returned.
+UniqueFd open_dir_in(const Root& root, std::string_view rel, bool create, mode_t mode = 0755,
+                     bool lenient = false);
+
+// Writes a regular file (created or truncated, mode set exactly) without following symlinks.
+void write_file_in(const Root& root, std::string_view rel, std::string_view content,
+                   mode_t mode = 0644);
+// Creates a symbolic link rel → target. Returns false if rel already exists.
+bool symlink_in(const Root& root, std::string_view rel, const std::string& target);
+
+// The standard directories of a new guest (FHS), with their modes.
+struct StdDir {
+  const char* path;
+  mode_t mode;
+};
+const std::vector<StdDir>& standard_dirs();
+// Creates the standard directories that are missing. Components that are symbolic links (a
+// merged /usr's "lib -> usr/lib") are left alone when lenient.
+void make_standard_dirs(const Root& root, bool lenient);
+
+// /etc/hostname and /etc/hosts for a new guest.
+std::string hosts_file(const std::string& hostname);
+
+// ---- removal ------------------------------------------------------------------------------
+
+// Removes path and everything below it. Never follows symbolic links, never descends into another
+// mount (throws instead), keeps a constant number of fds however deep the tree is. No error when
+// path does not exist.
+void remove_tree(const fs::path& path);
+
+// A directory being built: removed on destruction unless dismissed.
+class TempDir {
+ public:
+  TempDir() = default;
+  explicit TempDir(fs::path p) : path_(std::move(p)) {}
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+  [[nodiscard]] const fs::path& path() const { return path_; }
+  void dismiss() { path_.clear(); }
+
+ private:
+  fs::path path_;
+};
+
+// ---- commands -------------------------------------------------------------------------------
+
+// Runs argv[0] (searched in PATH) in cwd with extra environment entries (VAR=VAL, replacing
+// inherited ones), waits, and returns its standard output when capture is set (otherwise the
+// output goes to ours). Throws when it cannot be run, when it fails ("CMD exited with status N"),
+// and when the build is interrupted (the command is killed).
+std::string run_command(const std::vector<std::string>& argv, const fs::path& cwd,
+                        const std::vector<std::string>& env, bool capture);
+
+// ---- methods --------------------------------------------------------------------------------
+
+// The standard directories, /etc/hostname and /etc/hosts of a new guest.
+void populate_skeleton(const Root& root, const std::string& hostname);
+
+// Unpacks one archive into root; returns the number of entries written. Refuses (throws, naming
+// the entry) entries that would escape the root or create device nodes other than the harmless
+// ones.
+std::size_t unpack_archive(const Root& root, const fs::path& archive, const Report& warning);
+
+// Copies the tree at source into root, preserving everything (see clone.cpp). Returns the number
+// of entries copied.
+std::size_t copy_tree(const fs::path& source, const Root& root, const Report& warning);
+
+// Throws unless path is a statically linked ELF executable (no PT_INTERP program header).
+void check_static_executable(const fs::path& path);
+// Installs busybox, its applet links and the files of a minimal bootable system into root.
+void install_busybox(const Root& root, const fs::path& busybox, const std::string& hostname);
+
+}  // namespace vs::build::detail

@@ -1,0 +1,265 @@
+// vserver NAME build and vserver NAME delete (util-vserver.md §2.1).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "build/build.hpp"
+#include "cli/commands.hpp"
+#include "config/model.hpp"
+#include "sys/error.hpp"
+#include "sys/file.hpp"
+
+namespace vs::cli {
+
+namespace {
+
+// Parses args with app. Returns the exit status when the command is already done (help shown:
+// 0; usage error reported: 2), nullopt to go on.
+std::optional<int> parse_with(CLI::App& app, const Args& args, const std::string& what) {
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::Success& e) {
+    return app.exit(e, std::cout, std::cerr);
+  } catch (const CLI::ParseError& e) {
+    print_error(what + ": " + e.what() + " (try --help)");
+    return 2;
+  }
+  return std::nullopt;
+}
+
+const char* const kBuildFooter = R"(Methods and their arguments (after --):
+  skeleton [-- CMD ARGS...]
+      The configuration and an empty root with the standard directories, /etc/hostname and
+      /etc/hosts. CMD runs afterwards on the host, in the new root, with VSERVER_VDIR (the new
+      root), VSERVER_CFGDIR (its configuration) and VSERVER_NAME set; both directories are
+      renamed into place when CMD has succeeded.
+  template -t FILE [-t FILE]...
+      Unpacks root-filesystem archives (.tar, .tar.gz, .tar.xz, .tar.zst, .tar.bz2) in order.
+      Owners stay numeric. Archives with absolute paths, "..", writes through symbolic links,
+      block devices or character devices other than null, zero, full, random, urandom, tty,
+      console and ptmx are refused as a whole.
+  clone --source GUEST|DIR
+      Copies a stopped guest or a directory tree, preserving owners, modes, times, hard links,
+      ACLs and other extended attributes. A guest's configuration is copied too, with the new
+      name, context and hostname and without its interfaces (unless --interface is given).
+  busybox [--busybox PATH]
+      A small working guest from a statically linked busybox (default /bin/busybox, Debian's
+      busybox-static): applet links, /etc/passwd, group, shadow, inittab, init.d/rcS, profile.
+      Its init style is plain (busybox init as /sbin/init) unless --initstyle says otherwise.
+  -d DIST is accepted by skeleton, template and clone for util-vserver compatibility; there are
+  no distribution-specific steps.
+
+--interface [NAME=][DEV:]IP[/PREFIX|/MASK], repeatable, creates interfaces/0, 1, ...
+  DEV may be the word nodev; without DEV the address is marked nodev. IP is IPv4 or IPv6: when
+  the text after NAME= is an address as a whole there is no DEV, otherwise DEV is what precedes
+  the first ':' (eth0:2001:db8::1/64). Brackets make it explicit: eth0:[fe80::1]/64.
+  Without PREFIX the address is a host address (/32, /128).
+
+Without --context the context id comes from .defaults/context.next (default 40000), skipping
+ids in use. A failed or interrupted build leaves nothing behind. With --force an existing
+guest is kept as NAME~EPOCH~ in both roots.
+
+Examples:
+  vserver web01 build -m busybox --hostname web01.example.org
+  vserver web02 build -m template --context 40012 --interface eth0:192.0.2.10/24 \
+      --initstyle sysv -- -t /srv/images/bookworm.tar.xz
+  vserver web03 build -m clone --interface web=eth0:192.0.2.11/24 -- --source web02
+  vserver sk build -m skeleton --interface nodev:192.0.2.12/32 -- -- sh -c 'echo hi > etc/motd')";
+
+// Method arguments of skeleton: [-d DIST] [--] [CMD ARGS...].
+std::optional<int> parse_skeleton_args(const Args& args, build::BuildOptions& o) {
+  std::size_t i = 0;
+  while (i < args.size()) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      std::cout << "Usage: vserver NAME build -m skeleton [OPTIONS] -- [-d DIST] [-- CMD ARGS...]\n"
+                   "CMD runs on the host in the new root, with VSERVER_VDIR, VSERVER_CFGDIR and "
+                   "VSERVER_NAME set.\n";
+      return 0;
+    }
+    if (a == "-d") {
+      if (i + 1 >= args.size()) {
+        print_error("build: -d needs a value (try --help)");
+        return 2;
+      }
+      i += 2;
+      continue;
+    }
+    if (a == "--")
+      ++i;
+    else if (!a.empty() && a[0] == '-') {
+      print_error("build: skeleton: unknown option " + a + " (try --help)");
+      return 2;
+    }
+    break;
+  }
+  o.command.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  return std::nullopt;
+}
+
+std::optional<int> parse_method_args(build::Method method, const Args& args,
+                                     build::BuildOptions& o) {
+  std::string dist;
+  switch (method) {
+    case build::Method::skeleton:
+      return parse_skeleton_args(args, o);
+    case build::Method::archive: {
+      CLI::App app{"Unpack root-filesystem archives into the new guest.",
+                   "vserver NAME build -m template [OPTIONS] --"};
+      std::vector<std::string> files;
+      app.add_option("-t", files, "an archive: .tar, .tar.gz, .tar.xz, .tar.zst, .tar.bz2")
+          ->required()
+          ->allow_extra_args(false);
+      app.add_option("-d", dist, "distribution (accepted for compatibility, unused)");
+      auto done = parse_with(app, args, "build: template");
+      for (const auto& f : files) o.archives.emplace_back(f);
+      return done;
+    }
+    case build::Method::clone: {
+      CLI::App app{"Copy a stopped guest or a directory tree into the new guest.",
+                   "vserver NAME build -m clone [OPTIONS] --"};
+      app.add_option("--source", o.source, "the guest or directory to copy")->required();
+      app.add_option("-d", dist, "distribution (accepted for compatibility, unused)");
+      return parse_with(app, args, "build: clone");
+    }
+    case build::Method::busybox: {
+      CLI::App app{"Make a small working guest from a statically linked busybox.",
+                   "vserver NAME build -m busybox [OPTIONS] --"};
+      std::string path = o.busybox.string();
+      app.add_option("--busybox", path, "the busybox executable (Debian's busybox-static)")
+          ->capture_default_str();
+      auto done = parse_with(app, args, "build: busybox");
+      o.busybox = path;
+      return done;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> split_flags(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    std::string f(trim(std::string_view(text).substr(pos, comma - pos)));
+    std::transform(f.begin(), f.end(), f.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!f.empty()) out.push_back(std::move(f));
+    pos = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int cmd_build(const Globals& g, const std::string& name, const Args& args) {
+  auto dashes = std::find(args.begin(), args.end(), std::string("--"));
+  Args opts(args.begin(), dashes);
+  Args method_args = dashes == args.end() ? Args() : Args(dashes + 1, args.end());
+
+  CLI::App app{"Build the vserver NAME: write its configuration and create its root filesystem.",
+               "vserver NAME build"};
+  app.footer(kBuildFooter);
+  std::string method;
+  int context = 0;
+  std::string hostname;
+  std::vector<std::string> interfaces;
+  std::string initstyle;
+  std::string flags;
+  bool force = false;
+  app.add_option("-m,--method", method, "skeleton, template, clone or busybox")
+      ->required()
+      ->check(CLI::IsMember({"skeleton", "template", "clone", "busybox"}));
+  auto* context_opt = app.add_option("--context", context, "the context id (2..49151)")
+                          ->check(CLI::Range(2, 49151));
+  auto* hostname_opt =
+      app.add_option("--hostname", hostname, "uts/nodename (default: the guest name)");
+  app.add_option("--interface", interfaces, "[NAME=][DEV:]IP[/PREFIX], repeatable (see below)")
+      ->allow_extra_args(false);
+  auto* initstyle_opt = app.add_option("--initstyle", initstyle, "apps/init/style")
+                            ->check(CLI::IsMember({"sysv", "plain", "minit", "systemd"}));
+  auto* flags_opt = app.add_option("--flags", flags, "context flags for cflags, f1,f2,...");
+  app.add_flag("--force", force, "replace an existing (stopped) guest, keeping it as NAME~EPOCH~");
+  if (auto done = parse_with(app, opts, "build")) return *done;
+
+  build::BuildOptions o;
+  o.name = name;
+  o.method = *build::method_from_string(method);
+  if (context_opt->count() > 0) o.context = context;
+  if (hostname_opt->count() > 0) o.hostname = hostname;
+  for (std::size_t i = 0; i < interfaces.size(); ++i) {
+    auto parsed = build::parse_interface(interfaces[i], std::to_string(i));
+    if (parsed.nodev_defaulted) {
+      std::cerr << "No device specified for interface '" << i << "'; setting 'nodev'\n";
+    }
+    o.interfaces.push_back(std::move(parsed.iface));
+  }
+  if (initstyle_opt->count() > 0) o.init_style = config::init_style_from_string(initstyle);
+  if (flags_opt->count() > 0) {
+    auto list = split_flags(flags);
+    o.cflags = std::set<std::string>(list.begin(), list.end());
+  }
+  o.force = force;
+  if (auto done = parse_method_args(o.method, method_args, o)) return *done;
+
+  o.progress = [](const std::string& line) { std::cout << line << std::endl; };
+  o.warning = [](const std::string& line) { print_error("warning: " + line); };
+  build::build_guest(g.roots, o);
+  return 0;
+}
+
+int cmd_delete(const Globals& g, const std::string& name, const Args& args) {
+  CLI::App app{
+      "Delete the vserver NAME: its root filesystem, its configuration and its run-time "
+      "state. The guest must be stopped.",
+      "vserver NAME delete"};
+  app.footer(
+      "The root removed is the target of NAME/vdir. Symbolic links inside it are not followed and\n"
+      "filesystems mounted in it are not entered (the delete stops instead).\n\n"
+      "Examples:\n"
+      "  vserver web01 delete\n"
+      "  vserver web01 delete --yes");
+  bool yes = false;
+  app.add_flag("-y,--yes", yes, "do not ask for confirmation (needed without a terminal)");
+  if (auto done = parse_with(app, args, "delete")) return *done;
+
+  if (!build::guest_exists(g.roots, name) ||
+      !std::filesystem::is_directory(g.roots.guest_config_dir(name))) {
+    print_error("Can not find a vserver-setup at '" + g.roots.guest_config_dir(name).string() +
+                "/'");
+    return 5;
+  }
+  if (build::guest_running(g.roots, name)) {
+    throw Error("vserver '" + name + "' is running; stop it first");
+  }
+  if (!yes) {
+    if (::isatty(STDIN_FILENO) == 0) {
+      throw Error("not deleting vserver '" + name +
+                  "' without confirmation: standard input is not a terminal; use --yes");
+    }
+    std::cout << "Are you sure you want to delete the vserver " << name << " (y/N)? " << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    std::string a(trim(answer));
+    if (a != "y" && a != "Y" && a != "yes" && a != "YES" && a != "Yes") {
+      std::cout << "vserver '" << name << "' not deleted" << std::endl;
+      return 1;
+    }
+  }
+  try {
+    build::delete_guest(g.roots, name);
+  } catch (const build::GuestNotFound& e) {
+    print_error(e.what());
+    return 5;
+  }
+  return 0;
+}
+
+}  // namespace vs::cli

@@ -1,0 +1,28 @@
+// One multi-call binary: vserver, vserver-stat, vps, vkill and vtop are links to it.
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "runtime/runtime.hpp"
+
+int main(int argc, char** argv) {
+  vs::runtime::remember_argv(argc, argv);
+  std::string prog = argc > 0 ? argv[0] : "vserver";
+  if (auto slash = prog.rfind('/'); slash != std::string::npos) prog = prog.substr(slash + 1);
+  vs::cli::set_program_name(prog);
+  try {
+    if (prog == "vserver") return vs::cli::vserver_main(argc, argv);
+    vs::cli::Globals g;
+    g.roots = vs::config::Roots::from_environment();
+    vs::cli::Args args(argv + 1, argv + argc);
+    if (prog == "vserver-stat") return vs::cli::stat_main(g, args);
+    if (prog == "vps") return vs::cli::vps_main(g, args);
+    if (prog == "vkill") return vs::cli::vkill_main(g, args);
+    if (prog == "vtop") return vs::cli::vtop_main(g, args);
+    return vs::cli::vserver_main(argc, argv);
+  } catch (const std::exception& e) {
+    vs::cli::print_error(e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,52 @@
+// Reading, checking and writing the configuration tree /etc/vservers/NAME/ (util-vserver layout,
+// one value per file, .defaults/ fallbacks).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/model.hpp"
+#include "config/roots.hpp"
+#include "sys/error.hpp"
+
+namespace vs::config {
+
+// One problem in the tree: the file and what is wrong with its value, e.g.
+// {"/etc/vservers/web/context", "\"abc\" is not a context id (2..49151)"}.
+struct Problem {
+  fs::path file;
+  std::string message;
+  [[nodiscard]] std::string to_string() const { return file.string() + ": " + message; }
+};
+
+// Thrown by load_guest when the tree has problems; what() lists them all, one per line.
+class ConfigError : public Error {
+ public:
+  explicit ConfigError(std::vector<Problem> problems);
+  [[nodiscard]] const std::vector<Problem>& problems() const noexcept { return problems_; }
+
+ private:
+  std::vector<Problem> problems_;
+};
+
+// Reads and validates one guest, collecting every problem. Throws Error("guest NAME does not exist
+// (no ROOT/NAME)") if the directory is missing, ConfigError if anything is wrong.
+GuestConfig load_guest(const Roots& roots, std::string_view name);
+
+// As load_guest but returns the problems instead of throwing (empty: the guest is fine). cfg
+// receives what could be parsed.
+std::vector<Problem> check_guest(const Roots& roots, std::string_view name, GuestConfig& cfg);
+
+// Writes the guest's configuration into cfg.cfgdir (created if needed): every item that differs
+// from its default, in util-vserver's format, so load_guest returns an equal GuestConfig. Writes
+// the vdir link as an absolute symlink to cfg.vdir.
+void write_guest(const GuestConfig& cfg);
+
+// Names of all guests in the configuration root (directories with a valid name), sorted.
+std::vector<std::string> list_guests(const Roots& roots);
+
+// Resolves "NAME", a path to a cfgdir, or a context id ("40001") to a guest name.
+std::string resolve_guest(const Roots& roots, std::string_view spec);
+
+}  // namespace vs::config

@@ -1,0 +1,62 @@
+#include "config/model.hpp"
+
+#include <array>
+#include <utility>
+
+namespace vs::config {
+
+namespace {
+
+constexpr std::array<std::pair<InitStyle, const char*>, 5> kInitStyles = {{
+    {InitStyle::sysv, "sysv"},
+    {InitStyle::plain, "plain"},
+    {InitStyle::minit, "minit"},
+    {InitStyle::systemd, "systemd"},
+    {InitStyle::command, "command"},
+}};
+
+constexpr std::array<std::pair<NetworkMode, const char*>, 2> kNetworkModes = {{
+    {NetworkMode::none, "none"},
+    {NetworkMode::host, "host"},
+}};
+
+}  // namespace
+
+const char* to_string(InitStyle s) {
+  for (const auto& [style, name] : kInitStyles) {
+    if (style == s) return name;
+  }
+  return "unknown";
+}
+
+std::optional<InitStyle> init_style_from_string(std::string_view s) {
+  for (const auto& [style, name] : kInitStyles) {
+    if (s == name) return style;
+  }
+  return std::nullopt;
+}
+
+const char* to_string(NetworkMode m) {
+  for (const auto& [mode, name] : kNetworkModes) {
+    if (mode == m) return name;
+  }
+  return "unknown";
+}
+
+std::optional<NetworkMode> network_mode_from_string(std::string_view s) {
+  for (const auto& [mode, name] : kNetworkModes) {
+    if (s == name) return mode;
+  }
+  return std::nullopt;
+}
+
+std::vector<FstabEntry> default_fstab() {
+  // distrib/misc/fstab (util-vserver.md §1.5).
+  return {
+      {"none", "/proc", "proc", "defaults", 0, 0},
+      {"none", "/tmp", "tmpfs", "size=16m,mode=1777", 0, 0},
+      {"none", "/dev/pts", "devpts", "gid=5,mode=620", 0, 0},
+  };
+}
+
+}  // namespace vs::config

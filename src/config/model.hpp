@@ -1,0 +1,133 @@
+// The guest model: everything the launcher needs, parsed and validated from the configuration
+// tree before any kernel object is touched. No I/O happens here.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace vs::config {
+
+namespace fs = std::filesystem;
+
+inline constexpr int kMinContext = 2;
+inline constexpr int kMaxContext = 49151;
+inline constexpr int kFirstAllocatedContext = 40000;  // util-vserver's context.start
+
+// apps/init/style. sysv is util-vserver's default when the file is absent.
+enum class InitStyle {
+  sysv,     // /etc/init.d/rc RUNLEVEL under a minimal init of ours; stopped with rc 0
+  plain,    // the guest's /sbin/init as PID 1; stopped with SIGINT (ctrl-alt-del)
+  minit,    // /sbin/minit-start; stopped with /sbin/minit-stop
+  systemd,  // systemd as PID 1; stopped with SIGRTMIN+3
+  command,  // apps/init/cmd.start as PID 1; stopped with cmd.stop, else SIGTERM
+};
+const char* to_string(InitStyle s);
+std::optional<InitStyle> init_style_from_string(std::string_view s);
+
+// Which network namespace the guest gets.
+enum class NetworkMode {
+  none,  // a network namespace of its own with loopback only (interfaces/ adds more later)
+  host,  // the host's network namespace: util-vserver's unrestricted behaviour, weaker isolation
+};
+const char* to_string(NetworkMode m);
+std::optional<NetworkMode> network_mode_from_string(std::string_view s);
+
+struct FstabEntry {
+  std::string source;   // fs_spec: device, host path (bind) or "none"
+  std::string target;   // fs_file: a path inside the guest
+  std::string type;     // fs_vfstype
+  std::string options;  // fs_mntops, comma-separated
+  int dump = 0;
+  int pass = 0;
+  bool operator==(const FstabEntry&) const = default;
+};
+
+// util-vserver's default fstab for new guests.
+std::vector<FstabEntry> default_fstab();
+
+// interfaces/<id>/ — parsed and validated now, applied by the networking code.
+struct Interface {
+  std::string id;                    // directory name under interfaces/
+  std::string ip;                    // textual address as written
+  int family = 0;                    // AF_INET or AF_INET6
+  int prefix = -1;                   // from prefix or mask (or the interfaces/ default)
+  std::optional<std::string> dev;    // host device
+  std::optional<std::string> name;   // label / link name inside
+  std::optional<std::string> bcast;  // broadcast address
+  std::optional<std::string> scope;
+  std::optional<std::string> peer;
+  std::optional<std::string> mac;
+  std::optional<std::string> gateway;
+  bool nodev = false;
+  bool disabled = false;
+  bool down = false;
+  bool operator==(const Interface&) const = default;
+};
+
+// A resource limit as util-vserver's rlimits/<res>{,.min,.soft,.hard}. Values are in the unit of
+// the resource (pages for rss, as, memlock, anon, shmem; counts otherwise). kUnlimited is "inf".
+inline constexpr std::uint64_t kUnlimited = std::numeric_limits<std::uint64_t>::max();
+struct Rlimit {
+  std::optional<std::uint64_t> min;
+  std::optional<std::uint64_t> soft;
+  std::optional<std::uint64_t> hard;
+  bool operator==(const Rlimit&) const = default;
+};
+
+struct Uts {
+  std::optional<std::string> nodename;
+  std::optional<std::string> domainname;
+  std::optional<std::string> sysname;
+  std::optional<std::string> release;
+  std::optional<std::string> version;
+  std::optional<std::string> machine;
+  bool operator==(const Uts&) const = default;
+};
+
+struct InitConfig {
+  InitStyle style = InitStyle::sysv;
+  std::optional<std::string> mark;       // apps/init/mark
+  std::vector<std::string> cmd_start;    // apps/init/cmd.start, one argv element per line
+  std::vector<std::string> cmd_stop;     // apps/init/cmd.stop
+  std::string runlevel_start = "3";      // apps/init/runlevel{,.start}
+  std::string runlevel_stop = "0";       // apps/init/runlevel.stop
+  std::vector<std::string> environment;  // apps/init/environment: VAR=VAL lines
+  std::vector<std::string> depends;      // apps/init/depends
+  // apps/init/killseq: "signal [wait signal]*", default 15 5 9.
+  std::vector<int> killseq = {15, 5, 9};
+  // apps/vshelper/sync-timeout: seconds a graceful stop may take before the kill sequence.
+  int stop_timeout = 30;
+  bool operator==(const InitConfig&) const = default;
+};
+
+struct GuestConfig {
+  std::string name;            // name file, default the directory's name
+  fs::path cfgdir;             // /etc/vservers/NAME
+  fs::path vdir;               // target of the vdir link, default VDIR_ROOT/NAME
+  std::optional<int> context;  // 2..49151
+  Uts uts;
+  std::vector<FstabEntry> fstab;        // fstab, default default_fstab() when the file is absent
+  std::set<std::string> cflags;         // cflags (or legacy flags), lower-case known flag names
+  std::uint64_t bcapabilities = 0;      // the resolved capability bounding set, bit per CAP_*
+  std::set<std::string> ccapabilities;  // lower-case known context capability names
+  std::optional<int> nice;              // -20..19
+  InitConfig init;
+  NetworkMode network = NetworkMode::none;
+  std::vector<Interface> interfaces;
+  std::map<std::string, Rlimit> rlimits;  // resource name (as the file name) → limit
+  std::map<std::string, Rlimit> ulimits;
+  std::optional<std::string> shell;  // shell for enter
+  bool operator==(const GuestConfig&) const = default;
+
+  // The guest's identity on the host (state record, lock, cgroup, log): the name of its
+  // configuration directory. The name file is a display name and may differ.
+  [[nodiscard]] std::string id() const { return cfgdir.filename().string(); }
+};
+
+}  // namespace vs::config

@@ -1,0 +1,36 @@
+// Helpers shared by the runtime's translation units.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/model.hpp"
+#include "sys/fd.hpp"
+
+namespace vs::runtime::detail {
+
+// pidfd_open(2); throws naming what.
+UniqueFd pidfd_open(pid_t pid, const std::string& what);
+// pidfd_send_signal(2); false if the process is gone.
+bool pidfd_signal(int pidfd, int sig);
+// Waits until the pidfd's process exits; false on timeout.
+bool wait_pidfd(int pidfd, int timeout_ms);
+std::int64_t monotonic_ms();
+std::int64_t realtime_ms();
+
+// The environment of the guest's init and of processes started in it.
+std::vector<std::string> guest_environment(const config::GuestConfig& cfg);
+// Finds argv0 in the PATH of env (inside the current root) unless it holds a '/'.
+std::string find_program(const std::string& argv0, const std::vector<std::string>& env);
+// execve with the C++ vectors.
+void exec_program(const std::string& path, const std::vector<std::string>& argv,
+                  const std::vector<std::string>& env);
+// The signal that asks an init of this style to shut down.
+int graceful_signal(config::InitStyle style);
+// waitpid status → shell-style exit status.
+int exit_status(int wstatus);
+
+}  // namespace vs::runtime::detail

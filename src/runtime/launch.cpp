@@ -1,0 +1,453 @@
+// start: the supervisor and the guest's first process.
+//
+// Processes: the caller (vserver NAME start) forks the supervisor, which clones the guest's init
+// into new PID, mount, UTS, IPC and network namespaces. Phases, in order:
+//   1. supervisor: create the guest's cgroup, clone the child          (child waits)
+//   2. supervisor: move the child into the cgroup, send GO             (child starts)
+//   3. child: cgroup namespace, hostname, root filesystem, seccomp, capabilities, exec init
+//   4. supervisor: EOF on the sync socket = exec succeeded (a message = the child's error);
+//      write the state record, report OK to the caller, then wait for init to end
+//   5. supervisor: kill what is left in the cgroup, remove it and the state record
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <linux/close_range.h>
+#include <cerrno>
+#include <cstring>
+
+#include "cgroup/cgroup.hpp"
+#include "config/config.hpp"
+#include "runtime/internal.hpp"
+#include "runtime/rootfs.hpp"
+#include "runtime/runtime.hpp"
+#include "runtime/security.hpp"
+#include "state/state.hpp"
+#include "sys/error.hpp"
+#include "sys/file.hpp"
+
+namespace vs::runtime {
+
+using namespace detail;
+
+namespace {
+
+constexpr int kFirstDynamicContext = 49152;
+constexpr int kLastDynamicContext = 65535;
+
+// Reports a failure in the child to the supervisor, which reports it to the user.
+[[noreturn]] void child_fail(int sync_fd, const std::string& message) {
+  ssize_t n = ::send(sync_fd, message.data(), message.size(), MSG_NOSIGNAL);
+  (void)n;
+  ::_exit(127);
+}
+
+std::string sysv_rc_script() {
+  // util-vserver tests /etc/init.d/rc first and lets /etc/rc.d/rc win if both exist.
+  if (::access("/etc/rc.d/rc", X_OK) == 0) return "/etc/rc.d/rc";
+  if (::access("/etc/init.d/rc", X_OK) == 0) return "/etc/init.d/rc";
+  return {};
+}
+
+// PID 1 of a sysv-style guest: runs "rc RUNLEVEL", reaps orphans, and on SIGTERM, SIGINT or
+// SIGPWR ends everything with SIGTERM, then SIGKILL after 5 seconds, and exits.
+[[noreturn]] void minimal_init(const config::GuestConfig& cfg, const std::vector<std::string>& env,
+                               std::vector<std::string> argv, int sync_fd) {
+  set_process_title("init");
+  ::prctl(PR_SET_NAME, "init", 0, 0, 0);
+  std::string rc;
+  if (argv.empty()) {
+    rc = sysv_rc_script();
+    if (rc.empty()) {
+      child_fail(sync_fd,
+                 "start guest " + cfg.name +
+                     ": init style sysv needs /etc/init.d/rc or /etc/rc.d/rc in the guest");
+    }
+    argv = {rc, cfg.init.runlevel_start};
+  } else {
+    rc = find_program(argv[0], env);
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGPWR, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  pid_t child = ::fork();
+  if (child < 0) child_fail(sync_fd, errno_message("fork", "rc in guest " + cfg.name, errno));
+  if (child == 0) {
+    sigprocmask(SIG_UNBLOCK, &set, nullptr);
+    std::vector<std::string> rc_env = env;
+    rc_env.push_back("RUNLEVEL=" + cfg.init.runlevel_start);
+    rc_env.emplace_back("PREVLEVEL=N");
+    try {
+      exec_program(rc, argv, rc_env);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "init: %s\n", e.what());
+    }
+    ::_exit(127);
+  }
+  ::close(sync_fd);  // the guest is up: the supervisor sees EOF
+  for (;;) {
+    siginfo_t si{};
+    if (sigwaitinfo(&set, &si) < 0) continue;
+    if (si.si_signo == SIGCHLD) {
+      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
+      continue;
+    }
+    if (si.si_signo == SIGTERM || si.si_signo == SIGINT || si.si_signo == SIGPWR) {
+      ::kill(-1, SIGTERM);
+      std::int64_t deadline = monotonic_ms() + 5000;
+      while (monotonic_ms() < deadline) {
+        while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+        }
+        if (::waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD) break;
+        ::usleep(20000);
+      }
+      ::kill(-1, SIGKILL);
+      ::_exit(0);
+    }
+  }
+}
+
+// The guest's first process: PID 1 of the new PID namespace.
+[[noreturn]] void guest_child(const config::GuestConfig& cfg, int sync_fd) {
+  try {
+    char go = 0;
+    if (::read(sync_fd, &go, 1) != 1) ::_exit(127);  // the supervisor went away
+    // The cgroup namespace is rooted at the guest's cgroup, which we were just moved into.
+    if (::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare", "cgroup namespace");
+    std::string host = cfg.uts.nodename.value_or(cfg.name);
+    if (::sethostname(host.data(), host.size()) != 0) throw_errno("set hostname", host);
+    if (cfg.uts.domainname) {
+      const std::string& d = *cfg.uts.domainname;
+      if (::setdomainname(d.data(), d.size()) != 0) throw_errno("set domainname", d);
+    }
+    ::umask(0);
+    setup_rootfs(cfg);
+    ::umask(022);
+    if (cfg.nice && ::setpriority(PRIO_PROCESS, 0, *cfg.nice) != 0) {
+      throw_errno("set nice level", std::to_string(*cfg.nice));
+    }
+    // Nothing of the host's but stdin, stdout, stderr and the sync socket (close-on-exec) reaches
+    // the guest.
+    auto keep = static_cast<unsigned>(sync_fd);
+    if ((keep > 3 && ::syscall(SYS_close_range, 3U, keep - 1, 0) != 0) ||
+        ::syscall(SYS_close_range, keep + 1, ~0U, 0) != 0) {
+      throw_errno("close_range", "inherited descriptors");
+    }
+    std::vector<std::string> env = guest_environment(cfg);
+    if (const char* term = std::getenv("TERM"); term != nullptr && ::isatty(0) == 1) {
+      env.push_back(std::string("TERM=") + term);
+    }
+    // apps/init/cmd.start overrides the start command of every style (util-vserver).
+    std::vector<std::string> argv = cfg.init.cmd_start;
+    if (argv.empty() && cfg.init.style == config::InitStyle::plain) argv = {"/sbin/init"};
+    std::string program;
+    if (!argv.empty()) {
+      program = find_program(argv[0], env);
+      if (::access(program.c_str(), X_OK) != 0) {
+        throw_errno("execute init", argv[0] + " in guest " + cfg.name);
+      }
+    }
+    install_seccomp(cfg.ccapabilities);
+    drop_capabilities(cfg.bcapabilities);
+    if (cfg.init.style == config::InitStyle::sysv) minimal_init(cfg, env, argv, sync_fd);
+    exec_program(program, argv, env);
+  } catch (const std::exception& e) {
+    child_fail(sync_fd, e.what());
+  }
+  ::_exit(127);
+}
+
+// Kills and reaps a child unless dismissed.
+class ChildGuard {
+ public:
+  explicit ChildGuard(pid_t pid) : pid_(pid) {}
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  ~ChildGuard() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  void dismiss() { pid_ = -1; }
+
+ private:
+  pid_t pid_;
+};
+
+// Removes the guest's cgroup unless dismissed.
+class CgroupGuard {
+ public:
+  explicit CgroupGuard(const cgroup::GuestCgroup& cg) : cg_(cg) {}
+  CgroupGuard(const CgroupGuard&) = delete;
+  CgroupGuard& operator=(const CgroupGuard&) = delete;
+  ~CgroupGuard() {
+    if (!active_) return;
+    try {
+      cg_.kill_all();
+      cg_.destroy();
+    } catch (const Error&) {
+      // Best effort on an error path; the start's own error is what the user needs.
+    }
+  }
+  void dismiss() { active_ = false; }
+
+ private:
+  const cgroup::GuestCgroup& cg_;
+  bool active_ = true;
+};
+
+void check_supported(const config::GuestConfig& cfg) {
+  using config::InitStyle;
+  if (cfg.init.style == InitStyle::minit || cfg.init.style == InitStyle::systemd) {
+    throw Error(
+        fmt::format("start guest {}: init style '{}' is not supported by this version; use "
+                    "plain, sysv or command in {}/apps/init/style",
+                    cfg.name, config::to_string(cfg.init.style), cfg.cfgdir.string()));
+  }
+  if (cfg.init.style == InitStyle::command && cfg.init.cmd_start.empty()) {
+    throw Error("start guest " + cfg.name + ": init style command needs " + cfg.cfgdir.string() +
+                "/apps/init/cmd.start");
+  }
+  struct stat st {};
+  if (::stat(cfg.vdir.c_str(), &st) != 0)
+    throw_errno("start guest " + cfg.name + ": root", cfg.vdir.string());
+  if (!S_ISDIR(st.st_mode))
+    throw Error("start guest " + cfg.name + ": root " + cfg.vdir.string() + " is not a directory");
+}
+
+// Waits for a supervisor that is still tearing down a guest that ended.
+void wait_for_old_supervisor(const state::GuestState& st) {
+  if (!state::supervisor_alive(st)) return;
+  try {
+    UniqueFd pfd = pidfd_open(st.supervisor_pid, "supervisor of " + st.name);
+    if (!wait_pidfd(pfd.get(), 10000)) pidfd_signal(pfd.get(), SIGKILL);
+    wait_pidfd(pfd.get(), 2000);
+  } catch (const Error&) {
+    // Gone meanwhile.
+  }
+}
+
+struct Launch {
+  const config::Roots& roots;
+  const config::GuestConfig& cfg;
+  int context;
+  cgroup::Hierarchy hierarchy;
+};
+
+// Runs the guest; calls started() once its init runs. Returns init's exit status.
+template <typename Started>
+int supervise(const Launch& l, Started started) {
+  const config::GuestConfig& cfg = l.cfg;
+  auto cg = cgroup::GuestCgroup::create(l.hierarchy, cfg.id());
+  CgroupGuard cg_guard(cg);
+
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    throw_errno("socketpair", "guest " + cfg.name);
+  }
+  UniqueFd parent_end(sv[0]);
+  UniqueFd child_end(sv[1]);
+
+  unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+  if (cfg.network != config::NetworkMode::host) flags |= CLONE_NEWNET;
+  // Block the signals the supervisor waits for before the child exists, so none is lost.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT}) sigaddset(&set, s);
+  sigset_t old;
+  sigprocmask(SIG_BLOCK, &set, &old);
+
+  long pid = ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) throw_errno("clone", "namespaces of guest " + cfg.name);
+  if (pid == 0) {
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    for (int s : {SIGTERM, SIGHUP, SIGINT, SIGQUIT}) ::signal(s, SIG_DFL);
+    parent_end.reset();
+    guest_child(cfg, child_end.get());
+  }
+  auto init = static_cast<pid_t>(pid);
+  ChildGuard child_guard(init);
+  child_end.reset();
+
+  cg.attach(init);
+  if (::send(parent_end.get(), "G", 1, MSG_NOSIGNAL) != 1) {
+    throw_errno("start guest", cfg.name);
+  }
+  std::string msg(4096, '\0');
+  ssize_t n;
+  do {
+    n = ::recv(parent_end.get(), msg.data(), msg.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    msg.resize(static_cast<size_t>(n));
+    throw Error(msg);
+  }
+  // EOF: exec succeeded (or the child died before saying anything).
+  int wstatus = 0;
+  if (::waitpid(init, &wstatus, WNOHANG) == init) {
+    child_guard.dismiss();
+    throw Error(fmt::format("start guest {}: init exited at once with status {}", cfg.name,
+                            exit_status(wstatus)));
+  }
+
+  state::GuestState st;
+  st.name = cfg.id();
+  st.context = l.context;
+  st.supervisor_pid = ::getpid();
+  st.init_pid = init;
+  st.init_start_ticks = state::process_start_ticks(init).value_or(0);
+  st.started_at_ms = realtime_ms();
+  st.cgroup = cg.path().string();
+  st.init_style = config::to_string(cfg.init.style);
+  st.network = config::to_string(cfg.network);
+  st.cfgdir = cfg.cfgdir.string();
+  st.vdir = cfg.vdir.string();
+  state::write_state(l.roots, st);
+  child_guard.dismiss();
+  cg_guard.dismiss();
+  started();
+
+  // Supervise until init ends.
+  int status = 0;
+  for (;;) {
+    siginfo_t si{};
+    if (sigwaitinfo(&set, &si) < 0) continue;
+    if (si.si_signo == SIGCHLD) {
+      pid_t r = ::waitpid(init, &wstatus, WNOHANG);
+      if (r == init) {
+        status = exit_status(wstatus);
+        break;
+      }
+      continue;
+    }
+    // The supervisor asked to end (host shutdown): ask the guest to stop as its style wants.
+    if (si.si_signo == SIGTERM || si.si_signo == SIGHUP) {
+      ::kill(init, graceful_signal(cfg.init.style));
+    }
+    // SIGINT and SIGQUIT from a terminal reach the guest's init directly in the foreground.
+  }
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  cleanup(l.roots, st);
+  std::fprintf(stderr, "vserver %s: stopped (init exit status %d)\n", cfg.name.c_str(), status);
+  return status;
+}
+
+void redirect_stdio(const config::Roots& roots, const std::string& name) {
+  UniqueFd null = open_file("/dev/null", O_RDWR);
+  std::error_code ec;
+  fs::create_directories(roots.log, ec);
+  UniqueFd log(::open(roots.console_log(name).c_str(),
+                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640));
+  int out = log ? log.get() : null.get();
+  if (::dup2(null.get(), 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) {
+    throw_errno("redirect output of supervisor to", roots.console_log(name).string());
+  }
+}
+
+}  // namespace
+
+int runtime_context(const config::Roots& roots, const config::GuestConfig& cfg) {
+  auto running = state::running_guests(roots);
+  if (cfg.context) {
+    for (const auto& r : running) {
+      if (r.context == *cfg.context && r.name != cfg.name) {
+        throw Error(fmt::format("start guest {}: context {} is in use by running guest {}",
+                                cfg.name, *cfg.context, r.name));
+      }
+    }
+    return *cfg.context;
+  }
+  for (int c = kFirstDynamicContext; c <= kLastDynamicContext; ++c) {
+    bool used = false;
+    for (const auto& r : running) used = used || r.context == c;
+    if (!used) return c;
+  }
+  throw Error("start guest " + cfg.name + ": no free dynamic context id");
+}
+
+void cleanup(const config::Roots& roots, const state::GuestState& st) {
+  cgroup::GuestCgroup cg(st.cgroup);
+  if (!cg.kill_all()) throw Error("stop guest " + st.name + ": processes remain in " + st.cgroup);
+  cg.destroy();
+  // Remove the record only if it is still this run's (a new start may have replaced it).
+  auto now = state::read_state(roots, st.name);
+  if (!now || (now->init_pid == st.init_pid && now->init_start_ticks == st.init_start_ticks)) {
+    state::remove_state(roots, st.name);
+  }
+}
+
+int start(const config::Roots& roots, const config::GuestConfig& cfg, const StartOptions& opts) {
+  check_supported(cfg);
+  auto lock = std::make_unique<state::GuestLock>(roots, cfg.id());
+  if (auto st = state::read_state(roots, cfg.id())) {
+    if (state::init_alive(*st)) throw AlreadyRunning("vserver '" + cfg.name + "' already running");
+    wait_for_old_supervisor(*st);
+    cleanup(roots, *st);
+  }
+  Launch l{roots, cfg, runtime_context(roots, cfg), cgroup::Hierarchy::detect()};
+  {
+    // A previous run whose record was lost may have left processes behind.
+    cgroup::GuestCgroup old(cgroup::guest_cgroup_path(l.hierarchy, cfg.id()));
+    if (!old.procs().empty()) {
+      throw Error("start guest " + cfg.name + ": processes of an earlier run are still in " +
+                  old.path().string() + "; stop them first (vserver " + cfg.name + " stop)");
+    }
+  }
+
+  if (opts.foreground) {
+    return supervise(l, [&] { lock.reset(); });
+  }
+
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("pipe", "start of guest " + cfg.name);
+  UniqueFd report_read(pipefd[0]);
+  UniqueFd report_write(pipefd[1]);
+  ::fflush(nullptr);
+  pid_t sup = ::fork();
+  if (sup < 0) throw_errno("fork", "supervisor of guest " + cfg.name);
+  if (sup == 0) {
+    // The supervisor. It must not keep the caller's lock, terminal or pipes open.
+    report_read.reset();
+    int rc = 1;
+    try {
+      ::setsid();
+      lock.reset();  // closes our copy only: the caller's holds the lock until we report
+      set_process_title("vserver-supervisor " + cfg.name);
+      redirect_stdio(roots, cfg.id());
+      rc = supervise(l, [&] {
+        write_all(report_write.get(), "OK", "start report");
+        report_write.reset();
+      });
+    } catch (const std::exception& e) {
+      if (report_write) {
+        std::string m = e.what();
+        try {
+          write_all(report_write.get(), m, "start report");
+        } catch (const Error&) {
+        }
+      }
+      std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
+    }
+    ::_exit(rc);
+  }
+  report_write.reset();
+  std::string report = read_fd(report_read.get());
+  if (report == "OK") return 0;
+  // The supervisor failed: it has cleaned up and is exiting; collect it.
+  ::waitpid(sup, nullptr, 0);
+  if (report.empty()) throw Error("start guest " + cfg.name + ": the supervisor died");
+  throw Error(report);
+}
+
+}  // namespace vs::runtime

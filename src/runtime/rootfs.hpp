@@ -1,0 +1,33 @@
+// The guest's filesystem view, built inside its new mount namespace: the vdir bind-mounted onto
+// itself, safe /proc, read-only /sys, a private /dev, the guest's fstab, then pivot_root into it
+// with the old root detached. Mount targets are resolved inside the guest root (openat2
+// RESOLVE_IN_ROOT), so symlinks in the guest cannot redirect a mount onto the host.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "config/model.hpp"
+#include "sys/fd.hpp"
+
+namespace vs::runtime {
+
+// Must run in a fresh mount namespace, as root, before the guest's security is applied.
+void setup_rootfs(const config::GuestConfig& cfg);
+
+// Opens PATH (absolute, as seen inside the guest) below rootfd with RESOLVE_IN_ROOT, O_PATH. With
+// mkdir, missing directories are created (mode 0755) on the way.
+UniqueFd open_in_root(int rootfd, std::string_view path, bool mkdir, std::string_view root_name);
+
+// Splits "ro,nosuid,size=16m" into mount(2) flags and the remaining data string. Throws on
+// options it does not understand only when they look like flags it cannot honour (none now).
+struct MountOptions {
+  unsigned long flags = 0;
+  std::string data;
+  bool bind = false;
+  bool recursive = false;
+  bool noauto = false;  // not mounted at start
+};
+MountOptions parse_mount_options(std::string_view options);
+
+}  // namespace vs::runtime

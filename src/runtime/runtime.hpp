@@ -1,0 +1,81 @@
+// Running guests: start (with a supervisor per guest), stop, status, and joining a running guest
+// (exec, enter, suexec). Every function here forks before it changes namespaces, so the caller
+// may be a multi-threaded process.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/model.hpp"
+#include "config/roots.hpp"
+#include "state/state.hpp"
+#include "sys/error.hpp"
+
+namespace vs::runtime {
+
+// Thrown by start when the guest already runs (util-vserver treats this as success).
+class AlreadyRunning : public Error {
+ public:
+  using Error::Error;
+};
+// Thrown by exec/enter/suexec when the guest is not running.
+class NotRunning : public Error {
+ public:
+  using Error::Error;
+};
+
+struct StartOptions {
+  // Keep the guest on this terminal: the caller becomes the supervisor and start returns when the
+  // guest ends, with its init's exit status.
+  bool foreground = false;
+};
+
+// Starts the guest. In the background, returns 0 as soon as the guest's init runs; the
+// supervisor stays behind, owns the guest and tears everything down when it ends. On failure
+// nothing is left behind (no mount, cgroup, state record or process) and an Error says why.
+int start(const config::Roots& roots, const config::GuestConfig& cfg, const StartOptions& opts);
+
+struct StopOptions {
+  // Seconds the graceful stop may take; default from the configuration (sync-timeout).
+  std::optional<int> timeout;
+};
+// Stops the guest: the init style's graceful stop, then after the timeout the kill sequence to
+// everything left in the guest's cgroup. Returns false if the guest was not running (leftovers of
+// a crashed run are cleaned up anyway).
+bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const StopOptions& opts);
+
+struct Status {
+  bool running = false;
+  state::GuestState state;    // valid when running
+  std::size_t processes = 0;  // processes in the guest's cgroup
+  std::int64_t uptime_ms = 0;
+};
+Status status(const config::Roots& roots, std::string_view name);
+
+enum class Tty { automatic, always, never };
+struct ExecOptions {
+  std::vector<std::string> argv;  // the command; looked up in the guest's PATH if not a path
+  std::string user = "root";      // name or numeric uid, from the guest's /etc/passwd
+  Tty tty = Tty::never;           // automatic: a pseudo-terminal when stdin is a terminal
+  bool login = false;             // start in the user's home, argv[0] prefixed with '-'
+};
+// Runs a command inside the running guest, confined like the guest's own processes, with stdin,
+// stdout and stderr passed through. Returns its exit status (128+N when killed by signal N).
+int exec(const config::Roots& roots, const config::GuestConfig& cfg, const ExecOptions& opts);
+
+// Removes what a guest whose init is gone left behind: its processes, cgroup and state record.
+void cleanup(const config::Roots& roots, const state::GuestState& st);
+
+// Context id a guest runs at: its configured one, or a free dynamic one (49152 and up).
+int runtime_context(const config::Roots& roots, const config::GuestConfig& cfg);
+
+// Lets ps show a title for this process (the supervisor, the guest's minimal init). Call
+// remember_argv from main once.
+void remember_argv(int argc, char** argv);
+void set_process_title(std::string_view title);
+
+}  // namespace vs::runtime

@@ -1,0 +1,27 @@
+// What confines a guest's processes: the capability bounding set and a seccomp filter. Applied to
+// the guest's init and to every process that joins the guest (exec, enter), in that order:
+// install_seccomp() first (it needs CAP_SYS_ADMIN without no_new_privs), then drop_capabilities().
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+namespace vs::runtime {
+
+// Installs the guest seccomp filter: system calls a guest must never make (module loading, kexec,
+// raw filehandles, swap, clock setting, mounts, keyrings, bpf, perf, user namespaces, TIOCSTI)
+// fail with EPERM. ccaps may allow a few (context capability "tiocsti").
+void install_seccomp(const std::set<std::string>& ccaps);
+
+// Reduces the bounding set to keep and clears the ambient set. Needs CAP_SETPCAP.
+void limit_bounding_set(std::uint64_t keep);
+// Sets the permitted and effective sets to keep and clears the inheritable set.
+void set_capabilities(std::uint64_t keep);
+// Both, for a process that stays root.
+void drop_capabilities(std::uint64_t keep);
+
+// The highest capability the running kernel knows (/proc/sys/kernel/cap_last_cap).
+int kernel_last_capability();
+
+}  // namespace vs::runtime

@@ -1,0 +1,192 @@
+// stop and status. Both work from the state record and the kernel alone, so they stay right when
+// the supervisor is gone (killed, crashed).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "cgroup/cgroup.hpp"
+#include "runtime/internal.hpp"
+#include "runtime/runtime.hpp"
+#include "state/state.hpp"
+#include "sys/error.hpp"
+#include "sys/file.hpp"
+
+namespace vs::runtime {
+
+using namespace detail;
+
+namespace {
+
+bool wait_empty(const cgroup::GuestCgroup& cg, int timeout_ms) {
+  std::int64_t deadline = monotonic_ms() + timeout_ms;
+  while (monotonic_ms() < deadline) {
+    if (cg.procs().empty()) return true;
+    ::usleep(20000);
+  }
+  return cg.procs().empty();
+}
+
+// Runs a stop command of the init style inside the guest, for at most until deadline_ms; its
+// failure does not stop the stop (the kill sequence follows).
+void run_inside(const config::Roots& roots, const config::GuestConfig& cfg,
+                std::vector<std::string> argv, std::int64_t deadline_ms) {
+  ExecOptions o;
+  o.argv = std::move(argv);
+  ::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork", "stop command of guest " + cfg.name);
+  if (pid == 0) {
+    int rc = 125;
+    try {
+      rc = exec(roots, cfg, o);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
+    }
+    ::_exit(rc);
+  }
+  int wstatus = 0;
+  for (;;) {
+    pid_t r = ::waitpid(pid, &wstatus, WNOHANG);
+    if (r == pid) break;
+    if (monotonic_ms() >= deadline_ms) {
+      std::fprintf(stderr, "vserver %s: %s did not finish in time\n", cfg.name.c_str(),
+                   o.argv[0].c_str());
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &wstatus, 0);
+      return;
+    }
+    ::usleep(20000);
+  }
+  int rc = exit_status(wstatus);
+  if (rc != 0) {
+    std::fprintf(stderr, "vserver %s: %s exited with status %d\n", cfg.name.c_str(),
+                 o.argv[0].c_str(), rc);
+  }
+}
+
+// Asks the guest to shut down the way its init style expects.
+void graceful_stop(const config::Roots& roots, const config::GuestConfig& cfg, int init_pidfd,
+                   std::int64_t deadline_ms) {
+  using config::InitStyle;
+  switch (cfg.init.style) {
+    case InitStyle::command:
+      if (!cfg.init.cmd_stop.empty()) {
+        run_inside(roots, cfg, cfg.init.cmd_stop, deadline_ms);
+        return;
+      }
+      break;
+    case InitStyle::sysv: {
+      // util-vserver runs "rc 0" (runlevel.stop) inside, then ends what is left.
+      std::vector<std::string> argv =
+          cfg.init.cmd_stop.empty() ? std::vector<std::string>{"/bin/sh", "-c",
+                                                               "if [ -x /etc/rc.d/rc ]; then exec "
+                                                               "/etc/rc.d/rc \"$0\"; else exec "
+                                                               "/etc/init.d/rc \"$0\"; fi",
+                                                               cfg.init.runlevel_stop}
+                                    : cfg.init.cmd_stop;
+      run_inside(roots, cfg, argv, deadline_ms);
+      break;
+    }
+    default:
+      if (!cfg.init.cmd_stop.empty()) {
+        run_inside(roots, cfg, cfg.init.cmd_stop, deadline_ms);
+        return;
+      }
+      break;
+  }
+  pidfd_signal(init_pidfd, graceful_signal(cfg.init.style));
+}
+
+// util-vserver's killseq: "signal [wait signal]*" sent to every process of the guest while any
+// remain; SIGKILL through the cgroup at the end whatever the sequence says.
+void kill_sequence(const cgroup::GuestCgroup& cg, const std::vector<int>& seq) {
+  for (size_t i = 0; i < seq.size(); i += 2) {
+    if (cg.procs().empty()) return;
+    cg.signal_all(seq[i]);
+    int wait_s = i + 1 < seq.size() ? seq[i + 1] : 0;
+    if (wait_s > 0 && wait_empty(cg, wait_s * 1000)) return;
+  }
+  cg.kill_all();
+}
+
+}  // namespace
+
+bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const StopOptions& opts) {
+  state::GuestLock lock(roots, cfg.id());
+  auto st = state::read_state(roots, cfg.id());
+  if (!st) {
+    // No record: a leftover cgroup may still hold processes of a lost run.
+    try {
+      cgroup::GuestCgroup cg(cgroup::guest_cgroup_path(cgroup::Hierarchy::detect(), cfg.id()));
+      if (cg.exists()) {
+        cg.kill_all();
+        cg.destroy();
+      }
+    } catch (const Error&) {
+      // No cgroup2 hierarchy: nothing can have been started.
+    }
+    return false;
+  }
+  if (!state::init_alive(*st)) {
+    if (state::supervisor_alive(*st)) {
+      // The supervisor is tearing down right now; let it finish.
+      try {
+        UniqueFd sfd = pidfd_open(st->supervisor_pid, "supervisor of " + cfg.name);
+        wait_pidfd(sfd.get(), 10000);
+      } catch (const Error&) {
+      }
+    }
+    cleanup(roots, *st);
+    return false;
+  }
+
+  UniqueFd init = pidfd_open(st->init_pid, "init of guest " + cfg.name);
+  // The pid may have been reused between the check and pidfd_open.
+  if (!state::init_alive(*st)) {
+    cleanup(roots, *st);
+    return false;
+  }
+  cgroup::GuestCgroup cg(st->cgroup);
+  int timeout_s = opts.timeout.value_or(cfg.init.stop_timeout);
+  std::int64_t deadline = monotonic_ms() + timeout_s * 1000LL;
+  graceful_stop(roots, cfg, init.get(), deadline);
+  if (!wait_pidfd(init.get(),
+                  static_cast<int>(std::max<std::int64_t>(0, deadline - monotonic_ms())))) {
+    std::fprintf(stderr, "vserver %s: still running after %d s; sending the kill sequence\n",
+                 cfg.name.c_str(), timeout_s);
+    kill_sequence(cg, cfg.init.killseq);
+    wait_pidfd(init.get(), 5000);
+  }
+  // When init ends the kernel kills the rest of its PID namespace; processes that joined from
+  // outside (exec helpers) go with the cgroup.
+  if (!cg.kill_all()) {
+    throw Error("stop guest " + cfg.name + ": processes remain in " + st->cgroup);
+  }
+  // The supervisor, if alive, removes cgroup and record itself; wait for it, then make sure.
+  if (state::supervisor_alive(*st)) {
+    try {
+      UniqueFd sfd = pidfd_open(st->supervisor_pid, "supervisor of " + cfg.name);
+      if (!wait_pidfd(sfd.get(), 10000)) pidfd_signal(sfd.get(), SIGKILL);
+    } catch (const Error&) {
+    }
+  }
+  cleanup(roots, *st);
+  return true;
+}
+
+Status status(const config::Roots& roots, std::string_view name) {
+  Status s;
+  auto st = state::read_state(roots, name);
+  if (!st || !state::init_alive(*st)) return s;
+  s.running = true;
+  s.state = *st;
+  s.processes = cgroup::GuestCgroup(st->cgroup).procs().size();
+  s.uptime_ms = realtime_ms() - st->started_at_ms;
+  return s;
+}
+
+}  // namespace vs::runtime

@@ -1,0 +1,139 @@
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "runtime/internal.hpp"
+#include "runtime/runtime.hpp"
+#include "sys/error.hpp"
+
+namespace vs::runtime {
+
+namespace {
+char* g_argv_start = nullptr;
+size_t g_argv_len = 0;
+}  // namespace
+
+void remember_argv(int argc, char** argv) {
+  if (argc <= 0) return;
+  g_argv_start = argv[0];
+  char* end = argv[argc - 1] + std::strlen(argv[argc - 1]);
+  g_argv_len = static_cast<size_t>(end - g_argv_start);
+}
+
+void set_process_title(std::string_view title) {
+  if (g_argv_start == nullptr || g_argv_len == 0) return;
+  size_t n = std::min(title.size(), g_argv_len);
+  std::memcpy(g_argv_start, title.data(), n);
+  std::memset(g_argv_start + n, 0, g_argv_len - n + 1);
+}
+
+}  // namespace vs::runtime
+
+namespace vs::runtime::detail {
+
+UniqueFd pidfd_open(pid_t pid, const std::string& what) {
+  long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) throw_errno("pidfd_open", what);
+  return UniqueFd(static_cast<int>(fd));
+}
+
+bool pidfd_signal(int pidfd, int sig) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0) return true;
+  if (errno == ESRCH) return false;
+  throw_errno("send signal " + std::to_string(sig) + " to", "guest init");
+}
+
+bool wait_pidfd(int pidfd, int timeout_ms) {
+  std::int64_t deadline = monotonic_ms() + timeout_ms;
+  for (;;) {
+    pollfd p{pidfd, POLLIN, 0};
+    auto left = static_cast<int>(std::max<std::int64_t>(0, deadline - monotonic_ms()));
+    int rc = ::poll(&p, 1, left);
+    if (rc > 0) return true;
+    if (rc == 0) return false;
+    if (errno != EINTR) throw_errno("poll", "pidfd");
+  }
+}
+
+std::int64_t monotonic_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+std::int64_t realtime_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+std::vector<std::string> guest_environment(const config::GuestConfig& cfg) {
+  std::vector<std::string> env = cfg.init.environment;
+  bool has_path = false;
+  for (const auto& e : env) has_path = has_path || e.rfind("PATH=", 0) == 0;
+  // util-vserver's default environment.
+  if (!has_path)
+    env.emplace_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  env.emplace_back("container=vserver");
+  return env;
+}
+
+std::string find_program(const std::string& argv0, const std::vector<std::string>& env) {
+  if (argv0.find('/') != std::string::npos) return argv0;
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const auto& e : env) {
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  }
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t colon = path.find(':', pos);
+    if (colon == std::string::npos) colon = path.size();
+    std::string dir = path.substr(pos, colon - pos);
+    if (!dir.empty()) {
+      std::string candidate = dir + "/" + argv0;
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+    pos = colon + 1;
+  }
+  return argv0;
+}
+
+void exec_program(const std::string& path, const std::vector<std::string>& argv,
+                  const std::vector<std::string>& env) {
+  std::vector<char*> a;
+  std::vector<char*> e;
+  for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+  a.push_back(nullptr);
+  for (const auto& s : env) e.push_back(const_cast<char*>(s.c_str()));
+  e.push_back(nullptr);
+  ::execve(path.c_str(), a.data(), e.data());
+  throw_errno("execute", path);
+}
+
+int graceful_signal(config::InitStyle style) {
+  switch (style) {
+    case config::InitStyle::plain:
+      return SIGINT;  // ctrl-alt-del: sysvinit and busybox init shut down
+    case config::InitStyle::systemd:
+      return SIGRTMIN + 3;  // systemd: halt
+    case config::InitStyle::minit:
+    case config::InitStyle::sysv:
+    case config::InitStyle::command:
+      return SIGTERM;
+  }
+  return SIGTERM;
+}
+
+int exit_status(int wstatus) {
+  if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
+  if (WIFSIGNALED(wstatus)) return 128 + WTERMSIG(wstatus);
+  return 1;
+}
+
+}  // namespace vs::runtime::detail

@@ -1,0 +1,66 @@
+// What is running now: one record per running guest under RUN_ROOT/NAME/state. The record is
+// written by the supervisor when the guest's init has started and removed when the guest is torn
+// down. Every fact in it can be checked against the kernel (pid + start time, cgroup), so the
+// truth about a guest survives the loss of its supervisor.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/roots.hpp"
+
+namespace vs::state {
+
+struct GuestState {
+  std::string name;
+  int context = 0;
+  pid_t supervisor_pid = 0;
+  pid_t init_pid = 0;                  // host pid of the guest's PID 1
+  std::uint64_t init_start_ticks = 0;  // field 22 of /proc/PID/stat: guards against pid reuse
+  std::int64_t started_at_ms = 0;      // CLOCK_REALTIME in milliseconds
+  std::string cgroup;                  // absolute path of the guest's cgroup directory
+  std::string init_style;
+  std::string network;
+  std::string cfgdir;
+  std::string vdir;
+};
+
+// Reads RUN_ROOT/NAME/state; nullopt if there is none.
+std::optional<GuestState> read_state(const config::Roots& roots, std::string_view name);
+// Writes it atomically (creating RUN_ROOT/NAME).
+void write_state(const config::Roots& roots, const GuestState& st);
+// Removes RUN_ROOT/NAME and everything in it. No error if absent.
+void remove_state(const config::Roots& roots, std::string_view name);
+
+// Start time (field 22 of /proc/PID/stat, clock ticks since boot) of a pid, nullopt if gone.
+std::optional<std::uint64_t> process_start_ticks(pid_t pid);
+// True if the recorded init still exists (same pid, same start time).
+bool init_alive(const GuestState& st);
+// True if the recorded supervisor still exists.
+bool supervisor_alive(const GuestState& st);
+
+// The running guests: state records whose init is alive, sorted by name.
+std::vector<GuestState> running_guests(const config::Roots& roots);
+
+// An exclusive lock on one guest for start, stop and delete (flock on RUN_ROOT/.lock/NAME).
+class GuestLock {
+ public:
+  // Blocks until the lock is held (or throws).
+  GuestLock(const config::Roots& roots, std::string_view name);
+  GuestLock(const GuestLock&) = delete;
+  GuestLock& operator=(const GuestLock&) = delete;
+  GuestLock(GuestLock&& o) noexcept;
+  GuestLock& operator=(GuestLock&&) = delete;
+  ~GuestLock();
+  // The lock fd, so that a forked supervisor can keep holding it until the start is done.
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace vs::state

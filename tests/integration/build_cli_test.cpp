@@ -1,0 +1,88 @@
+// vserver NAME build through the command line: a guest from a tarball starts; a hostile tarball
+// leaves nothing behind.
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "harness.hpp"
+#include "sys/file.hpp"
+
+namespace {
+
+using it::Env;
+using it::Result;
+
+int sh(const std::string& cmd) {
+  return std::system(cmd.c_str());
+}
+
+TEST(BuildCli, TemplateGuestFromTarballStarts) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string src = env.busybox_guest();
+  std::string tarball = env.vdir_root().string() + "/../tpl.tar.zst";
+  ASSERT_EQ(sh("tar --zstd -C " + env.vdir(src).string() + " -cf " + tarball + " ."), 0);
+  std::string g = env.unique_name("t");
+  Result r = env.run({g, "build", "-m", "template", "--hostname", "fromtar", "--initstyle", "plain",
+                      "--", "-t", tarball});
+  ASSERT_EQ(r.rc, 0) << r;
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  EXPECT_EQ(env.run({g, "exec", "hostname"}).out, "fromtar\n");
+  // Contexts are allocated and do not collide.
+  std::string c1 = vs::read_file(env.cfgdir(src) / "context");
+  std::string c2 = vs::read_file(env.cfgdir(g) / "context");
+  EXPECT_NE(c1, c2);
+}
+
+TEST(BuildCli, HostileTarballLeavesNoGuest) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string work = env.vdir_root().string() + "/../hostile";
+  std::filesystem::create_directories(work);
+  std::ofstream(work + "/evil") << "x";
+  std::string tarball = work + "/evil.tar";
+  ASSERT_EQ(sh("tar -C " + work + " -P --transform 's,^,../,' -cf " + tarball + " evil"), 0);
+  std::string g = env.unique_name("h");
+  Result r = env.run({g, "build", "-m", "template", "--", "-t", tarball});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("../evil"), std::string::npos) << r;
+  EXPECT_FALSE(std::filesystem::exists(env.cfgdir(g)));
+  EXPECT_FALSE(std::filesystem::exists(env.vdir(g)));
+  EXPECT_FALSE(std::filesystem::exists(env.vdir_root() / "../evil"));
+  // Nothing half-built either.
+  for (const auto& e : std::filesystem::directory_iterator(env.vdir_root())) {
+    EXPECT_EQ(e.path().filename().string().find(g), std::string::npos) << e.path();
+  }
+  for (const auto& e : std::filesystem::directory_iterator(env.config_root())) {
+    EXPECT_EQ(e.path().filename().string().find(g), std::string::npos) << e.path();
+  }
+}
+
+TEST(BuildCli, ExistingGuestIsNotOverwritten) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  Result r = env.run({g, "build", "-m", "skeleton"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(std::filesystem::exists(env.vdir(g) / "bin" / "busybox"));
+}
+
+TEST(BuildCli, CloneGetsItsOwnIdentity) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string src = env.busybox_guest({"--hostname", "orig"});
+  std::string g = env.unique_name("c");
+  Result r = env.run({g, "build", "-m", "clone", "--hostname", "copy", "--", "--source", src});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(vs::read_file(env.cfgdir(src) / "context"), vs::read_file(env.cfgdir(g) / "context"));
+  ASSERT_EQ(env.run({src, "start"}).rc, 0);
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  EXPECT_EQ(env.run({g, "exec", "hostname"}).out, "copy\n");
+  EXPECT_EQ(env.run({src, "exec", "hostname"}).out, "orig\n");
+  // A file written in one is not in the other.
+  EXPECT_EQ(env.run({g, "exec", "touch", "/root/only-in-clone"}).rc, 0);
+  EXPECT_NE(env.run({src, "exec", "test", "-e", "/root/only-in-clone"}).rc, 0);
+}
+
+}  // namespace

@@ -1,0 +1,79 @@
+// Integration test harness: runs the real vserver binary as root, on temporary roots of its own,
+// against small guests built from Debian's busybox-static.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace it {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int rc = -1;
+  std::string out;
+  std::string err;
+};
+
+std::ostream& operator<<(std::ostream& os, const Result& r);
+
+// Temporary configuration, vdir, run and log roots; every guest built in them is stopped and
+// removed on destruction.
+class Env {
+ public:
+  Env();
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+  ~Env();
+
+  // Runs PROG (vserver, vserver-stat, vps, vkill) with these roots in its environment.
+  Result run_as(const std::string& prog, const std::vector<std::string>& args,
+                const std::string& input = "", int timeout_s = 120) const;
+  Result run(const std::vector<std::string>& args, const std::string& input = "",
+             int timeout_s = 120) const {
+    return run_as("vserver", args, input, timeout_s);
+  }
+  // Runs vserver on a new pseudo-terminal, feeding input; returns everything the terminal showed.
+  Result run_on_pty(const std::vector<std::string>& args, const std::string& input,
+                    int timeout_s = 30) const;
+
+  // A guest name unique on this host (cgroups are host-wide).
+  std::string unique_name(const std::string& base = "g");
+  // Builds a busybox guest (with the probe in /bin/probe); returns its name. Fails the test on
+  // error.
+  std::string busybox_guest(const std::vector<std::string>& build_args = {});
+  // Writes a configuration file of a guest (creating directories).
+  void write_config(const std::string& name, const std::string& rel, const std::string& content);
+
+  [[nodiscard]] fs::path config_root() const { return root_ / "etc"; }
+  [[nodiscard]] fs::path vdir_root() const { return root_ / "vdir"; }
+  [[nodiscard]] fs::path run_root() const { return root_ / "run"; }
+  [[nodiscard]] fs::path log_root() const { return root_ / "log"; }
+  [[nodiscard]] fs::path cfgdir(const std::string& n) const { return config_root() / n; }
+  [[nodiscard]] fs::path vdir(const std::string& n) const { return vdir_root() / n; }
+
+ private:
+  fs::path root_;
+  fs::path bin_;  // links named after the multi-call programs
+  std::vector<std::string> guests_;
+};
+
+// Where the guest's cgroup would be.
+fs::path guest_cgroup(const std::string& name);
+// Host pids whose cgroup is the guest's.
+std::vector<int> guest_processes(const std::string& name);
+// Asserts that nothing of the guest is left on the host: no cgroup, no state record, no mount
+// below its root, no process.
+void expect_nothing_left(const Env& env, const std::string& name);
+// True if running as root (integration tests need it).
+bool is_root();
+
+}  // namespace it
+
+#define REQUIRE_ROOT()                                                 \
+  do {                                                                 \
+    if (!it::is_root()) GTEST_SKIP() << "integration tests need root"; \
+  } while (0)

@@ -1,0 +1,152 @@
+// What a guest sees and what its root cannot do.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "harness.hpp"
+#include "sys/file.hpp"
+
+namespace {
+
+using it::Env;
+using it::Result;
+
+class Isolation : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_ROOT();
+    env_ = std::make_unique<Env>();
+    g_ = env_->busybox_guest({"--hostname", "isolated"});
+    Result r = env_->run({g_, "start"});
+    ASSERT_EQ(r.rc, 0) << r;
+  }
+  Result in_guest(const std::string& script) { return env_->run({g_, "exec", "sh", "-c", script}); }
+  std::string probe(const std::string& what, const std::string& arg = "") {
+    std::vector<std::string> args{g_, "exec", "/bin/probe", what};
+    if (!arg.empty()) args.push_back(arg);
+    Result r = env_->run(args);
+    EXPECT_EQ(r.rc, 0) << r;
+    return std::string(vs::trim(r.out));
+  }
+  std::unique_ptr<Env> env_;
+  std::string g_;
+};
+
+TEST_F(Isolation, SeesOnlyItsOwnProcesses) {
+  Result r = in_guest("ls /proc | grep -c '^[0-9]'");
+  ASSERT_EQ(r.rc, 0) << r;
+  // busybox init, syslogd, and sh, ls, grep of this command.
+  EXPECT_LE(std::stoi(r.out), 5) << r;
+  r = in_guest("cat /proc/1/cmdline | tr '\\0' ' '");
+  EXPECT_EQ(r.out.find("vserver"), std::string::npos) << "host process visible as PID 1: " << r;
+  // The host's pid of this test is not there.
+  r = in_guest("test -e /proc/" + std::to_string(::getpid()) + "/status && echo visible");
+  EXPECT_EQ(r.out.find("visible"), std::string::npos) << r;
+}
+
+TEST_F(Isolation, HasItsOwnHostname) {
+  EXPECT_EQ(in_guest("hostname").out, "isolated\n");
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  EXPECT_STRNE(host, "isolated");
+  // Changing it needs CAP_SYS_ADMIN, which the guest does not have.
+  Result r = in_guest("hostname other");
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_EQ(in_guest("hostname").out, "isolated\n");
+}
+
+TEST_F(Isolation, MountsAreItsOwn) {
+  Result r = in_guest("cat /proc/mounts");
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.out.find(env_->vdir_root().string()), std::string::npos) << r;
+  EXPECT_EQ(r.out.find("/sys/fs/cgroup"), std::string::npos) << r;
+  EXPECT_NE(r.out.find(" /tmp tmpfs "), std::string::npos) << "fstab /tmp missing: " << r;
+  EXPECT_NE(r.out.find("devpts /dev/pts devpts"), std::string::npos) << r;
+  // The host does not see the guest's mounts.
+  std::string host = vs::read_file("/proc/self/mountinfo");
+  EXPECT_EQ(host.find(env_->vdir(g_).string()), std::string::npos);
+  // The host's files are not reachable.
+  std::string marker = "/tmp/vs-marker-" + std::to_string(::getpid());
+  std::ofstream(marker) << "x";
+  EXPECT_EQ(in_guest("test -e " + marker + " && echo visible").out, "");
+  EXPECT_EQ(probe("chroot_escape", marker), "ENOENT");
+  ::unlink(marker.c_str());
+}
+
+TEST_F(Isolation, ProcSysAndSysAreReadOnly) {
+  Result r = in_guest("echo 1 > /proc/sys/kernel/domainname");
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r;
+  r = in_guest("echo 1 > /proc/sys/vm/drop_caches");
+  EXPECT_NE(r.rc, 0) << r;
+  r = in_guest("touch /sys/x");
+  EXPECT_NE(r.rc, 0) << r;
+  r = in_guest(
+      "echo b > /proc/sysrq-trigger; cat /proc/kcore 2>/dev/null | wc -c; cat /proc/keys | wc -c");
+  EXPECT_EQ(r.out.find_first_not_of("0\n "), std::string::npos) << r;
+}
+
+TEST_F(Isolation, RootCannotTouchTheHost) {
+  EXPECT_EQ(probe("mknod"), "EPERM");
+  EXPECT_EQ(probe("mount"), "EPERM");
+  EXPECT_EQ(probe("init_module"), "EPERM");
+  EXPECT_EQ(probe("finit_module"), "EPERM");
+  EXPECT_EQ(probe("kexec"), "EPERM");
+  EXPECT_EQ(probe("settime"), "EPERM");
+  EXPECT_EQ(probe("swapon"), "EPERM");
+  EXPECT_EQ(probe("open_by_handle"), "EPERM");
+  EXPECT_EQ(probe("unshare_user"), "EPERM");
+  EXPECT_EQ(probe("unshare_net"), "EPERM");
+  EXPECT_EQ(probe("bpf"), "EPERM");
+  // busybox date reports the refusal but exits 0: check the clock instead.
+  Result r = in_guest("date -s '2001-01-01 00:00:00'");
+  EXPECT_NE(r.err.find("Operation not permitted"), std::string::npos) << r;
+  EXPECT_NE(in_guest("date +%Y").out, "2001\n");
+}
+
+TEST_F(Isolation, SeesNoHostDevices) {
+  // Device nodes only (syslogd adds the /dev/log socket).
+  Result r = in_guest("find /dev -xdev \\( -type c -o -type b \\) | sort | tr '\\n' ' '");
+  EXPECT_EQ(r.out, "/dev/full /dev/null /dev/random /dev/tty /dev/urandom /dev/zero ") << r;
+  r = in_guest("ls /dev/pts | tr '\\n' ' '");
+  EXPECT_EQ(r.out, "ptmx ") << "terminals of the host or other guests visible: " << r;
+  r = in_guest("cat /proc/self/status | grep CapBnd");
+  // util-vserver's secure default set.
+  EXPECT_NE(r.out.find("00000000b44c04ff"), std::string::npos) << r;
+}
+
+TEST_F(Isolation, HasOnlyLoopbackAndItsOwnCgroup) {
+  Result r = in_guest("ls /sys/class/net | tr '\\n' ' '");
+  EXPECT_EQ(r.out, "lo ") << r;
+  r = in_guest("grep '^0::' /proc/self/cgroup");
+  EXPECT_EQ(r.out, "0::/\n") << r;
+  // The guest's processes are in its cgroup on the host.
+  EXPECT_FALSE(it::guest_processes(g_).empty());
+}
+
+TEST(IsolationOptions, BcapabilitiesAddAndRemove) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  env.write_config(g, "bcapabilities", "CAP_MKNOD\n!CAP_CHOWN\n");
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  Result r = env.run({g, "exec", "/bin/probe", "mknod"});
+  EXPECT_EQ(r.out, "ok\n") << r;
+  r = env.run({g, "exec", "chown", "1:1", "/tmp"});
+  EXPECT_NE(r.rc, 0) << r;
+}
+
+TEST(IsolationOptions, HostNetworkModeSharesTheHostStack) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  env.write_config(g, "network/mode", "host\n");
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  Result r = env.run({g, "exec", "readlink", "/proc/self/ns/net"});
+  char buf[128] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/net", buf, sizeof(buf) - 1), 0);
+  EXPECT_EQ(r.out, std::string(buf) + "\n") << r;
+}
+
+}  // namespace

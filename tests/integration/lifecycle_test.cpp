@@ -1,0 +1,252 @@
+// Start, stop, status, exec, enter and the unhappy paths of running guests.
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "harness.hpp"
+#include "sys/file.hpp"
+
+namespace {
+
+using it::Env;
+using it::Result;
+
+int supervisor_pid(const Env& env, const std::string& name) {
+  std::string s = vs::read_file(env.run_root() / name / "state");
+  auto pos = s.find("\"supervisor_pid\":");
+  return std::stoi(s.substr(pos + 17));
+}
+
+TEST(Lifecycle, StartStatusExecStopLeavesNothing) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest({"--context", "41001", "--hostname", "lifecycle"});
+  Result r = env.run({g, "status"});
+  EXPECT_EQ(r.rc, 3) << r;
+  EXPECT_NE(r.out.find("is stopped"), std::string::npos) << r;
+  EXPECT_EQ(env.run({g, "running"}).rc, 1);
+
+  r = env.run({g, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(env.run({g, "running"}).rc, 0);
+  r = env.run({g, "status"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("is running at context '41001'"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("Number of processes:"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("Uptime:"), std::string::npos) << r;
+
+  r = env.run({g, "exec", "hostname"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.out, "lifecycle\n");
+
+  r = env.run({g, "stop", "--timeout", "10"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(env.run({g, "status"}).rc, 3);
+  it::expect_nothing_left(env, g);
+  // Stopping a stopped guest is fine, as in util-vserver.
+  r = env.run({g, "stop"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("is not running"), std::string::npos) << r;
+}
+
+TEST(Lifecycle, ExecForwardsExitStatusAndStdio) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  EXPECT_EQ(env.run({g, "exec", "sh", "-c", "exit 7"}).rc, 7);
+  EXPECT_EQ(env.run({g, "exec", "sh", "-c", "kill -9 $$"}).rc, 137);
+  Result r = env.run({g, "exec", "tr", "a-z", "A-Z"}, "hello guest\n");
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.out, "HELLO GUEST\n");
+  r = env.run({g, "exec", "sh", "-c", "echo to-stderr >&2"});
+  EXPECT_EQ(r.err, "to-stderr\n");
+  r = env.run({g, "exec", "/no/such/program"});
+  EXPECT_EQ(r.rc, 127) << r;
+  EXPECT_NE(r.err.find("/no/such/program"), std::string::npos) << r;
+  // suexec runs as the guest's user.
+  r = env.run({g, "suexec", "nobody", "id", "-u"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.out, "65534\n");
+  r = env.run({g, "suexec", "nosuchuser", "id"});
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("nosuchuser"), std::string::npos) << r;
+}
+
+TEST(Lifecycle, ExecOnStoppedGuestFails) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  Result r = env.run({g, "exec", "true"});
+  EXPECT_EQ(r.rc, 1) << r;
+  EXPECT_NE(r.err.find("supported for running vservers only"), std::string::npos) << r;
+}
+
+TEST(Lifecycle, EnterGetsAPseudoTerminal) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  Result r = env.run_on_pty({g, "enter"}, "tty; echo \"shell=$0\"; exit 3\n");
+  EXPECT_EQ(r.rc, 3) << r;
+  EXPECT_NE(r.out.find("/dev/pts/0"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("shell=-sh"), std::string::npos) << r;
+  // Without a terminal, exec gets none.
+  r = env.run({g, "exec", "tty"});
+  EXPECT_NE(r.out.find("not a tty"), std::string::npos) << r;
+}
+
+TEST(Lifecycle, TwoStartsAtOnceStartOneGuest) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  Result a;
+  Result b;
+  std::thread t1([&] { a = env.run({g, "start"}); });
+  std::thread t2([&] { b = env.run({g, "start"}); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(a.rc, 0) << a;
+  EXPECT_EQ(b.rc, 0) << b;
+  std::string both = a.err + b.err;
+  EXPECT_NE(both.find("already running"), std::string::npos) << a << b;
+  // One init only.
+  Result r = env.run({g, "exec", "ps"});
+  EXPECT_EQ(r.rc, 0) << r;
+  size_t inits = 0;
+  for (size_t p = r.out.find("init"); p != std::string::npos; p = r.out.find("init", p + 1))
+    ++inits;
+  EXPECT_EQ(inits, 1U) << r;
+}
+
+TEST(Lifecycle, SupervisorKilledStatusAndStopStillWork) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  int sup = supervisor_pid(env, g);
+  ASSERT_EQ(::kill(sup, SIGKILL), 0);
+  ::usleep(200000);
+  Result r = env.run({g, "status"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(env.run({g, "exec", "true"}).rc, 0);
+  r = env.run({g, "stop", "--timeout", "10"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(env.run({g, "status"}).rc, 3);
+  it::expect_nothing_left(env, g);
+  // And it starts again.
+  EXPECT_EQ(env.run({g, "start"}).rc, 0);
+}
+
+TEST(Lifecycle, GuestInitKilledIsCleanedUpBySupervisor) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  ASSERT_EQ(env.run_as("vkill", {"-c", g, "-s", "KILL", "1"}).rc, 0);
+  for (int i = 0; i < 100 && std::filesystem::exists(env.run_root() / g); ++i) ::usleep(50000);
+  EXPECT_EQ(env.run({g, "status"}).rc, 3);
+  it::expect_nothing_left(env, g);
+}
+
+TEST(Lifecycle, FailedStartLeavesNothingBehind) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  env.write_config(g, "apps/init/style", "command\n");
+  env.write_config(g, "apps/init/cmd.start", "/bin/no-such-init\n");
+  Result r = env.run({g, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("/bin/no-such-init"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("No such file or directory"), std::string::npos) << r;
+  it::expect_nothing_left(env, g);
+  EXPECT_EQ(env.run({g, "status"}).rc, 3);
+}
+
+TEST(Lifecycle, BrokenConfigurationIsRefusedWithTheFileNamed) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  env.write_config(g, "context", "abc\n");
+  env.write_config(g, "nice", "99\n");
+  Result r = env.run({g, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(
+      r.err.find((env.cfgdir(g) / "context").string() + ": \"abc\" is not a context id (2..49151)"),
+      std::string::npos)
+      << r;
+  it::expect_nothing_left(env, g);
+  r = env.run({g, "check"});
+  EXPECT_EQ(r.rc, 1) << r;
+  EXPECT_NE(r.out.find("/context"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("/nice"), std::string::npos) << r;
+}
+
+TEST(Lifecycle, MissingGuestExits5) {
+  REQUIRE_ROOT();
+  Env env;
+  Result r = env.run({"nosuchguest", "start"});
+  EXPECT_EQ(r.rc, 5) << r;
+  EXPECT_NE(r.err.find("Can not find a vserver-setup"), std::string::npos) << r;
+}
+
+TEST(Lifecycle, ForegroundStartReturnsInitExitStatus) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest({"--initstyle", "command"});
+  env.write_config(g, "apps/init/cmd.start", "/bin/sh\n-c\necho in-guest-$(hostname); exit 4\n");
+  Result r = env.run({g, "start", "--foreground"});
+  EXPECT_EQ(r.rc, 4) << r;
+  EXPECT_NE(r.out.find("in-guest-"), std::string::npos) << r;
+  it::expect_nothing_left(env, g);
+}
+
+TEST(Lifecycle, CommandStyleStopUsesTheKillSequence) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest({"--initstyle", "command"});
+  // PID 1 ignores SIGTERM unless it installs a handler: the kill sequence must end it.
+  env.write_config(g, "apps/init/cmd.start", "/bin/sleep\n100000\n");
+  env.write_config(g, "apps/init/killseq", "15\n1\n9\n");
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  Result r = env.run({g, "stop", "--timeout", "1"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("kill sequence"), std::string::npos) << r;
+  it::expect_nothing_left(env, g);
+}
+
+TEST(Lifecycle, RestartGivesANewInit) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  std::string before = vs::read_file(env.run_root() / g / "state");
+  Result r = env.run({g, "restart"});
+  EXPECT_EQ(r.rc, 0) << r;
+  std::string after = vs::read_file(env.run_root() / g / "state");
+  EXPECT_NE(before, after);
+  EXPECT_EQ(env.run({g, "running"}).rc, 0);
+}
+
+TEST(Lifecycle, DeleteRefusesRunningGuestAndRemovesStoppedOne) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  Result r = env.run({g, "delete", "--yes"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(std::filesystem::exists(env.vdir(g)));
+  ASSERT_EQ(env.run({g, "stop"}).rc, 0);
+  // Without a terminal and without --yes: refused.
+  r = env.run({g, "delete"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(std::filesystem::exists(env.cfgdir(g)));
+  r = env.run({g, "delete", "--yes"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_FALSE(std::filesystem::exists(env.cfgdir(g)));
+  EXPECT_FALSE(std::filesystem::exists(env.vdir(g)));
+}
+
+}  // namespace

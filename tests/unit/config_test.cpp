@@ -1,0 +1,1276 @@
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+#include <linux/capability.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "config/capabilities.hpp"
+#include "config/parse.hpp"
+#include "sys/file.hpp"
+
+namespace vs::config {
+namespace {
+
+constexpr std::uint64_t bit(int cap) {
+  return std::uint64_t{1} << cap;
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string templ = "/tmp/vs-config-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
+    tmp_ = templ;
+    roots_.config = tmp_ / "etc";
+    roots_.vdir = tmp_ / "vdirs";
+    roots_.run = tmp_ / "run";
+    roots_.log = tmp_ / "log";
+    fs::create_directories(roots_.config);
+  }
+  void TearDown() override { fs::remove_all(tmp_); }
+
+  // Writes ROOT/rel (relative to the configuration root), creating directories.
+  void put(const fs::path& rel, const std::string& content) {
+    fs::path p = roots_.config / rel;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << content;
+  }
+  void mkguest(const std::string& name) { fs::create_directories(roots_.config / name); }
+  [[nodiscard]] fs::path cfgpath(const fs::path& rel) const { return roots_.config / rel; }
+
+  // The problems of a guest, as "relative/file: message" lines for readable comparisons.
+  std::vector<std::string> problems(const std::string& name) {
+    GuestConfig cfg;
+    std::vector<std::string> out;
+    for (const auto& p : check_guest(roots_, name, cfg)) {
+      out.push_back(p.file.lexically_relative(roots_.config).string() + ": " + p.message);
+    }
+    return out;
+  }
+  // Loads a guest that must be free of problems.
+  GuestConfig load(const std::string& name) {
+    GuestConfig cfg;
+    auto p = check_guest(roots_, name, cfg);
+    EXPECT_TRUE(p.empty()) << (p.empty() ? "" : p.front().to_string());
+    return cfg;
+  }
+
+  fs::path tmp_;
+  Roots roots_;
+};
+
+// Expected problem lines: exact, or by prefix or substring for long messages.
+struct Line {
+  enum Kind { exact, prefix, substring };
+  Line(const char* s) : text(s) {}             // NOLINT(google-explicit-constructor)
+  Line(std::string s) : text(std::move(s)) {}  // NOLINT(google-explicit-constructor)
+  std::string text;
+  Kind kind = exact;
+};
+Line starts_with(std::string s) {
+  Line l(std::move(s));
+  l.kind = Line::prefix;
+  return l;
+}
+Line contains(std::string s) {
+  Line l(std::move(s));
+  l.kind = Line::substring;
+  return l;
+}
+
+::testing::AssertionResult lines_match(const std::vector<std::string>& got,
+                                       const std::vector<Line>& want) {
+  bool ok = got.size() == want.size();
+  for (size_t i = 0; ok && i < got.size(); ++i) {
+    const Line& w = want[i];
+    switch (w.kind) {
+      case Line::exact:
+        ok = got[i] == w.text;
+        break;
+      case Line::prefix:
+        ok = got[i].rfind(w.text, 0) == 0;
+        break;
+      case Line::substring:
+        ok = got[i].find(w.text) != std::string::npos;
+        break;
+    }
+  }
+  if (ok) return ::testing::AssertionSuccess();
+  auto r = ::testing::AssertionFailure() << "got:\n";
+  for (const auto& g : got) r << "  " << g << "\n";
+  r << "want:\n";
+  for (const auto& w : want) {
+    r << "  "
+      << (w.kind == Line::prefix      ? "starts with "
+          : w.kind == Line::substring ? "contains "
+                                      : "")
+      << w.text << "\n";
+  }
+  return r;
+}
+#define EXPECT_LINES(got, ...) EXPECT_TRUE(lines_match(got, {__VA_ARGS__}))
+
+// ---------------------------------------------------------------------------------------------
+// Identity, defaults, existence
+
+TEST_F(ConfigTest, EmptyDirectoryGivesDefaults) {
+  mkguest("web");
+  GuestConfig cfg = load("web");
+  EXPECT_EQ(cfg.name, "web");
+  EXPECT_EQ(cfg.cfgdir, roots_.config / "web");
+  EXPECT_EQ(cfg.vdir, roots_.vdir / "web");
+  EXPECT_FALSE(cfg.context);
+  EXPECT_EQ(cfg.fstab, default_fstab());
+  EXPECT_TRUE(cfg.cflags.empty());
+  EXPECT_EQ(cfg.bcapabilities, default_bounding_set());
+  EXPECT_TRUE(cfg.ccapabilities.empty());
+  EXPECT_FALSE(cfg.nice);
+  EXPECT_EQ(cfg.init, InitConfig{});
+  EXPECT_EQ(cfg.init.style, InitStyle::sysv);
+  EXPECT_EQ(cfg.network, NetworkMode::none);
+  EXPECT_TRUE(cfg.interfaces.empty());
+  EXPECT_TRUE(cfg.rlimits.empty());
+  EXPECT_TRUE(cfg.ulimits.empty());
+  EXPECT_FALSE(cfg.shell);
+  EXPECT_EQ(cfg.uts, Uts{});
+}
+
+TEST_F(ConfigTest, MissingGuestIsAPlainError) {
+  try {
+    load_guest(roots_, "nope");
+    FAIL() << "no exception";
+  } catch (const ConfigError&) {
+    FAIL() << "a missing guest is not a configuration problem";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "guest nope does not exist (no " + (roots_.config / "nope").string() + ")");
+  }
+  GuestConfig cfg;
+  EXPECT_THROW(check_guest(roots_, "nope", cfg), Error);
+}
+
+TEST_F(ConfigTest, GuestThatIsAFileDoesNotExist) {
+  put("web", "not a directory\n");
+  EXPECT_THROW(load_guest(roots_, "web"), Error);
+}
+
+TEST_F(ConfigTest, InvalidNamesAreRejectedBeforeTouchingTheTree) {
+  mkguest("web");
+  EXPECT_THROW(load_guest(roots_, "../etc/web"), Error);
+  EXPECT_THROW(load_guest(roots_, ".defaults"), Error);
+  EXPECT_THROW(load_guest(roots_, ""), Error);
+}
+
+TEST_F(ConfigTest, ReadsEveryItem) {
+  put("web/name", "webby\n");
+  put("web/context", " 40001 \nignored second line\n");
+  put("web/uts/nodename", "web.example.org\n");
+  put("web/uts/domainname", "example.org\n");
+  put("web/uts/sysname", "Linux\n");
+  put("web/uts/release", "2.6.32-vs\n");
+  put("web/uts/version", "#1 SMP Tue Jan 1\n");
+  put("web/uts/machine", "i686\n");
+  put("web/fstab", "none /proc proc defaults 0 0\n/srv/data /data none bind,ro 0 0\n");
+  put("web/cflags", "VIRT_MEM\n# comment\n\nvirt_uptime\n");
+  put("web/bcapabilities", "CAP_NET_RAW\n!CAP_SYS_BOOT\n");
+  put("web/ccapabilities", "raw_icmp\nset_utsname\n");
+  put("web/nice", "-5\n");
+  put("web/shell", "/bin/zsh -l\n");
+  put("web/apps/init/style", "plain\n");
+  put("web/apps/init/mark", "default\n");
+  put("web/apps/init/cmd.start", "/sbin/init\nauto\n");
+  put("web/apps/init/cmd.stop", "/sbin/halt\n");
+  put("web/apps/init/runlevel.start", "5\n");
+  put("web/apps/init/runlevel.stop", "6\n");
+  put("web/apps/init/environment", "PATH=/bin:/usr/bin\nLANG=C\n");
+  put("web/apps/init/depends", "db\n# no comment\ndns\n");
+  put("web/apps/init/killseq", "2\n10\n15\n3\n9\n");
+  put("web/apps/vshelper/sync-timeout", "90\n");
+  put("web/network/mode", "host\n");
+  put("web/interfaces/0/ip", "192.0.2.10\n");
+  put("web/interfaces/0/dev", "eth0\n");
+  put("web/interfaces/0/prefix", "24\n");
+  put("web/rlimits/nproc", "200\n");
+  put("web/ulimits/nofile.soft", "1K\n");
+  put("web/ulimits/nofile.hard", "inf\n");
+
+  GuestConfig cfg = load("web");
+  EXPECT_EQ(cfg.name, "webby");
+  EXPECT_EQ(cfg.context, 40001);
+  EXPECT_EQ(cfg.uts.nodename, "web.example.org");
+  EXPECT_EQ(cfg.uts.domainname, "example.org");
+  EXPECT_EQ(cfg.uts.sysname, "Linux");
+  EXPECT_EQ(cfg.uts.release, "2.6.32-vs");
+  EXPECT_EQ(cfg.uts.version, "#1 SMP Tue Jan 1");
+  EXPECT_EQ(cfg.uts.machine, "i686");
+  ASSERT_EQ(cfg.fstab.size(), 2U);
+  EXPECT_EQ(cfg.fstab[1], (FstabEntry{"/srv/data", "/data", "none", "bind,ro", 0, 0}));
+  EXPECT_EQ(cfg.cflags, (std::set<std::string>{"virt_mem", "virt_uptime"}));
+  EXPECT_EQ(cfg.bcapabilities, (default_bounding_set() | bit(CAP_NET_RAW)) & ~bit(CAP_SYS_BOOT));
+  EXPECT_EQ(cfg.ccapabilities, (std::set<std::string>{"raw_icmp", "set_utsname"}));
+  EXPECT_EQ(cfg.nice, -5);
+  EXPECT_EQ(cfg.shell, "/bin/zsh -l");
+  EXPECT_EQ(cfg.init.style, InitStyle::plain);
+  EXPECT_EQ(cfg.init.mark, "default");
+  EXPECT_EQ(cfg.init.cmd_start, (std::vector<std::string>{"/sbin/init", "auto"}));
+  EXPECT_EQ(cfg.init.cmd_stop, (std::vector<std::string>{"/sbin/halt"}));
+  EXPECT_EQ(cfg.init.runlevel_start, "5");
+  EXPECT_EQ(cfg.init.runlevel_stop, "6");
+  EXPECT_EQ(cfg.init.environment, (std::vector<std::string>{"PATH=/bin:/usr/bin", "LANG=C"}));
+  EXPECT_EQ(cfg.init.depends, (std::vector<std::string>{"db", "dns"}));
+  EXPECT_EQ(cfg.init.killseq, (std::vector<int>{2, 10, 15, 3, 9}));
+  EXPECT_EQ(cfg.init.stop_timeout, 90);
+  EXPECT_EQ(cfg.network, NetworkMode::host);
+  ASSERT_EQ(cfg.interfaces.size(), 1U);
+  EXPECT_EQ(cfg.interfaces[0].ip, "192.0.2.10");
+  EXPECT_EQ(cfg.interfaces[0].family, AF_INET);
+  EXPECT_EQ(cfg.interfaces[0].prefix, 24);
+  EXPECT_EQ(cfg.interfaces[0].dev, "eth0");
+  EXPECT_EQ(cfg.rlimits.at("nproc"), (Rlimit{200, 200, 200}));
+  EXPECT_EQ(cfg.ulimits.at("nofile"), (Rlimit{std::nullopt, 1024, kUnlimited}));
+}
+
+TEST_F(ConfigTest, BadContextMessageIsExact) {
+  put("web/context", "abc\n");
+  GuestConfig cfg;
+  auto p = check_guest(roots_, "web", cfg);
+  ASSERT_EQ(p.size(), 1U);
+  EXPECT_EQ(p[0].file, cfgpath("web/context"));
+  EXPECT_EQ(p[0].message, "\"abc\" is not a context id (2..49151)");
+  EXPECT_FALSE(cfg.context);
+  try {
+    load_guest(roots_, "web");
+    FAIL() << "no exception";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              cfgpath("web/context").string() + ": \"abc\" is not a context id (2..49151)");
+    ASSERT_EQ(e.problems().size(), 1U);
+  }
+}
+
+TEST_F(ConfigTest, ContextRange) {
+  for (const char* bad :
+       {"1", "0", "49152", "-3", "", "4e4", "+40000", "40000x", "99999999999999"}) {
+    put("web/context", std::string(bad) + "\n");
+    auto p = problems("web");
+    ASSERT_EQ(p.size(), 1U) << bad;
+    EXPECT_EQ(p[0], "web/context: \"" + std::string(bad) + "\" is not a context id (2..49151)");
+  }
+  for (int good : {2, 40000, 49151}) {
+    put("web/context", std::to_string(good));  // no trailing newline
+    EXPECT_EQ(load("web").context, good);
+  }
+}
+
+TEST_F(ConfigTest, NameMustBeValid) {
+  put("web/name", "bad name\n");
+  EXPECT_LINES(problems("web"), starts_with("web/name: \"bad name\" is not a valid guest name"));
+}
+
+TEST_F(ConfigTest, NiceRange) {
+  put("web/nice", "20\n");
+  EXPECT_LINES(problems("web"), "web/nice: \"20\" is not a nice value (-20..19)");
+  put("web/nice", "-20\n");
+  EXPECT_EQ(load("web").nice, -20);
+}
+
+TEST_F(ConfigTest, EveryProblemIsReportedAtOnce) {
+  put("web/context", "abc\n");
+  put("web/nice", "x\n");
+  put("web/uts/nodename", "has space\n");
+  put("web/fstab", "none proc proc\nnone tmp tmpfs defaults\n");
+  put("web/cflags", "bogus\n");
+  put("web/bcapabilities", "CAP_NOPE\n");
+  put("web/ccapabilities", "nope\n");
+  put("web/apps/init/style", "gentoo\n");
+  put("web/apps/init/killseq", "15 5\n");
+  put("web/apps/init/environment", "novalue\n");
+  put("web/apps/vshelper/sync-timeout", "0\n");
+  put("web/network/mode", "bridge\n");
+  put("web/interfaces/0/ip", "300.1.1.1\n");
+  put("web/rlimits/nofile", "lots\n");
+  auto p = problems("web");
+  EXPECT_LINES(p, "web/context: \"abc\" is not a context id (2..49151)",
+               "web/nice: \"x\" is not a nice value (-20..19)",
+               "web/uts/nodename: \"has space\" is not a valid nodename (1..64 characters, no '/' "
+               "or whitespace)",
+               "web/fstab: line 1: expected 4 to 6 fields (source target type options [dump "
+               "[pass]]), found 3",
+               "web/fstab: line 2: mount point \"tmp\" is not an absolute path",
+               "web/cflags: unknown context flag \"bogus\"",
+               "web/bcapabilities: line 1: unknown capability \"CAP_NOPE\"",
+               "web/ccapabilities: unknown context capability \"nope\"",
+               "web/apps/init/style: init style \"gentoo\" is not supported; use plain, or command "
+               "with apps/init/cmd.start",
+               "web/apps/init/environment: \"novalue\" is not VAR=VALUE",
+               "web/apps/init/killseq: kill sequence has 2 fields; expected \"signal [wait "
+               "signal]*\" (an odd number)",
+               "web/apps/vshelper/sync-timeout: \"0\" is not a timeout in seconds (1..86400)",
+               "web/network/mode: unknown network mode \"bridge\" (none, host)",
+               "web/interfaces/0/ip: \"300.1.1.1\" is not an IPv4 or IPv6 address",
+               "web/interfaces/0: no device; add dev or nodev",
+               starts_with("web/rlimits/nofile: \"lots\" is not a limit"));
+
+  try {
+    load_guest(roots_, "web");
+    FAIL() << "no exception";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.problems().size(), p.size());
+    std::string what = e.what();
+    EXPECT_EQ(static_cast<size_t>(std::count(what.begin(), what.end(), '\n')), p.size() - 1);
+    EXPECT_NE(what.find(cfgpath("web/nice").string() + ": \"x\" is not a nice value"),
+              std::string::npos);
+  }
+}
+
+TEST_F(ConfigTest, UnknownFilesAreIgnored) {
+  put("web/ncontext", "40001\n");
+  put("web/sched/fill-rate", "1\n");
+  put("web/apps/vunify/exclude", "/etc\n");
+  put("web/interfaces/lback", "127.0.0.2\n");
+  put("web/interfaces/0/vlandev", "");
+  put("web/interfaces/0/ip", "192.0.2.1\n");
+  put("web/interfaces/0/nodev", "");
+  load("web");
+}
+
+// ---------------------------------------------------------------------------------------------
+// .defaults fallbacks
+
+TEST_F(ConfigTest, DefaultsFallbackForTheItemsThatHaveOne) {
+  mkguest("web");
+  put(".defaults/shell", "/bin/bash -login\n");
+  put(".defaults/apps/init/environment", "PATH=/usr/bin\n");
+  put(".defaults/apps/init/killseq", "15 10 9\n");
+  put(".defaults/apps/vshelper/sync-timeout", "60\n");
+  GuestConfig cfg = load("web");
+  EXPECT_EQ(cfg.shell, "/bin/bash -login");
+  EXPECT_EQ(cfg.init.environment, (std::vector<std::string>{"PATH=/usr/bin"}));
+  EXPECT_EQ(cfg.init.killseq, (std::vector<int>{15, 10, 9}));
+  EXPECT_EQ(cfg.init.stop_timeout, 60);
+
+  put("web/shell", "/bin/sh\n");
+  put("web/apps/init/environment", "A=1\n");
+  put("web/apps/init/killseq", "9\n");
+  put("web/apps/vshelper/sync-timeout", "5\n");
+  cfg = load("web");
+  EXPECT_EQ(cfg.shell, "/bin/sh");
+  EXPECT_EQ(cfg.init.environment, (std::vector<std::string>{"A=1"}));
+  EXPECT_EQ(cfg.init.killseq, (std::vector<int>{9}));
+  EXPECT_EQ(cfg.init.stop_timeout, 5);
+}
+
+TEST_F(ConfigTest, ProblemsInDefaultsNameTheDefaultsFile) {
+  mkguest("web");
+  put(".defaults/apps/vshelper/sync-timeout", "soon\n");
+  EXPECT_LINES(problems("web"),
+               ".defaults/apps/vshelper/sync-timeout: \"soon\" is not a timeout in "
+               "seconds (1..86400)");
+}
+
+TEST_F(ConfigTest, ItemsWithoutFallbackIgnoreDefaults) {
+  mkguest("web");
+  put(".defaults/fstab", "none /x tmpfs defaults 0 0\n");
+  put(".defaults/nice", "5\n");
+  put(".defaults/cflags", "virt_mem\n");
+  put(".defaults/context", "40000\n");
+  put(".defaults/apps/init/style", "plain\n");
+  put(".defaults/apps/init/cmd.start", "/bin/true\n");
+  GuestConfig cfg = load("web");
+  EXPECT_EQ(cfg.fstab, default_fstab());
+  EXPECT_FALSE(cfg.nice);
+  EXPECT_TRUE(cfg.cflags.empty());
+  EXPECT_FALSE(cfg.context);
+  EXPECT_EQ(cfg.init.style, InitStyle::sysv);
+  EXPECT_TRUE(cfg.init.cmd_start.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// vdir
+
+TEST_F(ConfigTest, VdirAbsoluteLink) {
+  mkguest("web");
+  fs::create_symlink("/srv/guests/web", cfgpath("web/vdir"));
+  EXPECT_EQ(load("web").vdir, fs::path("/srv/guests/web"));
+}
+
+TEST_F(ConfigTest, VdirRelativeLinkResolvesAgainstCfgdir) {
+  mkguest("web");
+  fs::create_directories(tmp_ / "elsewhere");
+  fs::create_directories(cfgpath(".defaults"));
+  fs::create_directory_symlink(tmp_ / "elsewhere",
+                               cfgpath(".defaults/vdirbase").parent_path() / "vdirbase");
+  fs::create_symlink("../.defaults/vdirbase/web", cfgpath("web/vdir"));
+  EXPECT_EQ(load("web").vdir, tmp_ / "elsewhere" / "web");
+
+  fs::remove(cfgpath("web/vdir"));
+  fs::create_symlink("../../rootfs/web", cfgpath("web/vdir"));
+  EXPECT_EQ(load("web").vdir, tmp_ / "rootfs" / "web");
+}
+
+TEST_F(ConfigTest, VdirDefaultsToVdirbase) {
+  mkguest("web");
+  fs::create_directories(cfgpath(".defaults"));
+  fs::create_directory_symlink("/srv/vservers", cfgpath(".defaults/vdirbase"));
+  EXPECT_EQ(load("web").vdir, fs::path("/srv/vservers/web"));
+}
+
+TEST_F(ConfigTest, VdirMustBeAbsolute) {
+  mkguest("web");
+  roots_.vdir = "relative/vdirs";
+  EXPECT_LINES(problems("web"), "web/vdir: vdir \"relative/vdirs/web\" is not an absolute path");
+}
+
+TEST_F(ConfigTest, VdirThatIsAFileIsAProblem) {
+  put("web/vdir", "/srv/web\n");
+  EXPECT_LINES(problems("web"), "web/vdir: not a symbolic link or directory");
+}
+
+// ---------------------------------------------------------------------------------------------
+// uts
+
+TEST_F(ConfigTest, LegacyHostnameAndDomainname) {
+  put("web/hostname", "legacy-host\n");
+  put("web/domainname", "legacy.org\n");
+  GuestConfig cfg = load("web");
+  EXPECT_EQ(cfg.uts.nodename, "legacy-host");
+  EXPECT_EQ(cfg.uts.domainname, "legacy.org");
+  put("web/uts/nodename", "new-host\n");
+  EXPECT_EQ(load("web").uts.nodename, "new-host");
+  EXPECT_EQ(load("web").uts.domainname, "legacy.org");
+}
+
+TEST_F(ConfigTest, UtsValidation) {
+  put("web/uts/nodename", std::string(65, 'a') + "\n");
+  put("web/uts/domainname", "a/b\n");
+  put("web/uts/release", "\n");
+  put("web/uts/version", "#1 SMP PREEMPT with spaces is fine\n");
+  auto p = problems("web");
+  ASSERT_EQ(p.size(), 3U);
+  EXPECT_EQ(p[0], "web/uts/nodename: \"" + std::string(65, 'a') +
+                      "\" is not a valid nodename (1..64 characters, no '/' or whitespace)");
+  EXPECT_EQ(p[1],
+            "web/uts/domainname: \"a/b\" is not a valid domainname (1..64 characters, no "
+            "'/' or whitespace)");
+  EXPECT_EQ(p[2], "web/uts/release: \"\" is not a valid release (1..64 characters)");
+  put("web/uts/nodename", std::string(64, 'a') + "\n");
+  put("web/uts/domainname", "b\n");
+  put("web/uts/release", "6.1\n");
+  EXPECT_EQ(load("web").uts.nodename, std::string(64, 'a'));
+}
+
+TEST_F(ConfigTest, LegacyHostnameIsValidatedToo) {
+  put("web/hostname", "bad host\n");
+  EXPECT_LINES(problems("web"), starts_with("web/hostname: \"bad host\""));
+}
+
+// ---------------------------------------------------------------------------------------------
+// fstab
+
+TEST_F(ConfigTest, FstabParsing) {
+  put("web/fstab",
+      "# the guest's mounts\n"
+      "\n"
+      "none\t/proc  proc defaults 0 0\n"
+      "   # indented comment\n"
+      "/srv/my\\040files /mnt/my\\040files none bind\n"
+      "tmpfs /run tmpfs size=8m,mode=755 1\n");
+  auto fstab = load("web").fstab;
+  ASSERT_EQ(fstab.size(), 3U);
+  EXPECT_EQ(fstab[0], (FstabEntry{"none", "/proc", "proc", "defaults", 0, 0}));
+  EXPECT_EQ(fstab[1], (FstabEntry{"/srv/my files", "/mnt/my files", "none", "bind", 0, 0}));
+  EXPECT_EQ(fstab[2], (FstabEntry{"tmpfs", "/run", "tmpfs", "size=8m,mode=755", 1, 0}));
+}
+
+TEST_F(ConfigTest, EmptyFstabMeansNoMounts) {
+  put("web/fstab", "# nothing\n");
+  EXPECT_TRUE(load("web").fstab.empty());
+}
+
+TEST_F(ConfigTest, FstabBadLinesHaveLineNumbers) {
+  put("web/fstab",
+      "none /proc proc defaults 0 0\n"
+      "# ok\n"
+      "none /tmp\n"
+      "none tmp tmpfs defaults\n"
+      "none /a tmpfs defaults x 0\n"
+      "none /b tmpfs defaults 0 -1\n"
+      "none /c tmpfs defaults 0 0 extra\n"
+      "none /d tmpfs defaults 0 2\n");
+  GuestConfig cfg;
+  auto p = check_guest(roots_, "web", cfg);
+  std::vector<std::string> messages;
+  for (const auto& x : p) {
+    EXPECT_EQ(x.file, cfgpath("web/fstab"));
+    messages.push_back(x.message);
+  }
+  EXPECT_LINES(messages,
+               "line 3: expected 4 to 6 fields (source target type options [dump "
+               "[pass]]), found 2",
+               "line 4: mount point \"tmp\" is not an absolute path",
+               "line 5: dump field \"x\" is not a number",
+               "line 6: pass field \"-1\" is not a number",
+               "line 7: expected 4 to 6 fields (source target type options [dump "
+               "[pass]]), found 7");
+  // The good lines are kept.
+  ASSERT_EQ(cfg.fstab.size(), 2U);
+  EXPECT_EQ(cfg.fstab[1].target, "/d");
+  EXPECT_EQ(cfg.fstab[1].pass, 2);
+}
+
+TEST(FstabFormat, EscapesRoundTrip) {
+  std::vector<FstabEntry> entries = {
+      {"/srv/a b", "/mnt/tab\there", "none", "bind", 0, 0},
+      {"back\\slash", "/#hash", "tmpfs", "defaults", 1, 2},
+      {"#source", "/x", "none", "bind", 0, 0},
+  };
+  std::string text = format_fstab(entries);
+  auto parsed = parse_fstab(text);
+  EXPECT_TRUE(parsed.errors.empty());
+  EXPECT_EQ(parsed.entries, entries);
+  EXPECT_NE(text.find("/srv/a\\040b"), std::string::npos);
+  EXPECT_NE(text.find("\\043source"), std::string::npos);
+}
+
+TEST(FstabFormat, DefaultFstabIsUtilVservers) {
+  auto text = format_fstab(default_fstab());
+  EXPECT_EQ(text,
+            "none /proc proc defaults 0 0\n"
+            "none /tmp tmpfs size=16m,mode=1777 0 0\n"
+            "none /dev/pts devpts gid=5,mode=620 0 0\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// flags and capabilities
+
+TEST_F(ConfigTest, CflagsCaseInsensitiveStoredLowerCase) {
+  put("web/cflags", "  VIRT_MEM  \nHide_Netif\nsecure\ndefault\n#virt_load\n");
+  EXPECT_EQ(load("web").cflags,
+            (std::set<std::string>{"virt_mem", "hide_netif", "secure", "default"}));
+}
+
+TEST_F(ConfigTest, LegacyFlagsFileOnlyWithoutCflags) {
+  put("web/flags", "lock\n");
+  EXPECT_EQ(load("web").cflags, (std::set<std::string>{"lock"}));
+  put("web/cflags", "nproc\n");
+  EXPECT_EQ(load("web").cflags, (std::set<std::string>{"nproc"}));
+}
+
+TEST_F(ConfigTest, UnknownFlagsAreProblems) {
+  put("web/cflags", "sched_idle\nvirt_mem\n!lock\n");
+  EXPECT_LINES(problems("web"), "web/cflags: unknown context flag \"sched_idle\"",
+               "web/cflags: unknown context flag \"!lock\"");
+}
+
+TEST_F(ConfigTest, Bcapabilities) {
+  put("web/bcapabilities", "# grant raw sockets\nNET_RAW\n\n~CAP_SYS_PTRACE\nsys_time\n");
+  EXPECT_EQ(load("web").bcapabilities,
+            (default_bounding_set() | bit(CAP_NET_RAW) | bit(CAP_SYS_TIME)) & ~bit(CAP_SYS_PTRACE));
+  put("web/bcapabilities", "NET_RAW\nCAP_WHAT\n!ALSO_BAD\n");
+  EXPECT_LINES(problems("web"),
+               "web/bcapabilities: line 2: unknown capability "
+               "\"CAP_WHAT\"",
+               "web/bcapabilities: line 3: unknown capability "
+               "\"ALSO_BAD\"");
+}
+
+TEST_F(ConfigTest, CcapabilitiesAliasesAreCanonical) {
+  put("web/ccapabilities", "ping\nMOUNT\n# x\nutsname\nrlimit\nremount\nicmp\n");
+  EXPECT_EQ(load("web").ccapabilities,
+            (std::set<std::string>{"raw_icmp", "secure_mount", "set_utsname", "set_rlimit",
+                                   "secure_remount"}));
+  put("web/ccapabilities", "net_raw\n");
+  EXPECT_LINES(problems("web"), "web/ccapabilities: unknown context capability \"net_raw\"");
+}
+
+// ---------------------------------------------------------------------------------------------
+// init
+
+TEST_F(ConfigTest, InitStyles) {
+  mkguest("web");
+  for (auto [text, style] :
+       {std::pair{"sysv", InitStyle::sysv}, std::pair{"plain", InitStyle::plain},
+        std::pair{"minit", InitStyle::minit}, std::pair{"systemd", InitStyle::systemd}}) {
+    put("web/apps/init/style", std::string(text) + "\n");
+    EXPECT_EQ(load("web").init.style, style) << text;
+  }
+  put("web/apps/init/style", "arch\n");
+  EXPECT_LINES(problems("web"),
+               "web/apps/init/style: init style \"arch\" is not supported; use plain, "
+               "or command with apps/init/cmd.start");
+  put("web/apps/init/style", "upstart\n");
+  EXPECT_LINES(problems("web"),
+               "web/apps/init/style: unknown init style \"upstart\" "
+               "(sysv, plain, minit, systemd, command)");
+}
+
+TEST_F(ConfigTest, CmdStartWithoutStyleMeansCommand) {
+  put("web/apps/init/cmd.start", "/usr/sbin/sshd\n-D\n\n");
+  GuestConfig cfg = load("web");
+  EXPECT_EQ(cfg.init.style, InitStyle::command);
+  EXPECT_EQ(cfg.init.cmd_start, (std::vector<std::string>{"/usr/sbin/sshd", "-D"}));
+  // An explicit style wins; cmd.start is kept as the override.
+  put("web/apps/init/style", "sysv\n");
+  cfg = load("web");
+  EXPECT_EQ(cfg.init.style, InitStyle::sysv);
+  EXPECT_EQ(cfg.init.cmd_start.size(), 2U);
+}
+
+TEST_F(ConfigTest, CommandStyleNeedsCmdStart) {
+  put("web/apps/init/style", "command\n");
+  EXPECT_LINES(problems("web"),
+               "web/apps/init/style: init style command needs a "
+               "command in apps/init/cmd.start");
+  put("web/apps/init/cmd.start", "");
+  EXPECT_LINES(problems("web"),
+               "web/apps/init/cmd.start: init style command needs a "
+               "command in apps/init/cmd.start");
+}
+
+TEST_F(ConfigTest, CmdFilesKeepCommentsAndSpaces) {
+  put("web/apps/init/cmd.start", "/bin/sh\n-c\n# not a comment: an argument\n  x  \n");
+  EXPECT_EQ(load("web").init.cmd_start,
+            (std::vector<std::string>{"/bin/sh", "-c", "# not a comment: an argument", "  x  "}));
+}
+
+TEST_F(ConfigTest, Runlevels) {
+  put("web/apps/init/runlevel", "2\n");
+  EXPECT_EQ(load("web").init.runlevel_start, "2");
+  put("web/apps/init/runlevel.start", "default\n");
+  EXPECT_EQ(load("web").init.runlevel_start, "default");
+  put("web/apps/init/runlevel.stop", "two words\n");
+  EXPECT_LINES(problems("web"),
+               "web/apps/init/runlevel.stop: \"two words\" is not a "
+               "runlevel (one word)");
+}
+
+TEST_F(ConfigTest, MarkIsOneWord) {
+  put("web/apps/init/mark", "a b\n");
+  EXPECT_LINES(problems("web"), "web/apps/init/mark: \"a b\" is not a mark (one word)");
+}
+
+TEST_F(ConfigTest, EnvironmentLines) {
+  put("web/apps/init/environment", "PATH=/bin\nEMPTY=\n=x\n1X=y\n\nLANG=C.UTF-8\n");
+  EXPECT_LINES(problems("web"), "web/apps/init/environment: \"=x\" is not VAR=VALUE",
+               "web/apps/init/environment: \"1X=y\" is not VAR=VALUE",
+               "web/apps/init/environment: \"\" is not VAR=VALUE");
+  put("web/apps/init/environment", "PATH=/bin\nEMPTY=\nA_1=with spaces = too\n");
+  EXPECT_EQ(load("web").init.environment,
+            (std::vector<std::string>{"PATH=/bin", "EMPTY=", "A_1=with spaces = too"}));
+}
+
+TEST_F(ConfigTest, Depends) {
+  put("web/apps/init/depends", "db\nweb\nbad/name\n.hidden\n");
+  EXPECT_LINES(problems("web"), "web/apps/init/depends: the guest depends on itself",
+               "web/apps/init/depends: \"bad/name\" is not a guest "
+               "name",
+               "web/apps/init/depends: \".hidden\" is not a guest "
+               "name");
+}
+
+TEST_F(ConfigTest, Killseq) {
+  put("web/apps/init/killseq", "15 5 9\n");  // one line works too
+  EXPECT_EQ(load("web").init.killseq, (std::vector<int>{15, 5, 9}));
+  put("web/apps/init/killseq", "15\n5\n");
+  EXPECT_LINES(problems("web"), contains("kill sequence has 2 fields"));
+  put("web/apps/init/killseq", "15\n5\n65\n");
+  EXPECT_LINES(problems("web"),
+               "web/apps/init/killseq: \"65\" is not a signal number "
+               "(1..64)");
+  put("web/apps/init/killseq", "15\n-1\n9\n");
+  EXPECT_LINES(problems("web"),
+               "web/apps/init/killseq: \"-1\" is not a wait in "
+               "seconds (0..86400)");
+  put("web/apps/init/killseq", "TERM\n");
+  EXPECT_LINES(problems("web"),
+               "web/apps/init/killseq: \"TERM\" is not a signal "
+               "number (1..64)");
+  put("web/apps/init/killseq", "");
+  EXPECT_LINES(problems("web"), contains("empty kill sequence"));
+}
+
+TEST_F(ConfigTest, SyncTimeout) {
+  put("web/apps/vshelper/sync-timeout", "86401\n");
+  EXPECT_LINES(problems("web"),
+               "web/apps/vshelper/sync-timeout: \"86401\" is not a "
+               "timeout in seconds (1..86400)");
+  put("web/apps/vshelper/sync-timeout", "86400\n");
+  EXPECT_EQ(load("web").init.stop_timeout, 86400);
+}
+
+// ---------------------------------------------------------------------------------------------
+// network
+
+TEST_F(ConfigTest, NetworkMode) {
+  mkguest("web");
+  EXPECT_EQ(load("web").network, NetworkMode::none);
+  put("web/spaces/net", "");  // a new namespace: still none
+  EXPECT_EQ(load("web").network, NetworkMode::none);
+  put("web/spaces/net", "0\n");
+  EXPECT_EQ(load("web").network, NetworkMode::host);
+  put("web/network/mode", "none\n");  // network/mode wins
+  EXPECT_EQ(load("web").network, NetworkMode::none);
+  put("web/network/mode", "host\n");
+  EXPECT_EQ(load("web").network, NetworkMode::host);
+}
+
+TEST_F(ConfigTest, InterfacesInSortedOrderWithGlobalDefaults) {
+  put("web/interfaces/dev", "eth0\n");
+  put("web/interfaces/mask", "255.255.255.0\n");
+  put("web/interfaces/bcast", "192.0.2.255\n");
+  put("web/interfaces/scope", "global\n");
+  put("web/interfaces/10/ip", "192.0.2.30\n");
+  put("web/interfaces/02/ip", "192.0.2.20\n");
+  put("web/interfaces/02/dev", "eth1\n");
+  put("web/interfaces/02/prefix", "28\n");
+  put("web/interfaces/01/ip", "2001:db8::1\n");
+  put("web/interfaces/01/name", "v6\n");
+  GuestConfig cfg = load("web");
+  ASSERT_EQ(cfg.interfaces.size(), 3U);
+  const Interface& v6 = cfg.interfaces[0];
+  EXPECT_EQ(v6.id, "01");
+  EXPECT_EQ(v6.family, AF_INET6);
+  EXPECT_EQ(v6.prefix, 128);  // the IPv4 global mask does not apply
+  EXPECT_EQ(v6.dev, "eth0");
+  EXPECT_FALSE(v6.bcast);  // no broadcast for IPv6
+  EXPECT_EQ(v6.scope, "global");
+  EXPECT_EQ(v6.name, "v6");
+  const Interface& a = cfg.interfaces[1];
+  EXPECT_EQ(a.id, "02");
+  EXPECT_EQ(a.dev, "eth1");
+  EXPECT_EQ(a.prefix, 28);  // own prefix beats the global mask
+  EXPECT_EQ(a.bcast, "192.0.2.255");
+  const Interface& b = cfg.interfaces[2];
+  EXPECT_EQ(b.id, "10");
+  EXPECT_EQ(b.family, AF_INET);
+  EXPECT_EQ(b.prefix, 24);
+  EXPECT_EQ(b.dev, "eth0");
+}
+
+TEST_F(ConfigTest, InterfaceDefaultPrefix) {
+  put("web/interfaces/a/ip", "192.0.2.1\n");
+  put("web/interfaces/a/nodev", "");
+  put("web/interfaces/b/ip", "fe80::1\n");
+  put("web/interfaces/b/only_ip", "");
+  put("web/interfaces/c/ip", "2001:db8::5\n");
+  put("web/interfaces/c/prefix", "64\n");
+  put("web/interfaces/c/dev", "eth0\n");
+  put("web/interfaces/c/gateway", "2001:db8::ffff\n");
+  put("web/interfaces/c/peer", "2001:db8::6\n");
+  put("web/interfaces/c/mac", "02:00:5e:10:00:01\n");
+  put("web/interfaces/c/disabled", "");
+  put("web/interfaces/c/down", "");
+  GuestConfig cfg = load("web");
+  ASSERT_EQ(cfg.interfaces.size(), 3U);
+  EXPECT_EQ(cfg.interfaces[0].prefix, 32);
+  EXPECT_TRUE(cfg.interfaces[0].nodev);
+  EXPECT_FALSE(cfg.interfaces[0].dev);
+  EXPECT_EQ(cfg.interfaces[1].prefix, 128);
+  EXPECT_TRUE(cfg.interfaces[1].nodev);
+  const Interface& c = cfg.interfaces[2];
+  EXPECT_EQ(c.prefix, 64);
+  EXPECT_EQ(c.gateway, "2001:db8::ffff");
+  EXPECT_EQ(c.peer, "2001:db8::6");
+  EXPECT_EQ(c.mac, "02:00:5e:10:00:01");
+  EXPECT_TRUE(c.disabled);
+  EXPECT_TRUE(c.down);
+  EXPECT_FALSE(c.nodev);
+}
+
+TEST_F(ConfigTest, InterfaceMasks) {
+  put("web/interfaces/0/ip", "10.0.0.1\n");
+  put("web/interfaces/0/dev", "eth0\n");
+  put("web/interfaces/0/mask", "255.255.240.0\n");
+  put("web/interfaces/1/ip", "2001:db8::1\n");
+  put("web/interfaces/1/dev", "eth0\n");
+  put("web/interfaces/1/mask", "ffff:ffff:ffff:ff00::\n");
+  GuestConfig cfg = load("web");
+  EXPECT_EQ(cfg.interfaces[0].prefix, 20);
+  EXPECT_EQ(cfg.interfaces[1].prefix, 56);
+
+  put("web/interfaces/0/mask", "255.0.255.0\n");
+  put("web/interfaces/1/mask", "255.255.255.0\n");
+  EXPECT_LINES(problems("web"),
+               "web/interfaces/0/mask: \"255.0.255.0\" is not a contiguous IPv4 netmask",
+               "web/interfaces/1/mask: \"255.255.255.0\" is not a contiguous IPv6 "
+               "netmask");
+}
+
+TEST_F(ConfigTest, InterfaceProblems) {
+  put("web/interfaces/0/dev", "eth0\n");  // no ip
+  put("web/interfaces/1/ip", "192.0.2.1\n");
+  put("web/interfaces/1/prefix", "33\n");
+  put("web/interfaces/1/dev", "a/b\n");
+  put("web/interfaces/2/ip", "2001:db8::1\n");
+  put("web/interfaces/2/nodev", "");
+  put("web/interfaces/2/prefix", "129\n");
+  put("web/interfaces/2/bcast", "2001:db8::ff\n");
+  put("web/interfaces/2/gateway", "192.0.2.254\n");
+  put("web/interfaces/2/mac", "02:00:5e:10:00\n");
+  put("web/interfaces/3/ip", "192.0.2.3\n");
+  put("web/interfaces/3/dev", "eth0\n");
+  put("web/interfaces/3/peer", "nowhere\n");
+  put("web/interfaces/3/name", "far too long a label\n");
+  EXPECT_LINES(problems("web"), "web/interfaces/0/ip: missing; every interface needs an address",
+               "web/interfaces/1/dev: \"a/b\" is not a device name",
+               "web/interfaces/1/prefix: \"33\" is not a prefix length (0..32)",
+               "web/interfaces/2/prefix: \"129\" is not a prefix length (0..128)",
+               "web/interfaces/2/bcast: IPv6 has no broadcast address",
+               "web/interfaces/2/gateway: \"192.0.2.254\" is not an IPv6 address like ip",
+               "web/interfaces/2/mac: \"02:00:5e:10:00\" is not a MAC address "
+               "(xx:xx:xx:xx:xx:xx)",
+               starts_with("web/interfaces/3/name: \"far too long a label\" is not "
+                           "an interface label"),
+               "web/interfaces/3/peer: \"nowhere\" is not an IPv4 or IPv6 address");
+}
+
+TEST_F(ConfigTest, InterfaceWithoutDevice) {
+  put("web/interfaces/0/ip", "192.0.2.1\n");
+  EXPECT_LINES(problems("web"), "web/interfaces/0: no device; add dev or nodev");
+  put("web/interfaces/dev", "eth0\n");  // the global default is enough
+  EXPECT_EQ(load("web").interfaces[0].dev, "eth0");
+}
+
+// ---------------------------------------------------------------------------------------------
+// limits
+
+TEST_F(ConfigTest, RlimitsBareAndSuffixed) {
+  put("web/rlimits/nproc", "100\n");
+  put("web/rlimits/nproc.hard", "200\n");  // overrides the bare file whatever the order
+  put("web/rlimits/as.soft", "1M\n");
+  put("web/rlimits/as.min", "0x10\n");
+  put("web/rlimits/rss.hard", "inf\n");
+  GuestConfig cfg = load("web");
+  EXPECT_EQ(cfg.rlimits.at("nproc"), (Rlimit{100, 100, 200}));
+  EXPECT_EQ(cfg.rlimits.at("as"), (Rlimit{16, 1048576, std::nullopt}));
+  EXPECT_EQ(cfg.rlimits.at("rss"), (Rlimit{std::nullopt, std::nullopt, kUnlimited}));
+  EXPECT_EQ(cfg.rlimits.size(), 3U);
+}
+
+TEST_F(ConfigTest, UlimitsHaveNoMinimum) {
+  put("web/ulimits/nofile", "4k\n");
+  GuestConfig cfg = load("web");
+  EXPECT_EQ(cfg.ulimits.at("nofile"), (Rlimit{std::nullopt, 4000, 4000}));
+  put("web/ulimits/nofile.min", "1\n");
+  EXPECT_LINES(problems("web"),
+               "web/ulimits/nofile.min: ulimits have no minimum; use "
+               "nofile.soft and nofile.hard");
+}
+
+TEST_F(ConfigTest, LimitProblems) {
+  put("web/rlimits/nofiles", "10\n");
+  put("web/rlimits/nproc", "12X\n");
+  put("web/rlimits/nofile.soft", "100\n");
+  put("web/rlimits/nofile.hard", "10\n");
+  put("web/ulimits/anon", "1\n");  // rlimits only
+  put("web/rlimits/.hidden", "x\n");
+  EXPECT_LINES(problems("web"),
+               starts_with("web/rlimits/nofiles: unknown resource \"nofiles\" (cpu, "),
+               starts_with("web/rlimits/nproc: \"12X\" is not a limit"),
+               "web/rlimits/nofile.soft: soft limit 100 is above the hard limit 10",
+               starts_with("web/ulimits/anon: unknown resource \"anon\""));
+}
+
+TEST(LimitValue, Parsing) {
+  EXPECT_EQ(parse_limit("0"), 0U);
+  EXPECT_EQ(parse_limit("1234"), 1234U);
+  EXPECT_EQ(parse_limit("inf"), kUnlimited);
+  EXPECT_EQ(parse_limit("4K"), 4096U);
+  EXPECT_EQ(parse_limit("4k"), 4000U);
+  EXPECT_EQ(parse_limit("3M"), 3U * 1024 * 1024);
+  EXPECT_EQ(parse_limit("3m"), 3000000U);
+  EXPECT_EQ(parse_limit("2G"), 2ULL * 1024 * 1024 * 1024);
+  EXPECT_EQ(parse_limit("2g"), 2000000000ULL);
+  EXPECT_EQ(parse_limit("0x10"), 16U);
+  EXPECT_EQ(parse_limit("0XfF"), 255U);
+  EXPECT_EQ(parse_limit("0x10K"), 16U * 1024);
+  EXPECT_EQ(parse_limit("010"), 10U);  // decimal, not octal
+  EXPECT_EQ(parse_limit("18446744073709551614"), 18446744073709551614ULL);
+}
+
+TEST(LimitValue, Malformed) {
+  for (const char* bad : {"", "K", "0x", "0xK", "-1", "1.5", "12X", "1KK", "infinity", " 1",
+                          "0x1g0", "18446744073709551616", "18014398509481984K", "1 K", "0xZ"}) {
+    EXPECT_FALSE(parse_limit(bad)) << bad;
+  }
+}
+
+TEST(LimitValue, FormatRoundTrip) {
+  EXPECT_EQ(format_limit(kUnlimited), "inf");
+  EXPECT_EQ(format_limit(4096), "4096");
+  for (std::uint64_t v : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{1} << 40, kUnlimited}) {
+    EXPECT_EQ(parse_limit(format_limit(v)), v);
+  }
+}
+
+TEST(Netmask, ToPrefix) {
+  EXPECT_EQ(mask_to_prefix("255.255.255.255", AF_INET), 32);
+  EXPECT_EQ(mask_to_prefix("255.255.255.0", AF_INET), 24);
+  EXPECT_EQ(mask_to_prefix("255.255.128.0", AF_INET), 17);
+  EXPECT_EQ(mask_to_prefix("0.0.0.0", AF_INET), 0);
+  EXPECT_EQ(mask_to_prefix("ffff:ffff:ffff:ffff::", AF_INET6), 64);
+  EXPECT_EQ(mask_to_prefix("ffff:ffff:ffff:fff8::", AF_INET6), 61);
+  EXPECT_EQ(mask_to_prefix("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", AF_INET6), 128);
+  EXPECT_FALSE(mask_to_prefix("255.255.0.255", AF_INET));
+  EXPECT_FALSE(mask_to_prefix("255.254.255.0", AF_INET));
+  EXPECT_FALSE(mask_to_prefix("255.255.255.1", AF_INET));
+  EXPECT_FALSE(mask_to_prefix("24", AF_INET));
+  EXPECT_FALSE(mask_to_prefix("255.255.255.0", AF_INET6));
+  EXPECT_FALSE(mask_to_prefix("ffff::ffff", AF_INET6));
+  EXPECT_FALSE(mask_to_prefix("255.255.255.0", 0));
+}
+
+TEST(Addresses, Families) {
+  EXPECT_EQ(address_family("192.0.2.1"), AF_INET);
+  EXPECT_EQ(address_family("::1"), AF_INET6);
+  EXPECT_EQ(address_family("2001:db8::10:1"), AF_INET6);
+  EXPECT_EQ(address_family("192.0.2.1/24"), 0);
+  EXPECT_EQ(address_family("192.0.2"), 0);
+  EXPECT_EQ(address_family("host.example"), 0);
+  EXPECT_EQ(address_family(""), 0);
+  EXPECT_TRUE(valid_mac("02:00:5E:10:00:01"));
+  EXPECT_FALSE(valid_mac("02-00-5e-10-00-01"));
+  EXPECT_FALSE(valid_mac("02:00:5e:10:00:0g"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// writing
+
+GuestConfig full_config(const Roots& roots) {
+  GuestConfig cfg;
+  cfg.name = "web";
+  cfg.cfgdir = roots.guest_config_dir("web");
+  cfg.vdir = "/srv/guests/web";
+  cfg.context = 40123;
+  cfg.uts.nodename = "web.example.org";
+  cfg.uts.domainname = "example.org";
+  cfg.uts.sysname = "Linux";
+  cfg.uts.release = "6.1.0";
+  cfg.uts.version = "#1 SMP PREEMPT_DYNAMIC";
+  cfg.uts.machine = "x86_64";
+  cfg.fstab = {{"none", "/proc", "proc", "defaults", 0, 0},
+               {"/srv/shared files", "/mnt/shared", "none", "bind,ro", 0, 0}};
+  cfg.cflags = {"virt_mem", "virt_uptime", "hide_netif"};
+  cfg.bcapabilities =
+      (default_bounding_set() | bit(CAP_NET_RAW) | bit(CAP_SYS_NICE)) & ~bit(CAP_SYS_BOOT);
+  cfg.ccapabilities = {"raw_icmp", "set_utsname"};
+  cfg.nice = 10;
+  cfg.init.style = InitStyle::command;
+  cfg.init.mark = "default";
+  cfg.init.cmd_start = {"/usr/sbin/sshd", "-D", "-e"};
+  cfg.init.cmd_stop = {"/bin/kill", "1"};
+  cfg.init.runlevel_start = "2";
+  cfg.init.runlevel_stop = "6";
+  cfg.init.environment = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8"};
+  cfg.init.depends = {"db", "dns"};
+  cfg.init.killseq = {15, 20, 9};
+  cfg.init.stop_timeout = 120;
+  cfg.network = NetworkMode::host;
+  Interface v4;
+  v4.id = "0";
+  v4.ip = "192.0.2.10";
+  v4.family = AF_INET;
+  v4.prefix = 24;
+  v4.dev = "eth0";
+  v4.name = "web";
+  v4.bcast = "192.0.2.255";
+  v4.scope = "global";
+  v4.gateway = "192.0.2.1";
+  v4.mac = "02:00:5e:10:00:01";
+  v4.down = true;
+  Interface v6;
+  v6.id = "1";
+  v6.ip = "2001:db8::10";
+  v6.family = AF_INET6;
+  v6.prefix = 64;
+  v6.nodev = true;
+  v6.peer = "2001:db8::1";
+  v6.disabled = true;
+  cfg.interfaces = {v4, v6};
+  cfg.rlimits["nproc"] = Rlimit{500, 500, 500};
+  cfg.rlimits["as"] = Rlimit{std::nullopt, 262144, kUnlimited};
+  cfg.rlimits["rss"] = Rlimit{1000, std::nullopt, 5000};
+  cfg.ulimits["nofile"] = Rlimit{std::nullopt, 1024, 4096};
+  cfg.ulimits["core"] = Rlimit{std::nullopt, 0, 0};
+  cfg.shell = "/bin/bash -login";
+  return cfg;
+}
+
+TEST_F(ConfigTest, RoundTripFullConfig) {
+  GuestConfig cfg = full_config(roots_);
+  write_guest(cfg);
+  GuestConfig back = load_guest(roots_, "web");
+  EXPECT_EQ(back, cfg);
+  // The layout is util-vserver's.
+  EXPECT_EQ(fs::read_symlink(cfgpath("web/vdir")), fs::path("/srv/guests/web"));
+  EXPECT_EQ(read_file(cfgpath("web/context")), "40123\n");
+  EXPECT_EQ(read_file(cfgpath("web/bcapabilities")), "CAP_NET_RAW\n!CAP_SYS_BOOT\nCAP_SYS_NICE\n");
+  EXPECT_EQ(read_file(cfgpath("web/rlimits/nproc")), "500\n");
+  EXPECT_EQ(read_file(cfgpath("web/rlimits/as.hard")), "inf\n");
+  EXPECT_FALSE(fs::exists(cfgpath("web/rlimits/as.min")));
+  EXPECT_EQ(read_file(cfgpath("web/ulimits/core")), "0\n");
+  EXPECT_TRUE(fs::exists(cfgpath("web/interfaces/1/nodev")));
+  EXPECT_EQ(read_file(cfgpath("web/network/mode")), "host\n");
+  // Writing again changes nothing.
+  write_guest(back);
+  EXPECT_EQ(load_guest(roots_, "web"), cfg);
+}
+
+TEST_F(ConfigTest, RoundTripDefaultConfig) {
+  mkguest("web");
+  GuestConfig cfg = load("web");
+  write_guest(cfg);
+  EXPECT_EQ(load_guest(roots_, "web"), cfg);
+  // Only what util-vserver's build writes plus nothing that is at its default.
+  EXPECT_TRUE(fs::exists(cfgpath("web/name")));
+  EXPECT_TRUE(fs::exists(cfgpath("web/fstab")));
+  EXPECT_TRUE(fs::is_symlink(cfgpath("web/vdir")));
+  EXPECT_FALSE(fs::exists(cfgpath("web/bcapabilities")));
+  EXPECT_FALSE(fs::exists(cfgpath("web/apps")));
+  EXPECT_FALSE(fs::exists(cfgpath("web/network")));
+}
+
+TEST_F(ConfigTest, RoundTripOfALoadedLegacyTree) {
+  put("web/hostname", "legacy\n");
+  put("web/flags", "lock\n");
+  put("web/ccapabilities", "ping\n");
+  put("web/spaces/net", "0\n");
+  put("web/apps/init/runlevel", "4\n");
+  put("web/apps/init/cmd.start", "/bin/run\n");
+  put("web/interfaces/dev", "eth0\n");
+  put("web/interfaces/prefix", "16\n");
+  put("web/interfaces/bcast", "10.1.255.255\n");
+  put("web/interfaces/a/ip", "10.1.0.5\n");
+  put("web/interfaces/b/ip", "10.1.0.6\n");
+  put("web/interfaces/b/mask", "255.255.255.0\n");
+  put("web/interfaces/b/only_ip", "");
+  GuestConfig cfg = load("web");
+  write_guest(cfg);
+  EXPECT_EQ(load("web"), cfg);
+  EXPECT_FALSE(fs::exists(cfgpath("web/hostname")));
+  EXPECT_FALSE(fs::exists(cfgpath("web/flags")));
+  EXPECT_FALSE(fs::exists(cfgpath("web/interfaces/dev")));
+  EXPECT_FALSE(fs::exists(cfgpath("web/interfaces/b/only_ip")));
+  EXPECT_TRUE(fs::exists(cfgpath("web/spaces/net")));  // not ours to remove
+
+  // Now the guest gets its own network namespace: spaces/net stays, network/mode says none.
+  cfg.network = NetworkMode::none;
+  write_guest(cfg);
+  EXPECT_EQ(load("web").network, NetworkMode::none);
+}
+
+TEST_F(ConfigTest, WriteOverridesDefaultsWhenTheValueIsTheBuiltInDefault) {
+  put(".defaults/apps/init/killseq", "15\n10\n9\n");
+  put(".defaults/apps/vshelper/sync-timeout", "60\n");
+  put(".defaults/apps/init/environment", "PATH=/bin\n");
+  GuestConfig cfg = full_config(roots_);
+  cfg.init.killseq = InitConfig{}.killseq;
+  cfg.init.stop_timeout = InitConfig{}.stop_timeout;
+  cfg.init.environment.clear();
+  write_guest(cfg);
+  GuestConfig back = load("web");
+  EXPECT_EQ(back.init.killseq, (std::vector<int>{15, 5, 9}));
+  EXPECT_EQ(back.init.stop_timeout, 30);
+  EXPECT_TRUE(back.init.environment.empty());
+  EXPECT_EQ(back, cfg);
+}
+
+TEST_F(ConfigTest, WriteRemovesItemsNoLongerSetAndKeepsUnknownFiles) {
+  GuestConfig cfg = full_config(roots_);
+  write_guest(cfg);
+  put("web/ncontext", "7\n");
+  put("web/interfaces/0/vlandev", "");
+  put("web/interfaces/1/tun", "");
+  put("web/apps/init/sync", "");
+
+  cfg.nice.reset();
+  cfg.context.reset();
+  cfg.shell.reset();
+  cfg.uts = Uts{};
+  cfg.cflags.clear();
+  cfg.ccapabilities.clear();
+  cfg.bcapabilities = default_bounding_set();
+  cfg.init = InitConfig{};
+  cfg.network = NetworkMode::none;
+  cfg.interfaces.erase(cfg.interfaces.begin());  // drop "0", keep "1"
+  cfg.rlimits.erase("nproc");
+  cfg.ulimits.clear();
+  write_guest(cfg);
+
+  EXPECT_EQ(load_guest(roots_, "web"), cfg);
+  for (const char* gone :
+       {"nice", "context", "shell", "uts/nodename", "cflags", "ccapabilities", "bcapabilities",
+        "apps/init/style", "apps/init/cmd.start", "apps/init/environment", "apps/init/killseq",
+        "apps/vshelper/sync-timeout", "network/mode", "interfaces/0", "rlimits/nproc",
+        "ulimits/nofile.soft"}) {
+    EXPECT_FALSE(fs::exists(cfgpath(fs::path("web") / gone))) << gone;
+  }
+  // A dropped interface goes with everything in its directory; other unknown files stay.
+  for (const char* kept : {"ncontext", "interfaces/1/tun", "apps/init/sync", "interfaces/1/ip"}) {
+    EXPECT_TRUE(fs::exists(cfgpath(fs::path("web") / kept))) << kept;
+  }
+}
+
+TEST_F(ConfigTest, WriteRemovesDroppedInterfaceDirectories) {
+  GuestConfig cfg = full_config(roots_);
+  write_guest(cfg);
+  cfg.interfaces.clear();
+  write_guest(cfg);
+  EXPECT_FALSE(fs::exists(cfgpath("web/interfaces/0")));
+  EXPECT_FALSE(fs::exists(cfgpath("web/interfaces/1")));
+  EXPECT_TRUE(load("web").interfaces.empty());
+}
+
+TEST_F(ConfigTest, WriteReplacesVdirLink) {
+  GuestConfig cfg = full_config(roots_);
+  write_guest(cfg);
+  cfg.vdir = "/elsewhere/web";
+  write_guest(cfg);
+  EXPECT_EQ(fs::read_symlink(cfgpath("web/vdir")), fs::path("/elsewhere/web"));
+  EXPECT_EQ(load("web").vdir, fs::path("/elsewhere/web"));
+}
+
+TEST_F(ConfigTest, VdirDirectoryInsideCfgdir) {
+  fs::create_directories(cfgpath("web/vdir"));
+  GuestConfig cfg = load("web");
+  EXPECT_EQ(cfg.vdir, cfgpath("web/vdir"));
+  write_guest(cfg);  // the directory stays as it is
+  EXPECT_TRUE(fs::is_directory(cfgpath("web/vdir")));
+  EXPECT_FALSE(fs::is_symlink(cfgpath("web/vdir")));
+  EXPECT_EQ(load("web"), cfg);
+  cfg.vdir = "/srv/web";
+  EXPECT_THROW(write_guest(cfg), Error);  // never replaced by a link
+  EXPECT_TRUE(fs::is_directory(cfgpath("web/vdir")));
+}
+
+TEST_F(ConfigTest, RoundTripKeepsANameThatDiffersFromTheDirectory) {
+  GuestConfig cfg = full_config(roots_);
+  cfg.name = "www";
+  write_guest(cfg);
+  EXPECT_EQ(read_file(cfgpath("web/name")), "www\n");
+  EXPECT_EQ(load_guest(roots_, "web"), cfg);
+}
+
+TEST_F(ConfigTest, CheckGuestKeepsWhatCouldBeParsed) {
+  put("web/context", "40001\n");
+  put("web/nice", "loud\n");
+  put("web/cflags", "virt_mem\nbogus\n");
+  GuestConfig cfg;
+  auto p = check_guest(roots_, "web", cfg);
+  EXPECT_EQ(p.size(), 2U);
+  EXPECT_EQ(cfg.context, 40001);
+  EXPECT_FALSE(cfg.nice);
+  EXPECT_EQ(cfg.cflags, (std::set<std::string>{"virt_mem"}));
+}
+
+TEST_F(ConfigTest, WriteRefusesWhatCannotBeReadBack) {
+  GuestConfig cfg = full_config(roots_);
+  cfg.vdir = "relative";
+  EXPECT_THROW(write_guest(cfg), Error);
+  cfg = full_config(roots_);
+  cfg.name = "bad name";
+  EXPECT_THROW(write_guest(cfg), Error);
+  cfg = full_config(roots_);
+  cfg.ulimits["nofile"].min = 1;
+  EXPECT_THROW(write_guest(cfg), Error);
+  cfg = full_config(roots_);
+  cfg.rlimits["bogus"] = Rlimit{1, 1, 1};
+  EXPECT_THROW(write_guest(cfg), Error);
+  cfg = full_config(roots_);
+  cfg.bcapabilities |= std::uint64_t{1} << 63;
+  EXPECT_THROW(write_guest(cfg), Error);
+  cfg = full_config(roots_);
+  cfg.context = 1;
+  EXPECT_THROW(write_guest(cfg), Error);
+  cfg = full_config(roots_);
+  cfg.interfaces[0].id = "../x";
+  EXPECT_THROW(write_guest(cfg), Error);
+}
+
+TEST_F(ConfigTest, WriteSysvWithCmdStartKeepsTheStyle) {
+  GuestConfig cfg = full_config(roots_);
+  cfg.init.style = InitStyle::sysv;
+  write_guest(cfg);
+  EXPECT_EQ(read_file(cfgpath("web/apps/init/style")), "sysv\n");
+  EXPECT_EQ(load("web").init.style, InitStyle::sysv);
+}
+
+// ---------------------------------------------------------------------------------------------
+// list_guests, resolve_guest
+
+TEST_F(ConfigTest, ListGuests) {
+  mkguest("web");
+  mkguest("db");
+  mkguest("a.b-c_d");
+  mkguest(".defaults");
+  mkguest(".hidden");
+  mkguest("-dash");
+  put("notaguest", "file\n");
+  fs::create_directories(tmp_ / "linked");
+  fs::create_directory_symlink(tmp_ / "linked", roots_.config / "mail");
+  EXPECT_EQ(list_guests(roots_), (std::vector<std::string>{"a.b-c_d", "db", "mail", "web"}));
+}
+
+TEST_F(ConfigTest, ListGuestsWithoutRoot) {
+  roots_.config = tmp_ / "missing";
+  EXPECT_TRUE(list_guests(roots_).empty());
+}
+
+TEST_F(ConfigTest, ResolveByNameAndPath) {
+  mkguest("web");
+  EXPECT_EQ(resolve_guest(roots_, "web"), "web");
+  EXPECT_EQ(resolve_guest(roots_, "not-yet-built"), "not-yet-built");
+  EXPECT_EQ(resolve_guest(roots_, (roots_.config / "web").string()), "web");
+  EXPECT_EQ(resolve_guest(roots_, (roots_.config / "web").string() + "/"), "web");
+  EXPECT_EQ(resolve_guest(roots_, (roots_.config / ".." / "etc" / "web").string()), "web");
+  EXPECT_THROW(resolve_guest(roots_, (roots_.config / "nope").string()), Error);
+  fs::create_directories(tmp_ / "other" / "web");
+  EXPECT_THROW(resolve_guest(roots_, (tmp_ / "other" / "web").string()), Error);
+  EXPECT_THROW(resolve_guest(roots_, ""), Error);
+  EXPECT_THROW(resolve_guest(roots_, "bad name"), Error);
+  EXPECT_THROW(resolve_guest(roots_, ".defaults"), Error);
+}
+
+TEST_F(ConfigTest, ResolveRelativePath) {
+  mkguest("web");
+  std::string cwd = fs::current_path();
+  fs::current_path(roots_.config);
+  std::string a, b;
+  EXPECT_NO_THROW(a = resolve_guest(roots_, "./web"));
+  fs::current_path(roots_.config / "web");
+  EXPECT_NO_THROW(b = resolve_guest(roots_, "../web"));
+  fs::current_path(cwd);
+  EXPECT_EQ(a, "web");
+  EXPECT_EQ(b, "web");
+}
+
+TEST_F(ConfigTest, ResolveByContext) {
+  put("web/context", "40001\n");
+  put("db/context", "40002\n");
+  mkguest("nocontext");
+  put("broken/context", "abc\n");
+  EXPECT_EQ(resolve_guest(roots_, "40001"), "web");
+  EXPECT_EQ(resolve_guest(roots_, "40002"), "db");
+  try {
+    resolve_guest(roots_, "40003");
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "no guest has context 40003");
+  }
+  // A guest whose name is all digits is found by name first.
+  put("40002/context", "40005\n");
+  EXPECT_EQ(resolve_guest(roots_, "40002"), "40002");
+  EXPECT_EQ(resolve_guest(roots_, "40005"), "40002");
+  // Two guests claiming one context cannot be told apart.
+  put("dup/context", "40001\n");
+  EXPECT_THROW(resolve_guest(roots_, "40001"), Error);
+}
+
+}  // namespace
+}  // namespace vs::config
