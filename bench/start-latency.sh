@@ -17,7 +17,8 @@ export VSERVER_CONFIG_ROOT=$tmp/etc VSERVER_VDIR_ROOT=$tmp/vdir VSERVER_RUN_ROOT
 name=bench$$
 cleanup() { "$bin" "$name" stop --timeout 2 >/dev/null 2>&1 || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-"$bin" "$name" build -m busybox --initstyle command >/dev/null
+"$bin" "$name" build -m busybox >/dev/null
+echo command > "$VSERVER_CONFIG_ROOT/$name/apps/init/style"
 printf '/bin/sleep\n1000000\n' > "$VSERVER_CONFIG_ROOT/$name/apps/init/cmd.start"
 echo 9 > "$VSERVER_CONFIG_ROOT/$name/apps/init/killseq"   # sleep as PID 1 ignores SIGTERM
 ms() { echo $(( ($2 - $1) / 1000 )); }   # ns → µs

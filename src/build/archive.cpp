@@ -205,7 +205,8 @@ class Unpacker {
     if (!in || !out) throw Error("unpack " + archive_.string() + ": out of memory");
     archive_read_support_filter_all(in.get());
     archive_read_support_format_all(in.get());
-    if (archive_read_open_filename(in.get(), archive_.c_str(), 64 * 1024) != ARCHIVE_OK) {
+    if (archive_read_open_filename(in.get(), archive_.c_str(), std::size_t{64} * 1024) !=
+        ARCHIVE_OK) {
       throw Error("open " + archive_.string() + ": " + archive_message(in.get()),
                   archive_errno(in.get()));
     }

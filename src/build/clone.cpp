@@ -32,7 +32,7 @@ namespace vs::build::detail {
 
 namespace {
 
-constexpr std::size_t kChunk = 16 * 1024 * 1024;
+constexpr std::size_t kChunk = std::size_t{16} * 1024 * 1024;
 
 // A file whose extended attributes are read or written: by fd when there is one, else by path
 // without following a final symlink.
@@ -200,7 +200,10 @@ class Copier {
     }
     for (const auto& name : names) {
       check_interrupted();
-      copy_entry(sdir, ddir, rel.empty() ? name : rel + "/" + name, name);
+      std::string child = rel;
+      if (!child.empty()) child += '/';
+      child += name;
+      copy_entry(sdir, ddir, child, name);
     }
   }
 
@@ -334,8 +337,9 @@ class Copier {
     std::vector<char> buf;
     while (in_off < end) {
       check_interrupted();
-      if (buf.empty()) buf.resize(1024 * 1024);
-      auto want = static_cast<std::size_t>(std::min<off_t>(end - in_off, buf.size()));
+      if (buf.empty()) buf.resize(std::size_t{1} << 20);
+      auto want =
+          static_cast<std::size_t>(std::min<off_t>(end - in_off, static_cast<off_t>(buf.size())));
       ssize_t n = ::pread(in, buf.data(), want, in_off);
       if (n < 0) {
         if (errno == EINTR) continue;

@@ -20,8 +20,6 @@
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
-extern char** environ;
-
 namespace vs::build {
 
 namespace {
@@ -246,11 +244,17 @@ bool same_mount(const Node& a, const Node& b) {
 
 class DirStream {
  public:
-  DirStream(int fd, const fs::path& where) {
-    UniqueFd d = dup_fd(fd, where.string());
-    dir_ = ::fdopendir(d.get());
-    if (dir_ == nullptr) throw_errno("open directory", where.string());
-    (void)d.release();
+  // where() names the directory in messages; it is called only on failure.
+  template <typename WhereFn>
+  DirStream(int fd, const WhereFn& where) {
+    int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (d < 0) throw_errno("duplicate descriptor of", where().string());
+    dir_ = ::fdopendir(d);
+    if (dir_ == nullptr) {
+      int err = errno;
+      ::close(d);
+      throw_errno("open directory", where().string(), err);
+    }
     ::rewinddir(dir_);
   }
   DirStream(const DirStream&) = delete;
@@ -262,76 +266,107 @@ class DirStream {
   DIR* dir_ = nullptr;
 };
 
-// Empties the directory open as dir (which lives on mount top), returning an fd of the same
-// directory. Holds one fd per call level only while that level runs: before descending, the
-// parent's fd is closed and reopened afterwards through "..", checked to be the same directory.
-UniqueFd remove_contents(UniqueFd dir, const Node& top, const fs::path& where) {
+// Removes the entries of the directory open as dir that are not directories; returns the names of
+// its subdirectories.
+template <typename WhereFn>
+std::vector<std::string> remove_files(int dir, const WhereFn& where_fn) {
   std::vector<std::string> subdirs;
-  {
-    DirStream ds(dir.get(), where);
-    for (;;) {
-      errno = 0;
-      struct dirent* e = ::readdir(ds.get());
-      if (e == nullptr) {
-        if (errno != 0) throw_errno("read directory", where.string());
-        break;
-      }
-      std::string name = e->d_name;
-      if (name == "." || name == "..") continue;
-      bool is_dir = e->d_type == DT_DIR;
-      if (e->d_type == DT_UNKNOWN) {
-        struct stat st {};
-        if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-          if (errno == ENOENT) continue;
-          throw_errno("stat", (where / name).string());
-        }
-        is_dir = S_ISDIR(st.st_mode);
-      }
-      if (!is_dir) {
-        if (::unlinkat(dir.get(), name.c_str(), 0) == 0 || errno == ENOENT) continue;
-        if (errno != EISDIR) throw_errno("remove", (where / name).string());
-      }
-      subdirs.push_back(std::move(name));
+  DirStream ds(dir, where_fn);
+  for (;;) {
+    errno = 0;
+    struct dirent* e = ::readdir(ds.get());
+    if (e == nullptr) {
+      if (errno != 0) throw_errno("read directory", where_fn().string());
+      break;
     }
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    bool is_dir = e->d_type == DT_DIR;
+    if (e->d_type == DT_UNKNOWN) {
+      struct stat st {};
+      if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) continue;
+        throw_errno("stat", (where_fn() / name).string());
+      }
+      is_dir = S_ISDIR(st.st_mode);
+    }
+    if (!is_dir) {
+      if (::unlinkat(dir, name.c_str(), 0) == 0 || errno == ENOENT) continue;
+      if (errno != EISDIR) throw_errno("remove", (where_fn() / name).string());
+    }
+    subdirs.push_back(std::move(name));
   }
-  for (const auto& sub : subdirs) {
-    fs::path sub_where = where / sub;
-    Node n;
-    if (!node_at(dir.get(), sub.c_str(), n)) {
-      if (errno == ENOENT) continue;
-      throw_errno("stat", sub_where.string());
+  return subdirs;
+}
+
+// Empties the directory open as dir (which lives on mount top), returning an fd of the same
+// directory. Iterative, so that the depth of a tree a guest made cannot exhaust the stack, and
+// holding one directory fd at a time: going down, the parent's fd is closed; coming back up, it is
+// reopened through ".." and checked to be the same directory.
+UniqueFd remove_contents(UniqueFd dir, const Node& top, const fs::path& where) {
+  struct Level {
+    std::vector<std::string> subdirs;
+    size_t next = 0;
+    std::string name;  // this directory's name in its parent
+    Node parent;       // the parent, to check the way back up
+  };
+  std::vector<Level> stack;
+  // The path of the current directory, for messages only: building it at every level would make
+  // deep trees quadratic.
+  auto path_of = [&](size_t levels) {
+    fs::path p = where;
+    for (size_t i = 1; i < levels; ++i) p /= stack[i].name;
+    return p;
+  };
+  auto here = [&] { return path_of(stack.size()); };
+  stack.push_back({{}, 0, {}, {}});
+  stack.back().subdirs = remove_files(dir.get(), here);
+  for (;;) {
+    Level& level = stack.back();
+    if (level.next < level.subdirs.size()) {
+      std::string sub = level.subdirs[level.next++];
+      Node n;
+      if (!node_at(dir.get(), sub.c_str(), n)) {
+        if (errno == ENOENT) continue;
+        throw_errno("stat", (here() / sub).string());
+      }
+      if (!same_mount(n, top)) {
+        throw Error("remove " + (here() / sub).string() +
+                    ": another filesystem is mounted there; unmount it first");
+      }
+      int cfd = ::openat(dir.get(), sub.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (cfd < 0) throw_errno("open directory", (here() / sub).string());
+      UniqueFd child(cfd);
+      Node opened;
+      if (!node_at(child.get(), "", opened)) throw_errno("stat", (here() / sub).string());
+      if (opened.ino != n.ino || !same_mount(opened, top)) {
+        throw Error("remove " + (here() / sub).string() + ": changed while being removed");
+      }
+      Node parent;
+      if (!node_at(dir.get(), "", parent)) throw_errno("stat", here().string());
+      dir = std::move(child);
+      stack.push_back({{}, 0, sub, parent});
+      // Listing may fail; the level is on the stack already so that messages name it.
+      stack.back().subdirs = remove_files(dir.get(), here);
+      continue;
     }
-    if (!same_mount(n, top)) {
-      throw Error("remove " + sub_where.string() +
-                  ": another filesystem is mounted there; unmount it first");
-    }
-    int cfd = ::openat(dir.get(), sub.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (cfd < 0) throw_errno("open directory", sub_where.string());
-    UniqueFd child(cfd);
-    Node opened;
-    if (!node_at(child.get(), "", opened)) throw_errno("stat", sub_where.string());
-    if (opened.ino != n.ino || !same_mount(opened, top)) {
-      throw Error("remove " + sub_where.string() + ": changed while being removed");
-    }
-    Node parent;
-    if (!node_at(dir.get(), "", parent)) throw_errno("stat", where.string());
-    dir.reset();
-    child = remove_contents(std::move(child), top, sub_where);
-    int pfd = ::openat(child.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (pfd < 0) throw_errno("open directory", where.string());
+    // This directory is empty now.
+    if (stack.size() == 1) return dir;
+    int pfd = ::openat(dir.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0) throw_errno("open directory", path_of(stack.size() - 1).string());
     UniqueFd back(pfd);
     Node again;
-    if (!node_at(back.get(), "", again)) throw_errno("stat", where.string());
-    if (again.ino != parent.ino || again.dev != parent.dev) {
-      throw Error("remove " + where.string() + ": moved while being removed");
-    }
-    child.reset();
-    if (::unlinkat(back.get(), sub.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
-      throw_errno("remove directory", sub_where.string());
+    if (!node_at(back.get(), "", again)) throw_errno("stat", path_of(stack.size() - 1).string());
+    const Level& done = stack.back();
+    if (again.ino != done.parent.ino || again.dev != done.parent.dev) {
+      throw Error("remove " + path_of(stack.size() - 1).string() + ": moved while being removed");
     }
     dir = std::move(back);
+    if (::unlinkat(dir.get(), done.name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+      throw_errno("remove directory", here().string());
+    }
+    stack.pop_back();
   }
-  return dir;
 }
 
 }  // namespace
@@ -464,17 +499,26 @@ std::string run_command(const std::vector<std::string>& argv, const fs::path& cw
   }
   for (const auto& kv : env) {
     std::size_t eq = kv.find('=');
-    if (eq == std::string::npos) throw Error("run " + cmd + ": bad environment entry " + kv);
+    if (eq == std::string::npos) {
+      throw Error(std::string("run ").append(cmd).append(": bad environment entry ").append(kv));
+    }
     vars[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   std::vector<std::string> env_strings;
   env_strings.reserve(vars.size());
-  for (const auto& [k, v] : vars) env_strings.push_back(k + "=" + v);
+  for (const auto& [k, v] : vars) {
+    std::string entry = k;
+    entry += '=';
+    entry += v;
+    env_strings.push_back(std::move(entry));
+  }
   std::vector<char*> cenv;
+  cenv.reserve(env_strings.size() + 1);
   for (auto& s : env_strings) cenv.push_back(s.data());
   cenv.push_back(nullptr);
   std::vector<std::string> args = argv;
   std::vector<char*> cargv;
+  cargv.reserve(args.size() + 1);
   for (auto& a : args) cargv.push_back(a.data());
   cargv.push_back(nullptr);
 
@@ -494,9 +538,7 @@ std::string run_command(const std::vector<std::string>& argv, const fs::path& cw
   if (pid == 0) {
     // Child: only async-signal-safe calls from here.
     int e = 0;
-    if (capture && ::dup2(out_w.get(), STDOUT_FILENO) < 0) {
-      e = errno;
-    } else if (::chdir(cwd.c_str()) != 0) {
+    if ((capture && ::dup2(out_w.get(), STDOUT_FILENO) < 0) || ::chdir(cwd.c_str()) != 0) {
       e = errno;
     } else {
       sigset_t none;

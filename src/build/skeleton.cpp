@@ -43,7 +43,8 @@ bool has_interpreter(int fd, const fs::path& path) {
   }
   for (unsigned i = 0; i < eh.e_phnum; ++i) {
     Phdr ph{};
-    read_exact(fd, &ph, sizeof ph, static_cast<off_t>(eh.e_phoff + i * eh.e_phentsize), path);
+    read_exact(fd, &ph, sizeof ph,
+               static_cast<off_t>(eh.e_phoff) + static_cast<off_t>(i) * eh.e_phentsize, path);
     if (ph.p_type == PT_INTERP) return true;
   }
   return false;

@@ -31,7 +31,6 @@
 #include "sys/fd.hpp"
 #include "sys/file.hpp"
 
-extern char** environ;
 
 namespace vs::cli {
 

@@ -190,7 +190,7 @@ int cmd_status(const Globals& g, const std::string& name, const Args& args) {
   std::cout << fmt::format("Vserver '{}' is running at context '{}'\n", name, s.state.context);
   std::cout << fmt::format("Number of processes:  {}\n", s.processes);
   std::int64_t minutes = s.uptime_ms / 60000;
-  std::int64_t days = minutes / (24 * 60);
+  std::int64_t days = minutes / (24LL * 60);
   std::int64_t hh = (minutes / 60) % 24;
   std::int64_t mm = minutes % 60;
   if (days > 0) {

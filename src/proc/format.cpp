@@ -104,7 +104,7 @@ std::string shorten_time(std::uint64_t ms) {
   const std::uint64_t hh = t % 24;
   const std::uint64_t days = t / 24;
 
-  if (days > 999 * 999) return "INVALID";
+  if (days > 999ULL * 999) return "INVALID";
   if (days > 999) return std::to_string(days / 365) + 'y' + zero2(days % 365) + 'd' + zero2(hh);
   if (days > 0) return std::to_string(days) + 'd' + zero2(hh) + 'h' + zero2(mm);
   if (hh > 0) return std::to_string(hh) + 'h' + zero2(mm) + 'm' + zero2(ss);

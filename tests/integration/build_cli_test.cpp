@@ -86,3 +86,28 @@ TEST(BuildCli, CloneGetsItsOwnIdentity) {
 }
 
 }  // namespace
+
+namespace {
+
+// A build that runs out of space fails with the reason and leaves nothing behind.
+TEST(BuildCli, FullDiskLeavesNoGuest) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string small = env.vdir_root().string() + "-small";
+  std::filesystem::create_directories(small);
+  ASSERT_EQ(std::system(("mount -t tmpfs -o size=512k vs-it-full " + small).c_str()), 0);
+  std::string g = env.unique_name("f");
+  Result r = env.run({"--vdir-root", small, g, "build", "-m", "busybox"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r;
+  EXPECT_FALSE(std::filesystem::exists(env.cfgdir(g)));
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(small)) ++entries;
+  EXPECT_EQ(entries, 0U) << "half-built root left in " << small;
+  for (const auto& e : std::filesystem::directory_iterator(env.config_root())) {
+    EXPECT_EQ(e.path().filename().string().find(g), std::string::npos) << e.path();
+  }
+  EXPECT_EQ(std::system(("umount " + small).c_str()), 0);
+}
+
+}  // namespace

@@ -195,7 +195,8 @@ TEST(Lifecycle, MissingGuestExits5) {
 TEST(Lifecycle, ForegroundStartReturnsInitExitStatus) {
   REQUIRE_ROOT();
   Env env;
-  std::string g = env.busybox_guest({"--initstyle", "command"});
+  std::string g = env.busybox_guest();
+  env.write_config(g, "apps/init/style", "command\n");
   env.write_config(g, "apps/init/cmd.start", "/bin/sh\n-c\necho in-guest-$(hostname); exit 4\n");
   Result r = env.run({g, "start", "--foreground"});
   EXPECT_EQ(r.rc, 4) << r;
@@ -206,7 +207,8 @@ TEST(Lifecycle, ForegroundStartReturnsInitExitStatus) {
 TEST(Lifecycle, CommandStyleStopUsesTheKillSequence) {
   REQUIRE_ROOT();
   Env env;
-  std::string g = env.busybox_guest({"--initstyle", "command"});
+  std::string g = env.busybox_guest();
+  env.write_config(g, "apps/init/style", "command\n");
   // PID 1 ignores SIGTERM unless it installs a handler: the kill sequence must end it.
   env.write_config(g, "apps/init/cmd.start", "/bin/sleep\n100000\n");
   env.write_config(g, "apps/init/killseq", "15\n1\n9\n");

@@ -67,7 +67,8 @@ TEST(Tools, VpsNamesTheGuestOfEachProcess) {
 TEST(Tools, VkillSignalsGuestPids) {
   REQUIRE_ROOT();
   Env env;
-  std::string g = env.busybox_guest({"--initstyle", "command"});
+  std::string g = env.busybox_guest();
+  env.write_config(g, "apps/init/style", "command\n");
   env.write_config(
       g, "apps/init/cmd.start",
       "/bin/sh\n-c\ntrap 'echo got-usr1 > /tmp/usr1' USR1; while :; do sleep 1; done\n");

@@ -298,6 +298,7 @@ TEST_F(ConfigTest, EveryProblemIsReportedAtOnce) {
   auto p = problems("web");
   EXPECT_LINES(p, "web/context: \"abc\" is not a context id (2..49151)",
                "web/nice: \"x\" is not a nice value (-20..19)",
+               // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one message split in two
                "web/uts/nodename: \"has space\" is not a valid nodename (1..64 characters, no '/' "
                "or whitespace)",
                "web/fstab: line 1: expected 4 to 6 fields (source target type options [dump "
@@ -511,6 +512,7 @@ TEST_F(ConfigTest, FstabBadLinesHaveLineNumbers) {
     messages.push_back(x.message);
   }
   EXPECT_LINES(messages,
+               // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one message split in two
                "line 3: expected 4 to 6 fields (source target type options [dump "
                "[pass]]), found 2",
                "line 4: mount point \"tmp\" is not an absolute path",
@@ -823,6 +825,7 @@ TEST_F(ConfigTest, InterfaceProblems) {
                "web/interfaces/2/prefix: \"129\" is not a prefix length (0..128)",
                "web/interfaces/2/bcast: IPv6 has no broadcast address",
                "web/interfaces/2/gateway: \"192.0.2.254\" is not an IPv6 address like ip",
+               // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one message split in two
                "web/interfaces/2/mac: \"02:00:5e:10:00\" is not a MAC address "
                "(xx:xx:xx:xx:xx:xx)",
                starts_with("web/interfaces/3/name: \"far too long a label\" is not "
