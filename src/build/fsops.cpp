@@ -19,6 +19,7 @@
 #include "build/internal.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/process.hpp"
 
 namespace vs::build {
 
@@ -424,54 +425,33 @@ TempDir::~TempDir() {
 
 namespace {
 
-// A forked child that is killed and reaped unless waited for.
-class Child {
- public:
-  explicit Child(pid_t pid) : pid_(pid) {}
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-    }
+// Waits for a build command and returns its raw wait status; kills it when the build is
+// interrupted meanwhile. The interrupting signals are blocked except inside ppoll, so one that
+// arrives before the wait cannot be missed.
+int wait_interruptible(ChildProcess& child) {
+  const pid_t pid = child.pid();
+  sigset_t block;
+  sigemptyset(&block);
+  for (int sig : kInterruptSignals) sigaddset(&block, sig);
+  sigset_t old;
+  if (::pthread_sigmask(SIG_BLOCK, &block, &old) != 0) throw Error("block signals failed");
+  struct Restore {
+    sigset_t mask;
+    ~Restore() { ::pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
+  } restore{old};
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  for (;;) {
+    if (interrupted()) ::kill(pid, SIGKILL);
+    if (!pidfd) break;  // no pidfd (old kernel): waitpid below, signals noticed after it
+    struct pollfd p {
+      pidfd.get(), POLLIN, 0
+    };
+    int r = ::ppoll(&p, 1, nullptr, &old);
+    if (r > 0) break;
+    if (r < 0 && errno != EINTR) throw_errno("wait for process", std::to_string(pid));
   }
-  // Waits for the child; kills it when the build is interrupted meanwhile. The interrupting
-  // signals are blocked except inside ppoll, so one that arrives before the wait cannot be
-  // missed.
-  int wait() {
-    sigset_t block;
-    sigemptyset(&block);
-    for (int sig : kInterruptSignals) sigaddset(&block, sig);
-    sigset_t old;
-    if (::pthread_sigmask(SIG_BLOCK, &block, &old) != 0) throw Error("block signals failed");
-    struct Restore {
-      sigset_t mask;
-      ~Restore() { ::pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
-    } restore{old};
-    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
-    for (;;) {
-      if (interrupted()) ::kill(pid_, SIGKILL);
-      if (!pidfd) break;  // no pidfd (old kernel): waitpid below, signals noticed after it
-      struct pollfd p {
-        pidfd.get(), POLLIN, 0
-      };
-      int r = ::ppoll(&p, 1, nullptr, &old);
-      if (r > 0) break;
-      if (r < 0 && errno != EINTR) throw_errno("wait for process", std::to_string(pid_));
-    }
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0) {
-      if (errno != EINTR) throw_errno("wait for process", std::to_string(pid_));
-    }
-    pid_ = -1;
-    return status;
-  }
-  [[nodiscard]] pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_;
-};
+  return child.wait_status("process " + std::to_string(pid));
+}
 
 std::string command_line(const std::vector<std::string>& argv) {
   std::string s;
@@ -551,7 +531,7 @@ std::string run_command(const std::vector<std::string>& argv, const fs::path& cw
     (void)n;
     ::_exit(127);
   }
-  Child child(pid);
+  ChildProcess child(pid);
   err_w.reset();
   out_w.reset();
 
@@ -573,7 +553,7 @@ std::string run_command(const std::vector<std::string>& argv, const fs::path& cw
   ssize_t n;
   while ((n = ::read(err_r.get(), &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
   }
-  int status = child.wait();
+  int status = wait_interruptible(child);
   check_interrupted();
   if (n == static_cast<ssize_t>(sizeof exec_errno)) {
     throw_errno("execute", argv[0] + " (in " + cwd.string() + ")", exec_errno);

@@ -10,6 +10,7 @@
 
 #include "build/build.hpp"
 #include "cli/commands.hpp"
+#include "cli/parse.hpp"
 #include "config/model.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
@@ -17,21 +18,6 @@
 namespace vs::cli {
 
 namespace {
-
-// Parses args with app. Returns the exit status when the command is already done (help shown:
-// 0; usage error reported: 2), nullopt to go on.
-std::optional<int> parse_with(CLI::App& app, const Args& args, const std::string& what) {
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
-  try {
-    app.parse(reversed);
-  } catch (const CLI::Success& e) {
-    return app.exit(e, std::cout, std::cerr);
-  } catch (const CLI::ParseError& e) {
-    print_error(what + ": " + e.what() + " (try --help)");
-    return 2;
-  }
-  return std::nullopt;
-}
 
 const char* const kBuildFooter = R"(Methods and their arguments (after --):
   skeleton [-- CMD ARGS...]
@@ -117,7 +103,7 @@ std::optional<int> parse_method_args(build::Method method, const Args& args,
           ->required()
           ->allow_extra_args(false);
       app.add_option("-d", dist, "distribution (accepted for compatibility, unused)");
-      auto done = parse_with(app, args, "build: template");
+      auto done = parse_args(app, args, "build: template");
       for (const auto& f : files) o.archives.emplace_back(f);
       return done;
     }
@@ -126,7 +112,7 @@ std::optional<int> parse_method_args(build::Method method, const Args& args,
                    "vserver NAME build -m clone [OPTIONS] --"};
       app.add_option("--source", o.source, "the guest or directory to copy")->required();
       app.add_option("-d", dist, "distribution (accepted for compatibility, unused)");
-      return parse_with(app, args, "build: clone");
+      return parse_args(app, args, "build: clone");
     }
     case build::Method::busybox: {
       CLI::App app{"Make a small working guest from a statically linked busybox.",
@@ -134,7 +120,7 @@ std::optional<int> parse_method_args(build::Method method, const Args& args,
       std::string path = o.busybox.string();
       app.add_option("--busybox", path, "the busybox executable (Debian's busybox-static)")
           ->capture_default_str();
-      auto done = parse_with(app, args, "build: busybox");
+      auto done = parse_args(app, args, "build: busybox");
       o.busybox = path;
       return done;
     }
@@ -189,7 +175,7 @@ int cmd_build(const Globals& g, const std::string& name, const Args& args) {
                             ->check(CLI::IsMember({"sysv", "plain"}));
   auto* flags_opt = app.add_option("--flags", flags, "context flags for cflags, f1,f2,...");
   app.add_flag("--force", force, "replace an existing (stopped) guest, keeping it as NAME~EPOCH~");
-  if (auto done = parse_with(app, opts, "build")) return *done;
+  if (auto done = parse_args(app, opts, "build")) return *done;
 
   build::BuildOptions o;
   o.name = name;
@@ -230,7 +216,7 @@ int cmd_delete(const Globals& g, const std::string& name, const Args& args) {
       "  vserver web01 delete --yes");
   bool yes = false;
   app.add_flag("-y,--yes", yes, "do not ask for confirmation (needed without a terminal)");
-  if (auto done = parse_with(app, args, "delete")) return *done;
+  if (auto done = parse_args(app, args, "delete")) return *done;
 
   if (!build::guest_exists(g.roots, name) ||
       !std::filesystem::is_directory(g.roots.guest_config_dir(name))) {

@@ -23,6 +23,7 @@
 
 #include "cgroup/cgroup.hpp"
 #include "cli/commands.hpp"
+#include "cli/parse.hpp"
 #include "config/config.hpp"
 #include "proc/format.hpp"
 #include "proc/proc.hpp"
@@ -30,26 +31,11 @@
 #include "sys/error.hpp"
 #include "sys/fd.hpp"
 #include "sys/file.hpp"
-
+#include "sys/process.hpp"
 
 namespace vs::cli {
 
 namespace {
-
-// Parses args with app. Returns the exit status when the command is already done (help shown:
-// 0; usage error reported: 2), nullopt to go on.
-std::optional<int> parse_args(CLI::App& app, const Args& args) {
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
-  try {
-    app.parse(reversed);
-  } catch (const CLI::Success& e) {
-    return app.exit(e, std::cout, std::cerr);
-  } catch (const CLI::ParseError& e) {
-    print_error(std::string(e.what()) + " (try --help)");
-    return 2;
-  }
-  return std::nullopt;
-}
 
 void write_stdout(std::string_view text) {
   write_all(STDOUT_FILENO, text, "standard output");
@@ -155,34 +141,6 @@ std::vector<proc::StatRow> collect_stat(const config::Roots& roots) {
 // ---------------------------------------------------------------------------------------------
 // vps
 
-// A child process: killed and reaped if it is still running when its owner goes away.
-class Child {
- public:
-  explicit Child(pid_t pid) : pid_(pid) {}
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-      }
-    }
-  }
-  // Waits for the child; returns its exit status, or 128+N when signal N ended it.
-  int wait(std::string_view what) {
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0) {
-      if (errno != EINTR) throw_errno("wait for", what);
-    }
-    pid_ = 0;
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    return 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_;
-};
-
 // Runs ps with args, stdin from /dev/null and stdout into a pipe; returns what it printed and
 // its exit status. ps is looked up in PATH, then as /bin/ps.
 std::pair<std::string, int> run_ps(const Args& args) {
@@ -216,7 +174,7 @@ std::pair<std::string, int> run_ps(const Args& args) {
   int err = posix_spawnp(&pid, "ps", &actions, nullptr, argv.data(), environ);
   if (err == ENOENT) err = posix_spawn(&pid, "/bin/ps", &actions, nullptr, argv.data(), environ);
   if (err != 0) throw_errno("execute", "ps", err);
-  Child child(pid);
+  ChildProcess child(pid);
   wr.reset();
 
   std::string output = read_fd(rd.get());

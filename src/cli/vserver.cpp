@@ -8,6 +8,7 @@
 #include <map>
 
 #include "cli/commands.hpp"
+#include "cli/parse.hpp"
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
 #include "runtime/runtime.hpp"
@@ -69,18 +70,6 @@ bool wants_help(const Args& args) {
   return false;
 }
 
-// Parses a command's own options; returns -1 to continue, else an exit status.
-int parse(CLI::App& app, const Args& args) {
-  std::vector<std::string> rev(args.rbegin(), args.rend());
-  try {
-    app.parse(rev);
-  } catch (const CLI::ParseError& e) {
-    // --help is success; every usage error exits 2, as util-vserver's vserver does.
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  return -1;
-}
-
 config::GuestConfig load(const Globals& g, const std::string& name) {
   return config::load_guest(g.roots, name);
 }
@@ -105,7 +94,7 @@ void print_error(const std::string& message) {
 int cmd_check(const Globals& g, const std::string& name, const Args& args) {
   CLI::App app{"Check a guest's configuration and print every problem found.",
                "vserver NAME check"};
-  if (int rc = parse(app, args); rc >= 0) return rc;
+  if (auto rc = parse_args(app, args)) return *rc;
   config::GuestConfig cfg;
   auto problems = config::check_guest(g.roots, name, cfg);
   for (const auto& p : problems) std::cout << p.to_string() << '\n';
@@ -125,7 +114,7 @@ int cmd_start(const Globals& g, const std::string& name, const Args& args) {
       "vserver NAME start"};
   bool foreground = false;
   app.add_flag("-f,--foreground", foreground, "keep the guest on this terminal");
-  if (int rc = parse(app, args); rc >= 0) return rc;
+  if (auto rc = parse_args(app, args)) return *rc;
   auto cfg = load(g, name);
   try {
     runtime::StartOptions o;
@@ -147,7 +136,7 @@ int cmd_stop(const Globals& g, const std::string& name, const Args& args) {
                  "seconds for the graceful stop (default: "
                  "apps/vshelper/sync-timeout, 30)")
       ->check(CLI::Range(0, 86400));
-  if (int rc = parse(app, args); rc >= 0) return rc;
+  if (auto rc = parse_args(app, args)) return *rc;
   config::GuestConfig cfg;
   try {
     cfg = load(g, name);
@@ -172,7 +161,7 @@ int cmd_stop(const Globals& g, const std::string& name, const Args& args) {
 
 int cmd_restart(const Globals& g, const std::string& name, const Args& args) {
   CLI::App app{"Stop the guest if it runs, then start it.", "vserver NAME restart"};
-  if (int rc = parse(app, args); rc >= 0) return rc;
+  if (auto rc = parse_args(app, args)) return *rc;
   auto cfg = load(g, name);
   runtime::stop(g.roots, cfg, {});
   return runtime::start(g.roots, cfg, {});
@@ -181,7 +170,7 @@ int cmd_restart(const Globals& g, const std::string& name, const Args& args) {
 int cmd_status(const Globals& g, const std::string& name, const Args& args) {
   CLI::App app{"Say whether the guest runs. Exit status 0 when running, 3 when stopped.",
                "vserver NAME status"};
-  if (int rc = parse(app, args); rc >= 0) return rc;
+  if (auto rc = parse_args(app, args)) return *rc;
   auto s = runtime::status(g.roots, name);
   if (!s.running) {
     std::cout << "Vserver '" << name << "' is stopped\n";
@@ -241,49 +230,44 @@ runtime::Tty tty_mode(bool tty, bool notty, runtime::Tty dflt) {
 
 }  // namespace
 
-int cmd_exec(const Globals& g, const std::string& name, const Args& args) {
-  CLI::App app{
-      "Run a command inside the running guest. stdin, stdout and stderr are passed "
-      "through and the command's exit status is returned.",
-      "vserver NAME exec [-t|-T] CMD [ARGS...]"};
+namespace {
+
+// exec and suexec: the same command, with the user given first for suexec.
+int exec_command(const Globals& g, const std::string& name, const Args& args, bool with_user) {
+  CLI::App app{with_user ? "Run a command inside the running guest as USER (a name or uid from the "
+                           "guest's /etc/passwd)."
+                         : "Run a command inside the running guest. stdin, stdout and stderr are "
+                           "passed through and the command's exit status is returned.",
+               with_user ? "vserver NAME suexec [-t|-T] USER CMD [ARGS...]"
+                         : "vserver NAME exec [-t|-T] CMD [ARGS...]"};
   bool tty = false;
   bool notty = false;
-  std::vector<std::string> cmd;
   add_tty_options(app, tty, notty);
   app.prefix_command();
-  if (int rc = parse(app, args); rc >= 0) return rc;
-  cmd = app.remaining();
+  if (auto rc = parse_args(app, args)) return *rc;
+  std::vector<std::string> cmd = app.remaining();
+  runtime::ExecOptions o;
+  if (with_user && !cmd.empty()) {
+    o.user = cmd.front();
+    cmd.erase(cmd.begin());
+  }
   if (cmd.empty()) {
-    print_error("exec needs a command");
+    print_error(with_user ? "suexec needs a USER and a command" : "exec needs a command");
     return 2;
   }
-  runtime::ExecOptions o;
   o.argv = cmd;
   o.tty = tty_mode(tty, notty, runtime::Tty::never);
-  return run_in_guest(g, name, "exec", o);
+  return run_in_guest(g, name, with_user ? "suexec" : "exec", o);
+}
+
+}  // namespace
+
+int cmd_exec(const Globals& g, const std::string& name, const Args& args) {
+  return exec_command(g, name, args, false);
 }
 
 int cmd_suexec(const Globals& g, const std::string& name, const Args& args) {
-  CLI::App app{
-      "Run a command inside the running guest as USER (a name or uid from the guest's "
-      "/etc/passwd).",
-      "vserver NAME suexec [-t|-T] USER CMD [ARGS...]"};
-  bool tty = false;
-  bool notty = false;
-  std::vector<std::string> cmd;
-  add_tty_options(app, tty, notty);
-  app.prefix_command();
-  if (int rc = parse(app, args); rc >= 0) return rc;
-  cmd = app.remaining();
-  if (cmd.size() < 2) {
-    print_error("suexec needs a USER and a command");
-    return 2;
-  }
-  runtime::ExecOptions o;
-  o.user = cmd[0];
-  o.argv.assign(cmd.begin() + 1, cmd.end());
-  o.tty = tty_mode(tty, notty, runtime::Tty::never);
-  return run_in_guest(g, name, "suexec", o);
+  return exec_command(g, name, args, true);
 }
 
 int cmd_enter(const Globals& g, const std::string& name, const Args& args) {
@@ -297,7 +281,7 @@ int cmd_enter(const Globals& g, const std::string& name, const Args& args) {
   bool notty = false;
   app.add_option("-u,--user", user, "user to log in as (default root)");
   add_tty_options(app, tty, notty);
-  if (int rc = parse(app, args); rc >= 0) return rc;
+  if (auto rc = parse_args(app, args)) return *rc;
   auto cfg = load(g, name);
   std::string shell;
   if (cfg.shell) {

@@ -31,6 +31,7 @@
 #include "state/state.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/process.hpp"
 
 namespace vs::runtime {
 

@@ -30,7 +30,5 @@ void exec_program(const std::string& path, const std::vector<std::string>& argv,
                   const std::vector<std::string>& env);
 // The signal that asks an init of this style to shut down.
 int graceful_signal(config::InitStyle style);
-// waitpid status → shell-style exit status.
-int exit_status(int wstatus);
 
 }  // namespace vs::runtime::detail

@@ -33,6 +33,7 @@
 #include "state/state.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/process.hpp"
 
 namespace vs::runtime {
 
@@ -167,24 +168,6 @@ std::string sysv_rc_script() {
   ::_exit(127);
 }
 
-// Kills and reaps a child unless dismissed.
-class ChildGuard {
- public:
-  explicit ChildGuard(pid_t pid) : pid_(pid) {}
-  ChildGuard(const ChildGuard&) = delete;
-  ChildGuard& operator=(const ChildGuard&) = delete;
-  ~ChildGuard() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  void dismiss() { pid_ = -1; }
-
- private:
-  pid_t pid_;
-};
-
 // Removes the guest's cgroup unless dismissed.
 class CgroupGuard {
  public:
@@ -277,7 +260,7 @@ int supervise(const Launch& l, Started started) {
     guest_child(cfg, child_end.get());
   }
   auto init = static_cast<pid_t>(pid);
-  ChildGuard child_guard(init);
+  ChildProcess child_guard(init);
   child_end.reset();
 
   cg.attach(init);
@@ -296,7 +279,7 @@ int supervise(const Launch& l, Started started) {
   // EOF: exec succeeded (or the child died before saying anything).
   int wstatus = 0;
   if (::waitpid(init, &wstatus, WNOHANG) == init) {
-    child_guard.dismiss();
+    (void)child_guard.release();
     throw Error(fmt::format("start guest {}: init exited at once with status {}", cfg.name,
                             exit_status(wstatus)));
   }
@@ -314,7 +297,7 @@ int supervise(const Launch& l, Started started) {
   st.cfgdir = cfg.cfgdir.string();
   st.vdir = cfg.vdir.string();
   state::write_state(l.roots, st);
-  child_guard.dismiss();
+  (void)child_guard.release();
   cg_guard.dismiss();
   started();
 

@@ -14,6 +14,7 @@
 #include "state/state.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/process.hpp"
 
 namespace vs::runtime {
 

@@ -130,10 +130,4 @@ int graceful_signal(config::InitStyle style) {
   return SIGTERM;
 }
 
-int exit_status(int wstatus) {
-  if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
-  if (WIFSIGNALED(wstatus)) return 128 + WTERMSIG(wstatus);
-  return 1;
-}
-
 }  // namespace vs::runtime::detail

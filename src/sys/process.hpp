@@ -1,0 +1,35 @@
+// Owner of a forked child process: killed (SIGKILL) and reaped unless waited for or released.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string_view>
+#include <utility>
+
+namespace vs {
+
+class ChildProcess {
+ public:
+  explicit ChildProcess(pid_t pid) noexcept : pid_(pid) {}
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  ChildProcess(ChildProcess&& o) noexcept : pid_(o.release()) {}
+  ChildProcess& operator=(ChildProcess&&) = delete;
+  ~ChildProcess();
+
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  // Waits for the child (retrying on EINTR) and returns its raw wait status; throws naming what.
+  int wait_status(std::string_view what);
+  // As wait_status, as a shell would report it: the exit code, or 128+N when signal N ended it.
+  int wait(std::string_view what);
+  // Gives up ownership: the child is neither killed nor reaped.
+  pid_t release() noexcept { return std::exchange(pid_, -1); }
+
+ private:
+  pid_t pid_;
+};
+
+// A waitpid status as a shell reports it: the exit code, or 128+N when signal N ended the process.
+int exit_status(int wstatus);
+
+}  // namespace vs
