@@ -3,7 +3,7 @@
 # busybox-static. Run as root. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (sudo $0)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (for example: su -c $0)" >&2; exit 1; }
 scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVSERVER_TESTS=OFF >/dev/null
 cmake --build build

@@ -412,7 +412,7 @@ int stat_main(const Globals& g, const Args& args) {
       "  UPTIME    time since the guest started (the host: since boot)\n"
       "  NAME      guest name; the host is \"root server\"\n"
       "The first row is the host (every process that is in no guest); then one row per running\n"
-      "guest, sorted by context id. Times read 1m02s50 (< 1 hour), 1h02m03, 4d05h06, 2y05d06.");
+      "guest, sorted by context id. Times read 1m02s50 (< 1 hour), 1h02m03, 4d05h06, 3y10d00.");
   if (auto rc = parse_args(app, args)) return *rc;
   try {
     std::string out(proc::kStatHeader);

@@ -344,7 +344,7 @@ int runtime_context(const config::Roots& roots, const config::GuestConfig& cfg) 
   auto running = state::running_guests(roots);
   if (cfg.context) {
     for (const auto& r : running) {
-      if (r.context == *cfg.context && r.name != cfg.name) {
+      if (r.context == *cfg.context && r.name != cfg.id()) {
         throw Error(fmt::format("start guest {}: context {} is in use by running guest {}",
                                 cfg.name, *cfg.context, r.name));
       }

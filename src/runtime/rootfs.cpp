@@ -4,6 +4,7 @@
 #include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -299,7 +300,18 @@ void setup_rootfs(const config::GuestConfig& cfg) {
     throw_errno("bind mount guest root", vdir);
   }
   // Device nodes in the guest's files are inert: only the private /dev below has working ones.
-  if (::mount(nullptr, vdir.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_NODEV, nullptr) != 0) {
+  // The remount sets all per-mount flags at once: keep those the host's mount has.
+  struct statvfs sv {};
+  if (::statvfs(vdir.c_str(), &sv) != 0) throw_errno("statvfs", vdir);
+  unsigned long keep = 0;
+  if ((sv.f_flag & ST_RDONLY) != 0) keep |= MS_RDONLY;
+  if ((sv.f_flag & ST_NOSUID) != 0) keep |= MS_NOSUID;
+  if ((sv.f_flag & ST_NOEXEC) != 0) keep |= MS_NOEXEC;
+  if ((sv.f_flag & ST_NOATIME) != 0) keep |= MS_NOATIME;
+  if ((sv.f_flag & ST_NODIRATIME) != 0) keep |= MS_NODIRATIME;
+  if ((sv.f_flag & ST_RELATIME) != 0) keep |= MS_RELATIME;
+  if (::mount(nullptr, vdir.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_NODEV | keep, nullptr) !=
+      0) {
     throw_errno("remount nodev", vdir);
   }
   UniqueFd rootfd(::open(vdir.c_str(), O_DIRECTORY | O_PATH | O_CLOEXEC));

@@ -150,3 +150,25 @@ TEST(IsolationOptions, HostNetworkModeSharesTheHostStack) {
 }
 
 }  // namespace
+
+namespace {
+
+// The guest's root is nodev, and keeps what the host's filesystem imposes (here nosuid).
+TEST(IsolationOptions, RootIsNodevAndKeepsHostMountFlags) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string vroot = env.vdir_root().string() + "-nosuid";
+  std::filesystem::create_directories(vroot);
+  ASSERT_EQ(std::system(("mount -t tmpfs -o nosuid,size=64m vs-it-nosuid " + vroot).c_str()), 0);
+  std::string g = env.unique_name("n");
+  Result r = env.run({"--vdir-root", vroot, g, "build", "-m", "busybox"});
+  ASSERT_EQ(r.rc, 0) << r;
+  ASSERT_EQ(env.run({"--vdir-root", vroot, g, "start"}).rc, 0);
+  r = env.run({"--vdir-root", vroot, g, "exec", "sh", "-c", "grep ' / ' /proc/mounts"});
+  EXPECT_NE(r.out.find("nosuid"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("nodev"), std::string::npos) << r;
+  EXPECT_EQ(env.run({"--vdir-root", vroot, g, "stop", "--timeout", "5"}).rc, 0);
+  EXPECT_EQ(std::system(("umount " + vroot).c_str()), 0);
+}
+
+}  // namespace

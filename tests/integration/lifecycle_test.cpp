@@ -252,3 +252,31 @@ TEST(Lifecycle, DeleteRefusesRunningGuestAndRemovesStoppedOne) {
 }
 
 }  // namespace
+
+namespace {
+
+// The name file is a display name: the guest is known on the host by its directory's name.
+TEST(Lifecycle, NameFileIsADisplayName) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest({"--context", "41301"});
+  env.write_config(g, "name", "display-name\n");
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  it::Result r = env.run({g, "status"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_TRUE(std::filesystem::exists(env.run_root() / g / "state"));
+  EXPECT_FALSE(it::guest_processes(g).empty());
+  // Another guest with the same context cannot run at the same time.
+  std::string other = env.busybox_guest({"--context", "41302"});
+  env.write_config(other, "context", "41301\n");
+  // Even when its display name is the running guest's name.
+  env.write_config(other, "name", g + "\n");
+  r = env.run({other, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("context 41301 is in use by running guest " + g), std::string::npos) << r;
+  it::expect_nothing_left(env, other);
+  EXPECT_EQ(env.run({g, "stop", "--timeout", "5"}).rc, 0);
+  it::expect_nothing_left(env, g);
+}
+
+}  // namespace
