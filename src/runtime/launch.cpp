@@ -408,8 +408,14 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
       lock.reset();  // closes our copy only: the caller's holds the lock until we report
       set_process_title("vserver-supervisor " + cfg.name);
       redirect_stdio(roots, cfg.id());
+      // The caller may be gone (killed) by the time we report: that must not end the supervision.
+      ::signal(SIGPIPE, SIG_IGN);
       rc = supervise(l, [&] {
-        write_all(report_write.get(), "OK", "start report");
+        try {
+          write_all(report_write.get(), "OK", "start report");
+        } catch (const Error& e) {
+          std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
+        }
         report_write.reset();
       });
     } catch (const std::exception& e) {

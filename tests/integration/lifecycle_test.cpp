@@ -280,3 +280,22 @@ TEST(Lifecycle, NameFileIsADisplayName) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Lifecycle, DeleteAsksOnATerminal) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  it::Result r = env.run_on_pty({g, "delete"}, "n\n");
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("Are you sure you want to delete the vserver " + g), std::string::npos)
+      << r;
+  EXPECT_TRUE(std::filesystem::exists(env.cfgdir(g)));
+  r = env.run_on_pty({g, "delete"}, "y\n");
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_FALSE(std::filesystem::exists(env.cfgdir(g)));
+  EXPECT_FALSE(std::filesystem::exists(env.vdir(g)));
+}
+
+}  // namespace
