@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
-  libseccomp-dev libcap-dev libarchive-dev libcli11-dev libfmt-dev nlohmann-json3-dev
+  libseccomp-dev libcap-dev libmnl-dev libarchive-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev
   busybox-static procps tar zstd xz-utils
 )

@@ -410,6 +410,49 @@ void copy_default_files(const config::Roots& roots, const detail::Root& root) {
   }
 }
 
+// Nameservers of the host's resolv.conf that a guest can reach: loopback resolvers (a local
+// caching daemon, systemd-resolved's 127.0.0.53) are the host's own, out of the guest's reach.
+std::string guest_resolv_conf() {
+  auto host = read_file_if_exists("/etc/resolv.conf");
+  std::string out = "# Written by vserver build from the host's /etc/resolv.conf\n";
+  bool nameserver = false;
+  for (const auto& line : split_lines(host.value_or(""))) {
+    std::string_view l = trim(line);
+    if (l.rfind("nameserver", 0) == 0) {
+      std::string_view addr = trim(l.substr(10));
+      if (addr.rfind("127.", 0) == 0 || addr == "::1") continue;
+      nameserver = true;
+    }
+    if (!l.empty() && l[0] != '#') out += std::string(l) + "\n";
+  }
+  if (!nameserver) {
+    out += "# No nameserver: the host's are loopback resolvers, which the guest cannot reach.\n";
+  }
+  return out;
+}
+
+// /etc/hosts naming the guest's addresses and /etc/resolv.conf, written when the guest has none
+// (or, for the methods that wrote a default hosts file themselves, rewritten with the addresses).
+void write_network_files(const config::Roots& roots, const detail::Root& root,
+                         const std::string& hostname,
+                         const std::vector<config::Interface>& interfaces, bool ours) {
+  UniqueFd etc = detail::open_dir_in(root, "etc", true, 0755, true);
+  if (!etc) return;
+  auto absent = [&](const char* f) {
+    struct stat st {};
+    return ::fstatat(etc.get(), f, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
+  };
+  bool admin_hosts = lexists(roots.defaults_dir() / "files" / "hosts");
+  if (absent("hosts") || (ours && !admin_hosts)) {
+    std::string hosts = detail::hosts_file(hostname);
+    for (const auto& i : interfaces) {
+      if (!i.disabled) hosts += i.ip + "\t" + hostname + "\n";
+    }
+    detail::write_file_in(root, "etc/hosts", hosts);
+  }
+  if (absent("resolv.conf")) detail::write_file_in(root, "etc/resolv.conf", guest_resolv_conf());
+}
+
 // A clone of a guest gets its own name in /etc/hostname when the file held the source's.
 void rename_hostname(const detail::Root& root, const std::string& old_name,
                      const std::string& new_name) {
@@ -660,6 +703,8 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       copy_default_files(roots, root);
       break;
   }
+  write_network_files(roots, root, hostname, cfg.interfaces,
+                      o.method == Method::skeleton || o.method == Method::busybox);
   detail::check_interrupted();
 
   root.fd.reset();

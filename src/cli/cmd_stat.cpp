@@ -346,6 +346,10 @@ struct GuestInfo {
   std::string init_style;
   std::string vdir;
   std::string cfgdir;
+  std::string network;
+  // Running: the addresses applied ("ADDRESS/PREFIX on LINK (KIND DEV)"); stopped: the
+  // configured ones ("ADDRESS/PREFIX dev DEV").
+  std::vector<std::string> addresses;
   std::vector<std::string> problems;
 };
 
@@ -364,6 +368,12 @@ GuestInfo describe(const config::Roots& roots, const std::string& name,
   info.init_style = config::to_string(cfg.init.style);
   info.vdir = (cfg.vdir.empty() ? roots.default_vdir(name) : cfg.vdir).string();
   info.cfgdir = (cfg.cfgdir.empty() ? roots.guest_config_dir(name) : cfg.cfgdir).string();
+  info.network = config::to_string(cfg.network);
+  for (const auto& i : cfg.interfaces) {
+    if (i.disabled) continue;
+    info.addresses.push_back(i.ip + "/" + std::to_string(i.prefix) + " dev " +
+                             (i.nodev || !i.dev ? std::string("lo") : *i.dev));
+  }
 
   if (st != nullptr) {
     // What is running wins over what the configuration says now.
@@ -375,6 +385,8 @@ GuestInfo describe(const config::Roots& roots, const std::string& name,
     info.init_pid = st->init_pid;
     info.uptime_ms = guest_uptime_ms(*st);
     info.processes = guest_procs(*st).size();
+    if (!st->network.empty()) info.network = st->network;
+    info.addresses = st->addresses;
   }
   return info;
 }
@@ -392,6 +404,8 @@ nlohmann::ordered_json to_json(const GuestInfo& g) {
   j["init_style"] = g.init_style;
   j["vdir"] = g.vdir;
   j["cfgdir"] = g.cfgdir;
+  j["network"] = g.network;
+  j["addresses"] = g.addresses;
   j["config_ok"] = g.problems.empty();
   j["problems"] = g.problems;
   return j;

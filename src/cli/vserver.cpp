@@ -188,6 +188,7 @@ int cmd_status(const Globals& g, const std::string& name, const Args& args) {
   } else {
     std::cout << fmt::format("Uptime:  {:02}:{:02}\n", hh, mm);
   }
+  for (const auto& a : s.state.addresses) std::cout << "Address:  " << a << '\n';
   return 0;
 }
 

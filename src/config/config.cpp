@@ -572,12 +572,14 @@ void read_network(TreeReader& r, GuestConfig& cfg) {
     if (auto m = network_mode_from_string(t->value)) {
       cfg.network = *m;
     } else {
-      r.problem(t->path, "unknown network mode " + quote(t->value) + " (none, host)");
+      r.problem(t->path, "unknown network mode " + quote(t->value) +
+                             " (automatic, none, host, bridge, ipvlan, macvlan)");
     }
   } else if (auto net = r.scalar("spaces/net"); net && net->value == "0") {
     // util-vserver: spaces/net containing 0 means no network namespace.
     cfg.network = NetworkMode::host;
   }
+  cfg.create_bridge = r.flag("network/create-bridge");
 
   InterfaceDefaults defaults;
   defaults.dev = r.scalar("interfaces/dev");
@@ -864,17 +866,18 @@ void write_init(TreeWriter& w, const InitConfig& init) {
 }
 
 void write_network(TreeWriter& w, const GuestConfig& cfg) {
-  if (cfg.network == NetworkMode::host) {
-    w.put_line("network/mode", "host");
+  if (cfg.network != NetworkMode::automatic) {
+    w.put_line("network/mode", to_string(cfg.network));
   } else {
     // spaces/net containing 0 means host unless network/mode says otherwise.
     auto net = read_file_if_exists(w.path("spaces/net"));
     if (net && trim(std::string_view(*net).substr(0, net->find('\n'))) == "0") {
-      w.put_line("network/mode", "none");
+      w.put_line("network/mode", to_string(cfg.network));
     } else {
       w.remove("network/mode");
     }
   }
+  w.put_flag("network/create-bridge", cfg.create_bridge);
 
   // Every interface is written with its resolved values, so the global defaults go.
   for (const char* f : kInterfaceDefaults) w.remove(fs::path("interfaces") / f);

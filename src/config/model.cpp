@@ -15,9 +15,13 @@ constexpr std::array<std::pair<InitStyle, const char*>, 5> kInitStyles = {{
     {InitStyle::command, "command"},
 }};
 
-constexpr std::array<std::pair<NetworkMode, const char*>, 2> kNetworkModes = {{
+constexpr std::array<std::pair<NetworkMode, const char*>, 6> kNetworkModes = {{
+    {NetworkMode::automatic, "automatic"},
     {NetworkMode::none, "none"},
     {NetworkMode::host, "host"},
+    {NetworkMode::bridge, "bridge"},
+    {NetworkMode::ipvlan, "ipvlan"},
+    {NetworkMode::macvlan, "macvlan"},
 }};
 
 }  // namespace

@@ -30,10 +30,17 @@ enum class InitStyle {
 const char* to_string(InitStyle s);
 std::optional<InitStyle> init_style_from_string(std::string_view s);
 
-// Which network namespace the guest gets.
+// How the guest is networked (network/mode). Every mode but host gives the guest a network
+// namespace of its own.
 enum class NetworkMode {
-  none,  // a network namespace of its own with loopback only (interfaces/ adds more later)
-  host,  // the host's network namespace: util-vserver's unrestricted behaviour, weaker isolation
+  automatic,  // default: per interface, a dev that is a bridge gets a veth pair into it, any other
+              // dev an ipvlan link; without interfaces, loopback only
+  none,       // loopback only; interfaces/ is not applied
+  host,       // the host's network namespace: util-vserver's unrestricted behaviour, weaker
+              // isolation; interfaces/ is not applied
+  bridge,     // every dev is a bridge: a veth pair, host end in it
+  ipvlan,     // an ipvlan (L2) link on every dev: the guest's addresses live on the host's LAN
+  macvlan,    // a macvlan link (own MAC) on every dev
 };
 const char* to_string(NetworkMode m);
 std::optional<NetworkMode> network_mode_from_string(std::string_view s);
@@ -118,7 +125,8 @@ struct GuestConfig {
   std::set<std::string> ccapabilities;  // lower-case known context capability names
   std::optional<int> nice;              // -20..19
   InitConfig init;
-  NetworkMode network = NetworkMode::none;
+  NetworkMode network = NetworkMode::automatic;
+  bool create_bridge = false;  // network/create-bridge: create missing bridges named by dev
   std::vector<Interface> interfaces;
   std::map<std::string, Rlimit> rlimits;  // resource name (as the file name) → limit
   std::map<std::string, Rlimit> ulimits;

@@ -16,7 +16,7 @@ struct ProcessStat {
   std::string comm;
   char state = '?';
   pid_t ppid = 0;
-  std::uint64_t utime = 0;   // clock ticks
+  std::uint64_t utime = 0;  // clock ticks
   std::uint64_t stime = 0;
   std::uint64_t cutime = 0;
   std::uint64_t cstime = 0;

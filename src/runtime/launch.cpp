@@ -27,6 +27,7 @@
 #include "cgroup/cgroup.hpp"
 #include "config/config.hpp"
 #include "runtime/internal.hpp"
+#include "runtime/network.hpp"
 #include "runtime/rootfs.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/security.hpp"
@@ -123,6 +124,8 @@ std::string sysv_rc_script() {
   try {
     char go = 0;
     if (::read(sync_fd, &go, 1) != 1) ::_exit(127);  // the supervisor went away
+    // ping without CAP_NET_RAW (util-vserver's raw_icmp), in the guest's own network namespace.
+    if (cfg.network != config::NetworkMode::host) allow_ping();
     // The cgroup namespace is rooted at the guest's cgroup, which we were just moved into.
     if (::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare", "cgroup namespace");
     std::string host = cfg.uts.nodename.value_or(cfg.name);
@@ -187,6 +190,22 @@ class CgroupGuard {
 
  private:
   const cgroup::GuestCgroup& cg_;
+  bool active_ = true;
+};
+
+// Removes what the guest's network left on the host unless dismissed.
+class NetworkGuard {
+ public:
+  explicit NetworkGuard(const NetworkResult& net) : net_(net) {}
+  NetworkGuard(const NetworkGuard&) = delete;
+  NetworkGuard& operator=(const NetworkGuard&) = delete;
+  ~NetworkGuard() {
+    if (active_) cleanup_network(net_.host_links, net_.created_bridges);
+  }
+  void dismiss() { active_ = false; }
+
+ private:
+  const NetworkResult& net_;
   bool active_ = true;
 };
 
@@ -264,6 +283,9 @@ int supervise(const Launch& l, Started started) {
   child_end.reset();
 
   cg.attach(init);
+  NetworkResult net;
+  NetworkGuard net_guard(net);
+  if (cfg.network != config::NetworkMode::host) net = setup_network(cfg, l.context, init);
   if (::send(parent_end.get(), "G", 1, MSG_NOSIGNAL) != 1) {
     throw_errno("start guest", cfg.name);
   }
@@ -296,9 +318,13 @@ int supervise(const Launch& l, Started started) {
   st.network = config::to_string(cfg.network);
   st.cfgdir = cfg.cfgdir.string();
   st.vdir = cfg.vdir.string();
+  st.host_links = net.host_links;
+  st.created_bridges = net.created_bridges;
+  st.addresses = net.addresses;
   state::write_state(l.roots, st);
   (void)child_guard.release();
   cg_guard.dismiss();
+  net_guard.dismiss();
   started();
 
   // Supervise until init ends.
@@ -363,6 +389,9 @@ void cleanup(const config::Roots& roots, const state::GuestState& st) {
   cgroup::GuestCgroup cg(st.cgroup);
   if (!cg.kill_all()) throw Error("stop guest " + st.name + ": processes remain in " + st.cgroup);
   cg.destroy();
+  for (const auto& problem : cleanup_network(st.host_links, st.created_bridges)) {
+    std::fprintf(stderr, "vserver %s: %s\n", st.name.c_str(), problem.c_str());
+  }
   // Remove the record only if it is still this run's (a new start may have replaced it).
   auto now = state::read_state(roots, st.name);
   if (!now || (now->init_pid == st.init_pid && now->init_start_ticks == st.init_start_ticks)) {

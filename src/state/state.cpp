@@ -47,6 +47,9 @@ std::optional<GuestState> read_state(const config::Roots& roots, std::string_vie
     st.network = j.value("network", "");
     st.cfgdir = j.value("cfgdir", "");
     st.vdir = j.value("vdir", "");
+    st.host_links = j.value("host_links", std::vector<std::string>{});
+    st.created_bridges = j.value("created_bridges", std::vector<std::string>{});
+    st.addresses = j.value("addresses", std::vector<std::string>{});
     return st;
   } catch (const nlohmann::json::exception& e) {
     throw Error("read " + state_file(roots, name).string() + ": corrupt state record (" + e.what() +
@@ -68,6 +71,9 @@ void write_state(const config::Roots& roots, const GuestState& st) {
       {"network", st.network},
       {"cfgdir", st.cfgdir},
       {"vdir", st.vdir},
+      {"host_links", st.host_links},
+      {"created_bridges", st.created_bridges},
+      {"addresses", st.addresses},
   };
   // /run is a tmpfs: no fsync needed for durability.
   write_file_atomic(state_file(roots, st.name), j.dump(2) + "\n", 0644, false);

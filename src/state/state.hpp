@@ -27,6 +27,12 @@ struct GuestState {
   std::string network;
   std::string cfgdir;
   std::string vdir;
+  // Networking: host-side links of the guest (removed at cleanup if they outlived its network
+  // namespace), bridges created for it (removed when no port is left), and its addresses as
+  // "ADDRESS/PREFIX on LINK (KIND DEV)" for status and list.
+  std::vector<std::string> host_links;
+  std::vector<std::string> created_bridges;
+  std::vector<std::string> addresses;
 };
 
 // Reads RUN_ROOT/NAME/state; nullopt if there is none.

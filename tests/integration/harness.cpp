@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +47,18 @@ std::vector<char*> cstrings(std::vector<std::string>& v) {
   return out;
 }
 
+// In a forked child: joins /run/netns/NAME (if a name is given) or dies.
+void enter_netns(const std::string& name) {
+  if (name.empty()) return;
+  std::string path = "/run/netns/" + name;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+    std::perror(path.c_str());
+    ::_exit(126);
+  }
+  ::close(fd);
+}
+
 }  // namespace
 
 std::ostream& operator<<(std::ostream& os, const Result& r) {
@@ -79,17 +92,23 @@ Env::~Env() {
 
 Result Env::run_as(const std::string& prog, const std::vector<std::string>& args,
                    const std::string& input, int timeout_s) const {
+  return run_program((bin_ / prog).string(), args, input, timeout_s);
+}
+
+Result Env::run_program(const std::string& path, const std::vector<std::string>& args,
+                        const std::string& input, int timeout_s) const {
   int in[2];
   int out[2];
   int err[2];
   if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     throw std::runtime_error("pipe failed");
   }
-  std::vector<std::string> argv{(bin_ / prog).string()};
+  std::vector<std::string> argv{path};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::string> envv = environment(*this);
   pid_t pid = ::fork();
   if (pid == 0) {
+    enter_netns(netns_);
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
@@ -148,6 +167,7 @@ Result Env::run_on_pty(const std::vector<std::string>& args, const std::string& 
   int master = -1;
   pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
   if (pid == 0) {
+    enter_netns(netns_);
     auto a = cstrings(argv);
     auto e = cstrings(envv);
     ::execve(a[0], a.data(), e.data());

@@ -32,6 +32,12 @@ class Env {
   // Runs PROG (vserver, vserver-stat, vps, vkill) with these roots in its environment.
   Result run_as(const std::string& prog, const std::vector<std::string>& args,
                 const std::string& input = "", int timeout_s = 120) const;
+  // Runs any program (path) the same way.
+  Result run_program(const std::string& path, const std::vector<std::string>& args,
+                     const std::string& input = "", int timeout_s = 120) const;
+  // From now on, every command runs in the network namespace /run/netns/NAME (made by the test
+  // with "ip netns add"): the guests' host side lives there, never in the real host's.
+  void use_netns(const std::string& name) { netns_ = name; }
   Result run(const std::vector<std::string>& args, const std::string& input = "",
              int timeout_s = 120) const {
     return run_as("vserver", args, input, timeout_s);
@@ -58,6 +64,7 @@ class Env {
  private:
   fs::path root_;
   fs::path bin_;  // links named after the multi-call programs
+  std::string netns_;
   std::vector<std::string> guests_;
 };
 

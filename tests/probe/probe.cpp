@@ -1,10 +1,14 @@
 // A static probe copied into test guests: each subcommand attempts one thing a guest must not be
 // able to do and prints "ok" if it succeeded, or the errno name if it failed. Exit 0 either way;
 // the test reads the verdict.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/syscall.h>
@@ -35,7 +39,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fputs(
         "usage: probe init_module|finit_module|kexec|mknod|mount|settime|swapon|"
-        "open_by_handle|unshare_user|unshare_net|bpf|tiocsti|reboot_cmd|chroot_escape\n",
+        "open_by_handle|unshare_user|unshare_net|bpf|tiocsti|chroot_escape|ping ADDR\n",
         stderr);
     return 2;
   }
@@ -79,6 +83,32 @@ int main(int argc, char** argv) {
     // The host's filesystem would have /proc/1/root pointing elsewhere; look for a marker the test
     // created on the host.
     return report(access(argc > 2 ? argv[2] : "/nonexistent-marker", F_OK));
+  }
+  if (!std::strcmp(what, "ping") && argc > 2) {
+    // An ICMP echo over an unprivileged ICMP socket (what iputils' ping uses without
+    // CAP_NET_RAW); allowed by net.ipv4.ping_group_range. Prints "ok" on a reply.
+    int s = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+    if (s < 0) return report(-1);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    if (inet_pton(AF_INET, argv[2], &to.sin_addr) != 1) return 2;
+    icmphdr echo{};
+    echo.type = ICMP_ECHO;
+    echo.un.echo.sequence = htons(1);
+    timeval tv{5, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (sendto(s, &echo, sizeof echo, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0) {
+      return report(-1);
+    }
+    char buf[256];
+    ssize_t n = recv(s, buf, sizeof buf, 0);
+    if (n < 0) return report(-1);
+    auto* reply = reinterpret_cast<icmphdr*>(buf);
+    if (reply->type != ICMP_ECHOREPLY) {
+      std::puts("unexpected reply");
+      return 0;
+    }
+    return report(0);
   }
   std::fprintf(stderr, "probe: unknown test %s\n", what);
   return 2;

@@ -133,7 +133,8 @@ TEST_F(ConfigTest, EmptyDirectoryGivesDefaults) {
   EXPECT_FALSE(cfg.nice);
   EXPECT_EQ(cfg.init, InitConfig{});
   EXPECT_EQ(cfg.init.style, InitStyle::sysv);
-  EXPECT_EQ(cfg.network, NetworkMode::none);
+  EXPECT_EQ(cfg.network, NetworkMode::automatic);
+  EXPECT_FALSE(cfg.create_bridge);
   EXPECT_TRUE(cfg.interfaces.empty());
   EXPECT_TRUE(cfg.rlimits.empty());
   EXPECT_TRUE(cfg.ulimits.empty());
@@ -292,7 +293,7 @@ TEST_F(ConfigTest, EveryProblemIsReportedAtOnce) {
   put("web/apps/init/killseq", "15 5\n");
   put("web/apps/init/environment", "novalue\n");
   put("web/apps/vshelper/sync-timeout", "0\n");
-  put("web/network/mode", "bridge\n");
+  put("web/network/mode", "vlan\n");
   put("web/interfaces/0/ip", "300.1.1.1\n");
   put("web/rlimits/nofile", "lots\n");
   auto p = problems("web");
@@ -313,7 +314,8 @@ TEST_F(ConfigTest, EveryProblemIsReportedAtOnce) {
                "web/apps/init/killseq: kill sequence has 2 fields; expected \"signal [wait "
                "signal]*\" (an odd number)",
                "web/apps/vshelper/sync-timeout: \"0\" is not a timeout in seconds (1..86400)",
-               "web/network/mode: unknown network mode \"bridge\" (none, host)",
+               "web/network/mode: unknown network mode \"vlan\" (automatic, none, host, bridge, "
+               "ipvlan, macvlan)",
                "web/interfaces/0/ip: \"300.1.1.1\" is not an IPv4 or IPv6 address",
                "web/interfaces/0: no device; add dev or nodev",
                starts_with("web/rlimits/nofile: \"lots\" is not a limit"));
@@ -711,15 +713,26 @@ TEST_F(ConfigTest, SyncTimeout) {
 
 TEST_F(ConfigTest, NetworkMode) {
   mkguest("web");
-  EXPECT_EQ(load("web").network, NetworkMode::none);
-  put("web/spaces/net", "");  // a new namespace: still none
-  EXPECT_EQ(load("web").network, NetworkMode::none);
+  EXPECT_EQ(load("web").network, NetworkMode::automatic);
+  put("web/spaces/net", "");  // a new namespace: still the default
+  EXPECT_EQ(load("web").network, NetworkMode::automatic);
   put("web/spaces/net", "0\n");
   EXPECT_EQ(load("web").network, NetworkMode::host);
   put("web/network/mode", "none\n");  // network/mode wins
   EXPECT_EQ(load("web").network, NetworkMode::none);
-  put("web/network/mode", "host\n");
-  EXPECT_EQ(load("web").network, NetworkMode::host);
+  for (auto m : {NetworkMode::automatic, NetworkMode::host, NetworkMode::bridge,
+                 NetworkMode::ipvlan, NetworkMode::macvlan}) {
+    put("web/network/mode", std::string(to_string(m)) + "\n");
+    EXPECT_EQ(load("web").network, m);
+  }
+  put("web/network/mode", "vlan\n");
+  auto p = problems("web");
+  ASSERT_EQ(p.size(), 1U);
+  EXPECT_NE(p[0].find("unknown network mode \"vlan\""), std::string::npos) << p[0];
+  put("web/network/mode", "bridge\n");
+  EXPECT_FALSE(load("web").create_bridge);
+  put("web/network/create-bridge", "");
+  EXPECT_TRUE(load("web").create_bridge);
 }
 
 TEST_F(ConfigTest, InterfacesInSortedOrderWithGlobalDefaults) {
@@ -1100,7 +1113,7 @@ TEST_F(ConfigTest, WriteRemovesItemsNoLongerSetAndKeepsUnknownFiles) {
   cfg.ccapabilities.clear();
   cfg.bcapabilities = default_bounding_set();
   cfg.init = InitConfig{};
-  cfg.network = NetworkMode::none;
+  cfg.network = NetworkMode::automatic;
   cfg.interfaces.erase(cfg.interfaces.begin());  // drop "0", keep "1"
   cfg.rlimits.erase("nproc");
   cfg.ulimits.clear();

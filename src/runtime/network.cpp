@@ -1,0 +1,198 @@
+#include "runtime/network.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "net/netlink.hpp"
+#include "runtime/netplan.hpp"
+#include "sys/error.hpp"
+#include "sys/fd.hpp"
+#include "sys/file.hpp"
+
+namespace vs::runtime {
+
+namespace {
+
+// Runs in the guest's network namespace for its lifetime, then returns to the caller's.
+class InNetns {
+ public:
+  explicit InNetns(pid_t pid) {
+    home_ = open_file("/proc/self/ns/net", O_RDONLY);
+    std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+    UniqueFd target = open_file(path, O_RDONLY);
+    if (::setns(target.get(), CLONE_NEWNET) != 0) throw_errno("enter network namespace", path);
+  }
+  InNetns(const InNetns&) = delete;
+  InNetns& operator=(const InNetns&) = delete;
+  ~InNetns() {
+    // Failing to return would leave the supervisor in the guest's namespace: nothing sane is left.
+    if (::setns(home_.get(), CLONE_NEWNET) != 0) ::abort();
+  }
+
+ private:
+  UniqueFd home_;
+};
+
+// Deletes host links created so far unless dismissed.
+class HostLinks {
+ public:
+  explicit HostLinks(net::Netlink& nl) : nl_(nl) {}
+  HostLinks(const HostLinks&) = delete;
+  HostLinks& operator=(const HostLinks&) = delete;
+  ~HostLinks() {
+    if (dismissed_) return;
+    for (auto it = names_.rbegin(); it != names_.rend(); ++it) {
+      try {
+        if (auto l = nl_.link(*it)) nl_.delete_link(l->index);
+      } catch (const Error&) {
+        // Best effort on an error path.
+      }
+    }
+  }
+  void add(const std::string& name) { names_.push_back(name); }
+  void dismiss() { dismissed_ = true; }
+  [[nodiscard]] const std::vector<std::string>& names() const { return names_; }
+
+ private:
+  net::Netlink& nl_;
+  std::vector<std::string> names_;
+  bool dismissed_ = false;
+};
+
+net::IpAddress address(const std::string& text) {
+  auto a = net::IpAddress::parse(text);
+  if (!a) throw Error("not an IP address: " + text);
+  return *a;
+}
+
+net::MacAddress mac_for(const config::GuestConfig& cfg, const PlannedLink& l) {
+  if (l.mac) {
+    auto m = net::MacAddress::parse(*l.mac);
+    if (!m) throw Error("not a MAC address: " + *l.mac);
+    return *m;
+  }
+  // Stable per guest and link: the guest keeps its MAC (and its neighbours' ARP caches) across
+  // restarts.
+  return net::stable_mac(cfg.id() + "/" + l.name);
+}
+
+}  // namespace
+
+void allow_ping() {
+  write_existing("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
+}
+
+NetworkResult setup_network(const config::GuestConfig& cfg, int context, pid_t init) {
+  NetworkResult result;
+  net::Netlink host;
+  auto is_bridge = [&](const std::string& dev) {
+    auto l = host.link(dev);
+    return l && l->kind == "bridge";
+  };
+  NetworkPlan plan = plan_network(cfg, context, is_bridge);
+  HostLinks created(host);
+  std::vector<std::string> inside;  // the name each link has when it arrives in the guest
+  for (auto& l : plan.links) {
+    // A leftover of a run that crashed before its namespace was gone.
+    if (auto old = host.link(l.host)) host.delete_link(old->index);
+    switch (l.kind) {
+      case LinkKind::veth_bridge: {
+        if (!is_bridge(l.dev)) {
+          host.create_bridge(l.dev);
+          created.add(l.dev);
+          result.created_bridges.push_back(l.dev);
+          host.set_up(host.index_of(l.dev), true);
+        }
+        std::string peer = "vsp" + l.host.substr(2);
+        if (auto old = host.link(peer)) host.delete_link(old->index);
+        host.create_veth(l.host, peer, mac_for(cfg, l));
+        created.add(l.host);
+        int idx = host.index_of(l.host);
+        host.set_master(idx, host.index_of(l.dev));
+        host.set_up(idx, true);
+        host.move_to_netns_pid(host.index_of(peer), init);
+        result.host_links.push_back(l.host);
+        inside.push_back(peer);
+        break;
+      }
+      case LinkKind::ipvlan:
+        try {
+          host.create_ipvlan(l.host, host.index_of(l.dev));
+        } catch (const Error& e) {
+          if (e.code() != EOPNOTSUPP) throw;
+          // A kernel without ipvlan (CONFIG_IPVLAN): the automatic mode takes macvlan, which puts
+          // the guest on the same LAN with a MAC of its own; an explicit ipvlan cannot be had.
+          if (cfg.network == config::NetworkMode::ipvlan) {
+            throw Error(std::string(e.what()) +
+                            "; this kernel has no ipvlan: use network/mode macvlan or bridge",
+                        e.code());
+          }
+          l.kind = LinkKind::macvlan;
+          host.create_macvlan(l.host, host.index_of(l.dev), mac_for(cfg, l));
+        }
+        created.add(l.host);
+        host.move_to_netns_pid(host.index_of(l.host), init);
+        inside.push_back(l.host);
+        break;
+      case LinkKind::macvlan:
+        host.create_macvlan(l.host, host.index_of(l.dev), mac_for(cfg, l));
+        created.add(l.host);
+        host.move_to_netns_pid(host.index_of(l.host), init);
+        inside.push_back(l.host);
+        break;
+    }
+  }
+  {
+    InNetns in(init);
+    net::Netlink nl;
+    int lo = nl.index_of("lo");
+    nl.set_up(lo, true);
+    for (const auto& a : plan.loopback) {
+      nl.add_address(lo, address(a.ip), a.prefix);
+      result.addresses.push_back(fmt::format("{}/{} on lo", a.ip, a.prefix));
+    }
+    for (size_t i = 0; i < plan.links.size(); ++i) {
+      const PlannedLink& l = plan.links[i];
+      int idx = nl.index_of(inside[i]);
+      nl.rename(idx, l.name);
+      for (const auto& a : l.addresses) {
+        nl.add_address(idx, address(a.ip), a.prefix);
+        result.addresses.push_back(
+            fmt::format("{}/{} on {} ({} {})", a.ip, a.prefix, l.name, to_string(l.kind), l.dev));
+      }
+      if (l.up) nl.set_up(idx, true);
+    }
+    if (plan.gateway4) nl.add_route(address(*plan.gateway4));
+    if (plan.gateway6) nl.add_route(address(*plan.gateway6));
+  }
+  created.dismiss();
+  return result;
+}
+
+std::vector<std::string> cleanup_network(const std::vector<std::string>& host_links,
+                                         const std::vector<std::string>& created_bridges) {
+  std::vector<std::string> problems;
+  if (host_links.empty() && created_bridges.empty()) return problems;
+  try {
+    net::Netlink host;
+    for (const auto& name : host_links) {
+      if (auto l = host.link(name)) host.delete_link(l->index);
+    }
+    for (const auto& name : created_bridges) {
+      auto br = host.link(name);
+      if (!br) continue;
+      bool has_ports = false;
+      for (const auto& l : host.links()) has_ports = has_ports || l.master == br->index;
+      if (!has_ports) host.delete_link(br->index);
+    }
+  } catch (const Error& e) {
+    problems.emplace_back(e.what());
+  }
+  return problems;
+}
+
+}  // namespace vs::runtime

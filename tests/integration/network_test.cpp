@@ -1,0 +1,228 @@
+// Networking: guests on a bridge, on an ipvlan link of a simulated LAN, confined; nothing left on
+// the host side. Everything happens in network namespaces the tests create: the guests' "host" is
+// a test namespace, never the real host's.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+
+#include "harness.hpp"
+#include "sys/file.hpp"
+
+namespace {
+
+using it::Env;
+using it::Result;
+
+int sh(const std::string& cmd) {
+  return std::system((cmd + " >/dev/null 2>&1").c_str());
+}
+
+class Network : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_ROOT();
+    static std::atomic<int> n{0};
+    host_ = "vsh" + std::to_string(::getpid()) + "x" + std::to_string(n++);
+    ASSERT_EQ(sh("ip netns add " + host_), 0);
+    ASSERT_EQ(sh("ip -n " + host_ + " link set lo up"), 0);
+    env_ = std::make_unique<Env>();
+    env_->use_netns(host_);
+  }
+  void TearDown() override {
+    env_.reset();  // stops the guests first
+    for (const auto& ns : extra_) sh("ip netns del " + ns);
+    if (!host_.empty()) sh("ip netns del " + host_);
+  }
+  // Runs the host's busybox applet in the test's host namespace (a client on the "host").
+  Result host_busybox(const std::vector<std::string>& args) const {
+    return env_->run_program("/bin/busybox", args);
+  }
+  // The links of the test's host namespace, sorted, space-separated.
+  std::string links() const {
+    Result r = env_->run_program(
+        "/bin/sh", {"-c",
+                    "ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort | "
+                    "tr '\\n' ' '"});
+    return r.out;
+  }
+  // ping from inside a guest, over an unprivileged ICMP socket (no CAP_NET_RAW needed).
+  // Up to three echoes, as ping would send: the first may go while a fresh link settles.
+  bool ping(const std::string& g, const std::string& addr) {
+    for (int i = 0; i < 3; ++i) {
+      if (env_->run({g, "exec", "/bin/probe", "ping", addr}).out == "ok\n") return true;
+    }
+    return false;
+  }
+  std::string in(const std::string& g, const std::string& script) {
+    return env_->run({g, "exec", "sh", "-c", script}).out;
+  }
+  void make_bridge(const std::string& br, const std::string& addr) {
+    ASSERT_EQ(sh("ip -n " + host_ + " link add " + br + " type bridge"), 0);
+    ASSERT_EQ(sh("ip -n " + host_ + " addr add " + addr + " dev " + br), 0);
+    ASSERT_EQ(sh("ip -n " + host_ + " link set " + br + " up"), 0);
+  }
+
+  void run_lan_test(const std::string& mode);
+
+  std::string host_;
+  std::vector<std::string> extra_;
+  std::unique_ptr<Env> env_;
+};
+
+bool has(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+TEST_F(Network, TwoGuestsOnABridgeReachEachOtherAndSeeOnlyTheirOwn) {
+  make_bridge("br0", "10.77.0.1/24");
+  std::string a = env_->busybox_guest({"--interface", "br0:10.77.0.2/24"});
+  std::string b = env_->busybox_guest({"--interface", "br0:10.77.0.3/24"});
+  ASSERT_EQ(env_->run({a, "start"}).rc, 0);
+  ASSERT_EQ(env_->run({b, "start"}).rc, 0);
+  // ping works without CAP_NET_RAW.
+  EXPECT_TRUE(ping(a, "10.77.0.3"));
+  EXPECT_TRUE(ping(b, "10.77.0.1"));
+  Result r;
+  // Each sees its own link and address only.
+  EXPECT_EQ(in(a, "ls /sys/class/net | tr '\\n' ' '"), "eth0 lo ");
+  std::string addrs = in(a, "ip -o addr");
+  EXPECT_TRUE(has(addrs, "10.77.0.2/24")) << addrs;
+  EXPECT_FALSE(has(addrs, "10.77.0.3")) << addrs;
+  EXPECT_FALSE(has(addrs, "10.77.0.1")) << addrs;
+  // status and list show the address.
+  r = env_->run({a, "status"});
+  EXPECT_TRUE(has(r.out, "Address:  10.77.0.2/24 on eth0 (bridge br0)")) << r;
+  r = env_->run({"list", "--json"});
+  EXPECT_TRUE(has(r.out, "10.77.0.2/24 on eth0 (bridge br0)")) << r;
+  // Stopped, nothing of theirs is left on the host side.
+  EXPECT_EQ(env_->run({a, "stop", "--timeout", "5"}).rc, 0);
+  EXPECT_EQ(env_->run({b, "stop", "--timeout", "5"}).rc, 0);
+  EXPECT_EQ(links(), "br0 lo ");
+}
+
+TEST_F(Network, ServerInGuestIsReachableAndDoesNotCollideWithTheHost) {
+  make_bridge("br0", "10.77.1.1/24");
+  std::string g = env_->busybox_guest({"--interface", "br0:10.77.1.2/24"});
+  ASSERT_EQ(env_->run({g, "start"}).rc, 0);
+  // A server on 0.0.0.0:8080 in the guest and one on the host's address, same port.
+  ASSERT_EQ(env_->run({g, "exec", "sh", "-c",
+                       "mkdir -p /www && echo guest > /www/index.html && httpd -p 8080 -h /www"})
+                .rc,
+            0);
+  std::string www = env_->vdir_root().string() + "/../hostwww";
+  std::filesystem::create_directories(www);
+  std::ofstream(www + "/index.html") << "host\n";
+  Result srv = host_busybox({"httpd", "-p", "10.77.1.1:8080", "-h", www});
+  ASSERT_EQ(srv.rc, 0) << srv;
+  Result r;
+  for (int i = 0; i < 50; ++i) {
+    r = host_busybox({"wget", "-q", "-O", "-", "http://10.77.1.2:8080/"});
+    if (r.rc == 0) break;
+    ::usleep(100000);
+  }
+  EXPECT_EQ(r.out, "guest\n") << r;
+  r = host_busybox({"wget", "-q", "-O", "-", "http://10.77.1.1:8080/"});
+  EXPECT_EQ(r.out, "host\n") << r;
+  host_busybox({"pkill", "-f", "httpd -p 10.77.1.1:8080"});
+}
+
+TEST_F(Network, IpvlanGuestAnswersOnTheLanAndSeesNoHostAddress) {
+  // Probed in the test's own namespace.
+  bool have_ipvlan = sh("ip -n " + host_ + " link add vsp0 type veth peer name vsp1 && ip -n " +
+                        host_ + " link add link vsp0 name vsp2 type ipvlan mode l2") == 0;
+  sh("ip -n " + host_ + " link del vsp0");
+  if (!have_ipvlan) GTEST_SKIP() << "this kernel has no ipvlan (CONFIG_IPVLAN)";
+  run_lan_test("ipvlan");
+}
+
+TEST_F(Network, MacvlanGuestAnswersOnTheLanAndSeesNoHostAddress) {
+  run_lan_test("macvlan");
+}
+
+void Network::run_lan_test(const std::string& mode) {
+  // A simulated LAN: the test host's lan0 and a peer in another namespace.
+  std::string lan = host_ + "l";
+  extra_.push_back(lan);
+  ASSERT_EQ(sh("ip netns add " + lan), 0);
+  ASSERT_EQ(sh("ip -n " + host_ + " link add lan0 type veth peer name peer0 netns " + lan), 0);
+  ASSERT_EQ(sh("ip -n " + host_ + " addr add 10.78.0.1/24 dev lan0"), 0);
+  ASSERT_EQ(sh("ip -n " + host_ + " link set lan0 up"), 0);
+  ASSERT_EQ(sh("ip -n " + lan + " addr add 10.78.0.2/24 dev peer0"), 0);
+  ASSERT_EQ(sh("ip -n " + lan + " link set peer0 up"), 0);
+  std::string g = env_->busybox_guest({"--interface", "lan0:10.78.0.10/24"});
+  env_->write_config(g, "network/mode", mode + "\n");
+  Result started = env_->run({g, "start"});
+  ASSERT_EQ(started.rc, 0) << started;
+  EXPECT_EQ(sh("ip netns exec " + lan + " /bin/busybox ping -c 1 -W 5 10.78.0.10"), 0);
+  std::string addrs = in(g, "ip -o addr");
+  EXPECT_TRUE(has(addrs, "10.78.0.10/24")) << addrs;
+  EXPECT_FALSE(has(addrs, "10.78.0.1/")) << addrs;
+  EXPECT_TRUE(has(env_->run({g, "status"}).out, "(" + mode + " lan0)"));
+  EXPECT_EQ(env_->run({g, "stop", "--timeout", "5"}).rc, 0);
+  EXPECT_EQ(links(), "lan0 lo ");
+}
+
+TEST_F(Network, RootInsideCannotChangeTheNetwork) {
+  make_bridge("br0", "10.77.2.1/24");
+  std::string g = env_->busybox_guest({"--interface", "br0:10.77.2.2/24"});
+  ASSERT_EQ(env_->run({g, "start"}).rc, 0);
+  EXPECT_NE(env_->run({g, "exec", "ip", "addr", "add", "10.77.2.99/24", "dev", "eth0"}).rc, 0);
+  EXPECT_NE(env_->run({g, "exec", "ip", "route", "add", "10.9.9.0/24", "via", "10.77.2.1"}).rc, 0);
+  EXPECT_NE(env_->run({g, "exec", "ip", "link", "set", "eth0", "down"}).rc, 0);
+  EXPECT_FALSE(has(in(g, "ip -o addr"), "10.77.2.99"));
+  EXPECT_TRUE(ping(g, "10.77.2.1"));
+  // Raw sockets stay closed (no CAP_NET_RAW).
+  EXPECT_NE(env_->run({g, "exec", "ping", "-c", "1", "10.77.2.1"}).rc, 0);
+}
+
+TEST_F(Network, GatewayBecomesTheDefaultRoute) {
+  make_bridge("br0", "10.77.3.1/24");
+  std::string g = env_->busybox_guest({"--interface", "br0:10.77.3.2/24"});
+  env_->write_config(g, "interfaces/0/gateway", "10.77.3.1\n");
+  ASSERT_EQ(env_->run({g, "start"}).rc, 0);
+  std::string routes = in(g, "ip route");
+  EXPECT_TRUE(has(routes, "default via 10.77.3.1 dev eth0")) << routes;
+}
+
+TEST_F(Network, CrashAndFailedStartLeaveNoLinks) {
+  make_bridge("br0", "10.77.4.1/24");
+  std::string g = env_->busybox_guest({"--interface", "br0:10.77.4.2/24"});
+  ASSERT_EQ(env_->run({g, "start"}).rc, 0);
+  // kill -9 of the supervisor and of the guest's init: the next start finds no stale link.
+  std::string state = vs::read_file(env_->run_root() / g / "state");
+  int sup = std::stoi(state.substr(state.find("\"supervisor_pid\":") + 17));
+  ASSERT_EQ(::kill(sup, SIGKILL), 0);
+  ASSERT_EQ(env_->run_as("vkill", {"-c", g, "-s", "KILL", "1"}).rc, 0);
+  Result r = env_->run({g, "start"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_TRUE(ping(g, "10.77.4.1"));
+  EXPECT_EQ(env_->run({g, "stop", "--timeout", "5"}).rc, 0);
+  EXPECT_EQ(links(), "br0 lo ");
+  // A start that fails halfway (the second interface's device is missing).
+  env_->write_config(g, "interfaces/1/ip", "10.99.0.2\n");
+  env_->write_config(g, "interfaces/1/dev", "nosuchdev\n");
+  r = env_->run({g, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(has(r.err, "nosuchdev")) << r;
+  EXPECT_EQ(links(), "br0 lo ");
+  it::expect_nothing_left(*env_, g);
+}
+
+TEST_F(Network, BridgeCreatedOnRequestGoesWithTheGuest) {
+  std::string g = env_->busybox_guest({"--interface", "brnew:10.77.5.2/24"});
+  env_->write_config(g, "network/mode", "bridge\n");
+  Result r = env_->run({g, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(has(r.err, "brnew is not a bridge")) << r;
+  env_->write_config(g, "network/create-bridge", "");
+  r = env_->run({g, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_TRUE(has(links(), "brnew ")) << links();
+  EXPECT_EQ(env_->run({g, "stop", "--timeout", "5"}).rc, 0);
+  EXPECT_EQ(links(), "lo ");
+}
+
+}  // namespace
