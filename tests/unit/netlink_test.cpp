@@ -760,7 +760,9 @@ TEST(Netlink, DefaultRouteViaGatewayOnConnectedSubnet) {
     nl.set_up(dev, true);
     nl.add_address(dev, ip("192.0.2.1"), 24);
     nl.add_route(ip("192.0.2.254"));
-    const RouteInfo* r = find_route(nl.routes(AF_INET), "0.0.0.0", 0);
+    const auto r_all = nl.routes(AF_INET);
+
+    const RouteInfo* r = find_route(r_all, "0.0.0.0", 0);
     NL_CHECK(r != nullptr);
     NL_CHECK_EQ(r->gateway, IpAddress::parse("192.0.2.254"));
     NL_CHECK_EQ(r->index, dev);
@@ -778,7 +780,9 @@ TEST(Netlink, DefaultRouteViaGatewayOnConnectedSubnet) {
     // IPv6: via a gateway in the prefix of the link's address.
     nl.add_address(dev, ip("2001:db8::1"), 64);
     nl.add_route(ip("2001:db8::fe"), dev);
-    const RouteInfo* r6 = find_route(nl.routes(AF_INET6), "::", 0);
+    const auto r6_all = nl.routes(AF_INET6);
+
+    const RouteInfo* r6 = find_route(r6_all, "::", 0);
     NL_CHECK(r6 != nullptr);
     NL_CHECK_EQ(r6->gateway, IpAddress::parse("2001:db8::fe"));
     NL_CHECK_EQ(r6->index, dev);
