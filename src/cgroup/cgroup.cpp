@@ -126,10 +126,12 @@ void GuestCgroup::destroy() const {
     if (it->is_directory()) children.push_back(it->path());
   }
   for (const auto& c : children) GuestCgroup(c).destroy();
-  // rmdir can briefly fail with EBUSY while the last exited task is being released.
-  for (int i = 0; i < 100; ++i) {
+  // rmdir fails with EBUSY while killed tasks are still being released, which on a loaded host
+  // can take a while: retry for up to 10 seconds.
+  std::int64_t deadline = now_ms() + 10000;
+  for (;;) {
     if (::rmdir(path_.c_str()) == 0 || errno == ENOENT) break;
-    if (errno != EBUSY || i == 99) throw_errno("remove cgroup", path_.string());
+    if (errno != EBUSY || now_ms() >= deadline) throw_errno("remove cgroup", path_.string());
     ::poll(nullptr, 0, 10);
   }
   // The shared parent goes when the last guest is gone; another guest may still use it.

@@ -47,7 +47,7 @@ class GuestCgroup {
   int signal_all(int sig) const;
   // SIGKILLs everything (cgroup.kill where the kernel has it) and waits up to timeout_ms for the
   // cgroup to be empty. Returns true when it is.
-  bool kill_all(int timeout_ms = 5000) const;
+  bool kill_all(int timeout_ms = 10000) const;
   // Removes the directory (and ROOT/vservers when it is left empty). No error if already gone;
   // throws if processes remain.
   void destroy() const;

@@ -36,8 +36,9 @@ class Isolation : public ::testing::Test {
 TEST_F(Isolation, SeesOnlyItsOwnProcesses) {
   Result r = in_guest("ls /proc | grep -c '^[0-9]'");
   ASSERT_EQ(r.rc, 0) << r;
-  // busybox init, syslogd, and sh, ls, grep of this command.
-  EXPECT_LE(std::stoi(r.out), 5) << r;
+  // busybox init, syslogd, perhaps rcS still, and sh, ls, grep of this command: a handful, where
+  // the host has many more.
+  EXPECT_LE(std::stoi(r.out), 8) << r;
   r = in_guest("cat /proc/1/cmdline | tr '\\0' ' '");
   EXPECT_EQ(r.out.find("vserver"), std::string::npos) << "host process visible as PID 1: " << r;
   // The host's pid of this test is not there.

@@ -99,8 +99,10 @@ TEST_F(Network, TwoGuestsOnABridgeReachEachOtherAndSeeOnlyTheirOwn) {
   r = env_->run({"list", "--json"});
   EXPECT_TRUE(has(r.out, "10.77.0.2/24 on eth0 (bridge br0)")) << r;
   // Stopped, nothing of theirs is left on the host side.
-  EXPECT_EQ(env_->run({a, "stop", "--timeout", "5"}).rc, 0);
-  EXPECT_EQ(env_->run({b, "stop", "--timeout", "5"}).rc, 0);
+  r = env_->run({a, "stop", "--timeout", "5"});
+  EXPECT_EQ(r.rc, 0) << r;
+  r = env_->run({b, "stop", "--timeout", "5"});
+  EXPECT_EQ(r.rc, 0) << r;
   EXPECT_EQ(links(), "br0 lo ");
 }
 
