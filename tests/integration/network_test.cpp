@@ -254,3 +254,32 @@ TEST_F(Network, ChangedAddressAppliesAtRestartWithNothingStale) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(Network, Ipv6AndSeveralAddressesOnOneLink) {
+  make_bridge("br0", "10.77.7.1/24");
+  ASSERT_EQ(sh("ip -n " + host_ + " addr add fd77:7::1/64 dev br0 nodad"), 0);
+  std::string g = env_->busybox_guest({"--interface", "br0:10.77.7.2/24", "--interface",
+                                       "br0:fd77:7::2/64", "--interface", "br0:10.77.7.3/24"});
+  ASSERT_EQ(env_->run({g, "start"}).rc, 0);
+  std::string addrs = in(g, "ip -o addr show dev eth0");
+  EXPECT_TRUE(has(addrs, "10.77.7.2/24")) << addrs;
+  EXPECT_TRUE(has(addrs, "10.77.7.3/24")) << addrs;
+  EXPECT_TRUE(has(addrs, "fd77:7::2/64")) << addrs;
+  // One link for the three addresses.
+  EXPECT_EQ(in(g, "ls /sys/class/net | tr '\\n' ' '"), "eth0 lo ");
+  EXPECT_TRUE(ping(g, "10.77.7.1"));
+}
+
+TEST_F(Network, BuildWritesHostsAndResolvConf) {
+  std::string g = env_->busybox_guest({"--hostname", "mail", "--interface", "br0:10.77.8.2/24"});
+  std::string hosts = vs::read_file(env_->vdir(g) / "etc" / "hosts");
+  EXPECT_TRUE(has(hosts, "10.77.8.2\tmail")) << hosts;
+  EXPECT_TRUE(has(hosts, "127.0.0.1\tlocalhost")) << hosts;
+  std::string resolv = vs::read_file(env_->vdir(g) / "etc" / "resolv.conf");
+  // The host's loopback resolvers are unreachable from a guest: never copied.
+  EXPECT_FALSE(has(resolv, "nameserver 127.")) << resolv;
+}
+
+}  // namespace
