@@ -22,10 +22,13 @@
 #   VM_SMP=2              virtual CPUs
 #   VM_TIMEOUT=3600       seconds before the VM is killed (0: never)
 #   VM_DEBUG=1            show the kernel console on stderr and boot without "quiet"
-#   VM_MACHINE=microvm    microvm (faster boot) or pc
+#   VM_MACHINE=pc         pc or microvm (boots 0.5 s faster, but its only reference for the
+#                         TSC calibration is the PIT: on a busy host under TCG that calibration
+#                         fails now and then and the kernel hangs in calibrate_delay)
 #   VM_ACCEL=auto         auto, tcg or kvm; auto takes KVM only with kvm_intel or kvm_amd loaded
 #                         (a PVM /dev/kvm cannot boot Debian's kernel)
 #   VM_CGROUP_OPTS=nsdelegate,memory_recursiveprot   cgroup2 mount options
+#   VM_APPEND="..."       more kernel command line parameters
 #   VM_PASS_ENV="A B"     names of environment variables passed to COMMAND
 #   VM_KERNEL=/boot/vmlinuz-VERSION   another installed kernel (its modules must be installed)
 #   VM_CACHE=/var/tmp/v2vm-cache      where the vmlinux and initramfs are kept
@@ -57,7 +60,7 @@ VM_MEM=${VM_MEM:-2048M}
 VM_SMP=${VM_SMP:-2}
 VM_TIMEOUT=${VM_TIMEOUT:-3600}
 VM_DEBUG=${VM_DEBUG:-0}
-VM_MACHINE=${VM_MACHINE:-microvm}
+VM_MACHINE=${VM_MACHINE:-pc}
 VM_ACCEL=${VM_ACCEL:-auto}
 VM_CGROUP_OPTS=${VM_CGROUP_OPTS:-nsdelegate,memory_recursiveprot}
 VM_PASS_ENV=${VM_PASS_ENV:-}
@@ -96,7 +99,7 @@ if [ -n "${VM_KERNEL:-}" ]; then
 else
   VMLINUZ=$(find /boot -maxdepth 1 -name 'vmlinuz-*' -print | sort -V | tail -n 1)
 fi
-[ -n "$VMLINUZ" ] && [ -r "$VMLINUZ" ] || die "no readable kernel /boot/vmlinuz-* (package linux-image-amd64)"
+{ [ -n "$VMLINUZ" ] && [ -r "$VMLINUZ" ]; } || die "no readable kernel /boot/vmlinuz-* (package linux-image-amd64)"
 KVER=${VMLINUZ##*/vmlinuz-}
 [ -f "/lib/modules/$KVER/modules.dep" ] || die "kernel $KVER: /lib/modules/$KVER/modules.dep missing"
 
@@ -128,7 +131,8 @@ extract_vmlinux() {
     5d00*) decompress="xz -dc --format=lzma" ;;
     *) return 1 ;;
   esac
-  tail -c +$((start + 1)) "$src" | head -c $((payload_length - 4)) | $decompress >"$dst.tmp.$$" &&
+  dd if="$src" iflag=skip_bytes,count_bytes skip="$start" count=$((payload_length - 4)) bs=1M \
+    status=none | $decompress >"$dst.tmp.$$" &&
     [ "$(od -An -tx1 -N4 "$dst.tmp.$$" | tr -d ' \n')" = 7f454c46 ] &&
     mv -f "$dst.tmp.$$" "$dst"
   local rc=$?
@@ -283,6 +287,7 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/v2vm.XXXXXX")
 QEMU_PID=
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   if [ -n "$QEMU_PID" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
     kill "$QEMU_PID" 2>/dev/null || true
@@ -322,19 +327,23 @@ shquote() {
 : >"$WORK/console.log"
 
 if [ "$(id -u)" = 0 ]; then SECURITY=passthrough; else SECURITY=none; fi
-share() { # TAG PATH EXTRA-OPTIONS
-  printf '%s\0%s\n' "-fsdev" "local,id=$1,path=$2,security_model=$SECURITY,multidevs=remap$3"
-  printf '%s\0%s\n' "-device" "virtio-9p-$DEV_SUFFIX,fsdev=$1,mount_tag=$1"
-}
 SHARES=()
-while IFS=$'\0' read -r -d $'\n' opt val; do SHARES+=("$opt" "$val"); done < <(
-  share vmctl "$CTL" ""
-  share hostroot / ",readonly=on"
-  share shared "$SHARED_DIR" ""
-)
+share() { # TAG PATH EXTRA-OPTIONS (a comma in a QEMU option value is written twice)
+  SHARES+=(-fsdev "local,id=$1,path=${2//,/,,},security_model=$SECURITY,multidevs=remap$3"
+    -device "virtio-9p-$DEV_SUFFIX,fsdev=$1,mount_tag=$1")
+}
+share vmctl "$CTL" ""
+share hostroot / ",readonly=on"
+share shared "$SHARED_DIR" ""
 
-CMDLINE="console=ttyS0 rdinit=/init panic=-1 mitigations=off tsc=reliable no_timer_check"
+# mitigations=off: no page-table isolation to emulate at every system call. tsc=reliable: under
+# TCG the TSC follows the host's clock on every vCPU; without it the kernel finds the TSCs
+# "unsynchronized" and takes the HPET, whose emulated reads make every exec twice as slow
+# (VM_APPEND=tsc=unstable brings it back).
+CMDLINE="console=ttyS0 rdinit=/init panic=-1 mitigations=off"
+[ "$VM_ACCEL" = tcg ] && CMDLINE+=" tsc=reliable"
 if [ "$VM_DEBUG" = 1 ]; then CMDLINE+=" loglevel=7"; else CMDLINE+=" quiet loglevel=3"; fi
+CMDLINE+=${VM_APPEND:+ $VM_APPEND}
 if [ "$VM_MACHINE" = microvm ]; then MACHINE=microvm,acpi=on; else MACHINE=pc; fi
 
 QEMU=(qemu-system-x86_64 -M "$MACHINE" "${ACCEL[@]}" -m "$VM_MEM" -smp "$VM_SMP"
@@ -347,12 +356,12 @@ if [ "$VM_TIMEOUT" != 0 ]; then QEMU=(timeout -k 10 "$VM_TIMEOUT" "${QEMU[@]}");
 "${QEMU[@]}" </dev/null >"$WORK/qemu.log" 2>&1 &
 QEMU_PID=$!
 
-tail -q -c +1 -f --pid="$QEMU_PID" "$CTL/stdout" &
+tail -q -s 0.1 -c +1 -f --pid="$QEMU_PID" "$CTL/stdout" &
 tail_out=$!
-tail -q -c +1 -f --pid="$QEMU_PID" "$CTL/stderr" >&2 &
+tail -q -s 0.1 -c +1 -f --pid="$QEMU_PID" "$CTL/stderr" >&2 &
 tail_err=$!
 if [ "$VM_DEBUG" = 1 ]; then
-  tail -q -c +1 -f --pid="$QEMU_PID" "$WORK/console.log" >&2 &
+  tail -q -s 0.1 -c +1 -f --pid="$QEMU_PID" "$WORK/console.log" >&2 &
 fi
 
 qemu_rc=0
