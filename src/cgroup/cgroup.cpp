@@ -10,6 +10,7 @@
 #include <linux/magic.h>
 #include <cerrno>
 #include <charconv>
+#include <optional>
 #include <set>
 #include <system_error>
 
@@ -72,7 +73,13 @@ void GuestCgroup::attach(pid_t pid) const {
 
 std::vector<pid_t> GuestCgroup::procs() const {
   std::vector<pid_t> out;
-  auto text = read_file_if_exists(path_ / "cgroup.procs");
+  std::optional<std::string> text;
+  try {
+    text = read_file_if_exists(path_ / "cgroup.procs");
+  } catch (const Error& e) {
+    // Removed between open and read (ENODEV): the cgroup is gone, and so are its processes.
+    if (e.code() != ENODEV) throw;
+  }
   if (!text) return out;
   for (const auto& line : split_lines(*text)) {
     pid_t pid = 0;

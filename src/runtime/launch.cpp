@@ -298,13 +298,9 @@ int supervise(const Launch& l, Started started) {
     msg.resize(static_cast<size_t>(n));
     throw Error(msg);
   }
-  // EOF: exec succeeded (or the child died before saying anything).
+  // EOF: exec succeeded. An init that ends right away is reaped by the supervision below, which
+  // reports its status (a short-lived command is a valid guest).
   int wstatus = 0;
-  if (::waitpid(init, &wstatus, WNOHANG) == init) {
-    (void)child_guard.release();
-    throw Error(fmt::format("start guest {}: init exited at once with status {}", cfg.name,
-                            exit_status(wstatus)));
-  }
 
   state::GuestState st;
   st.name = cfg.id();
@@ -437,6 +433,12 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
       lock.reset();  // closes our copy only: the caller's holds the lock until we report
       set_process_title("vserver-supervisor " + cfg.name);
       redirect_stdio(roots, cfg.id());
+      // Nothing else of the caller's may stay open here (a pipe would keep its reader waiting).
+      auto keep = static_cast<unsigned>(report_write.get());
+      if ((keep > 3 && ::syscall(SYS_close_range, 3U, keep - 1, 0) != 0) ||
+          ::syscall(SYS_close_range, keep + 1, ~0U, 0) != 0) {
+        throw_errno("close_range", "inherited descriptors of the supervisor");
+      }
       // The caller may be gone (killed) by the time we report: that must not end the supervision.
       ::signal(SIGPIPE, SIG_IGN);
       rc = supervise(l, [&] {

@@ -302,3 +302,19 @@ TEST(Lifecycle, DeleteAsksOnATerminal) {
 }
 
 }  // namespace
+
+namespace {
+
+// The supervisor keeps none of the caller's descriptors: a command substitution over start ends.
+TEST(Lifecycle, StartLeavesNoDescriptorOfTheCallerOpen) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  std::string vserver = (env.config_root().parent_path() / "bin" / "vserver").string();
+  it::Result r = env.run_program(
+      "/bin/sh", {"-c", "out=$(" + vserver + " " + g + " start 3>&1); echo started"}, "", 20);
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.out, "started\n") << r;
+}
+
+}  // namespace
