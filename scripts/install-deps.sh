@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libseccomp-dev libcap-dev libmnl-dev libarchive-dev libcli11-dev libfmt-dev nlohmann-json3-dev
-  libgtest-dev
+  libgtest-dev libfuse3-dev fuse3
   busybox-static procps tar zstd xz-utils
 )
 missing=()

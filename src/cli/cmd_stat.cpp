@@ -27,6 +27,7 @@
 #include "config/config.hpp"
 #include "proc/format.hpp"
 #include "proc/proc.hpp"
+#include "runtime/runtime.hpp"
 #include "state/state.hpp"
 #include "sys/error.hpp"
 #include "sys/fd.hpp"
@@ -113,7 +114,16 @@ std::vector<proc::StatRow> collect_stat(const config::Roots& roots) {
     }
     // PROC counts the cgroup's members, including one that exited while being read.
     u.processes = pids.size();
-    guest_rows.push_back(make_row(st.context, st.name, u, guest_uptime_ms(st)));
+    proc::StatRow row = make_row(st.context, st.name, u, guest_uptime_ms(st));
+    // The guest's accounting, where its cgroup keeps it (both versions): resident memory and
+    // CPU time of every process it ever ran, not only of those alive now.
+    auto acct = runtime::guest_cgroup(st).usage();
+    if (acct.memory_rss) row.rss_bytes = *acct.memory_rss;
+    if (acct.cpu_user_us && acct.cpu_system_us) {
+      row.user_ms = *acct.cpu_user_us / 1000;
+      row.sys_ms = *acct.cpu_system_us / 1000;
+    }
+    guest_rows.push_back(std::move(row));
   }
 
   Usage host;

@@ -34,6 +34,7 @@ Commands:
   enter [--user U]              a login shell inside (with a terminal when stdin is one)
   exec CMD [ARGS...]            run a command inside; its exit status is returned
   suexec USER CMD [ARGS...]     run a command inside as USER
+  limit [show|set|unset|apply]  resource use and limits; change them while it runs
   check                         validate the configuration; every problem is printed
   delete [--yes]                remove configuration and root filesystem
   list [--json]                 all guests (no NAME)
@@ -57,7 +58,7 @@ const std::map<std::string, Handler>& commands() {
       {"build", cmd_build},   {"delete", cmd_delete},   {"check", cmd_check},
       {"start", cmd_start},   {"stop", cmd_stop},       {"restart", cmd_restart},
       {"status", cmd_status}, {"running", cmd_running}, {"enter", cmd_enter},
-      {"exec", cmd_exec},     {"suexec", cmd_suexec},
+      {"exec", cmd_exec},     {"suexec", cmd_suexec},   {"limit", cmd_limit},
   };
   return table;
 }
@@ -104,6 +105,10 @@ int cmd_check(const Globals& g, const std::string& name, const Args& args) {
     return 1;
   }
   std::cout << fmt::format("{}: configuration is valid\n", g.roots.guest_config_dir(name).string());
+  // Settings that are valid but cannot be expressed on this kernel's mechanisms.
+  for (const auto& n : cgroup::plan_limits(cfg, runtime::host_facts()).notes) {
+    std::cout << "note: " << n << '\n';
+  }
   return 0;
 }
 

@@ -9,6 +9,9 @@
 // and for vdir, whose default is .defaults/vdirbase/NAME when that link exists. Every other item is
 // per-guest only. In particular .defaults/fstab is a template copied when a guest is built: a guest
 // without an fstab of its own gets default_fstab().
+//
+// cgroup/ falls back as a whole: a guest without a cgroup/ directory (and without nocgroup) gets
+// .defaults/cgroup/; .defaults/cgroup/base applies to every guest without a base of its own.
 #include "config/config.hpp"
 
 #include <sys/socket.h>
@@ -19,10 +22,15 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
+#include "cgroup/limits.hpp"
 #include "config/capabilities.hpp"
 #include "config/parse.hpp"
 #include "sys/file.hpp"
@@ -153,10 +161,20 @@ class TreeReader {
     return false;
   }
 
+  // Whether the item exists (following symlinks), without reporting anything.
+  [[nodiscard]] bool exists(const fs::path& rel) const {
+    struct stat st {};
+    return ::stat((dir_ / rel).c_str(), &st) == 0;
+  }
+  [[nodiscard]] bool is_dir(const fs::path& rel) const {
+    struct stat st {};
+    return ::stat((dir_ / rel).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  }
+
   // Sorted names of the entries of a directory of the tree that satisfy keep (dot names
-  // skipped). Empty if the directory does not exist.
+  // skipped unless hidden is set). Empty if the directory does not exist.
   template <typename Keep>
-  std::vector<std::string> entries(const fs::path& rel, Keep keep) {
+  std::vector<std::string> entries(const fs::path& rel, Keep keep, bool hidden = false) {
     std::vector<std::string> names;
     fs::path d = dir_ / rel;
     std::error_code ec;
@@ -169,7 +187,7 @@ class TreeReader {
     }
     for (; it != fs::directory_iterator(); it.increment(ec)) {
       std::string n = it->path().filename().string();
-      if (n.empty() || n.front() == '.') continue;
+      if (n.empty() || (n.front() == '.' && !hidden)) continue;
       if (keep(*it)) names.push_back(std::move(n));
     }
     if (ec) problem(d, "cannot list: " + ec.message());
@@ -326,8 +344,11 @@ void read_flags_and_caps(TreeReader& r, GuestConfig& cfg) {
   if (flags) {
     for (const auto& f : flags->lines) {
       std::string lower = to_lower(f);
-      if (known_context_flag(lower)) {
-        cfg.cflags.insert(lower);
+      // "~flag" or "!flag" clears a flag that is on by default (virt_uptime); kept as "~flag".
+      bool clear = !lower.empty() && (lower[0] == '~' || lower[0] == '!');
+      std::string bare = clear ? lower.substr(1) : lower;
+      if (known_context_flag(bare)) {
+        cfg.cflags.insert(clear ? "~" + bare : bare);
       } else {
         r.problem(flags->path, "unknown context flag " + quote(f));
       }
@@ -693,6 +714,428 @@ void read_limits(TreeReader& r, const char* dirname, const std::array<std::strin
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// sched/, schedule, cpuset/, cgroup/ and limits/ (util-vserver.md §1.7; docs/limits.md)
+
+// Jiffies and tokens are ints in the VServer kernel.
+constexpr long long kIntMax = 2147483647;
+
+struct SchedItem {
+  const char* file;
+  std::optional<std::int64_t> Sched::*field;
+  long long lo;
+  long long hi;
+  const char* what;
+};
+// In the order of the legacy schedule file's lines for the first six.
+constexpr std::array<SchedItem, 8> kSchedItems = {{
+    {"fill-rate", &Sched::fill_rate, 0, kIntMax, "a fill rate in tokens per interval"},
+    {"interval", &Sched::interval, 1, kIntMax, "an interval in jiffies"},
+    {"tokens", &Sched::tokens, 0, kIntMax, "a number of tokens"},
+    {"tokens-min", &Sched::tokens_min, 0, kIntMax, "a number of tokens"},
+    {"tokens-max", &Sched::tokens_max, 0, kIntMax, "a number of tokens"},
+    {"priority-bias", &Sched::prio_bias, -20, 20, "a priority bias"},
+    {"fill-rate2", &Sched::fill_rate2, 0, kIntMax, "a fill rate in tokens per interval"},
+    {"interval2", &Sched::interval2, 1, kIntMax, "an interval in jiffies"},
+}};
+constexpr const char* kSchedNames =
+    "fill-rate, interval, tokens, tokens-min, tokens-max, priority-bias, fill-rate2, interval2, "
+    "idle-time";
+
+const SchedItem* sched_item(std::string_view file) {
+  if (file == "prio-bias") file = "priority-bias";  // vsched's alias
+  for (const auto& item : kSchedItems) {
+    if (file == item.file) return &item;
+  }
+  return nullptr;
+}
+
+std::string range_text(long long lo, long long hi) {
+  return " (" + std::to_string(lo) + ".." + std::to_string(hi) + ")";
+}
+
+// A per-CPU bucket sched/DIR/ (§1.7): not applied (CFS bandwidth is aggregate), but checked so
+// that a typo is not silently carried along.
+void check_sched_bucket(TreeReader& r, const fs::path& rel) {
+  bool cpu_id = false;
+  for (const auto& name : r.entries(rel, is_file_entry)) {
+    fs::path file = rel / name;
+    if (name == "idle-time" || name == "cpu_mask") continue;
+    if (name == "cpu-id" || name == "bucket-id") {
+      if (auto t = r.scalar(file)) bounded(r, *t, 0, kIntMax, "a CPU or bucket number");
+      cpu_id = cpu_id || name == "cpu-id";
+      continue;
+    }
+    const SchedItem* item = sched_item(name);
+    if (item == nullptr) {
+      r.problem(r.path(file), std::string("unknown file (") + kSchedNames + ", cpu-id, bucket-id)");
+      continue;
+    }
+    if (auto t = r.scalar(file)) bounded(r, *t, item->lo, item->hi, item->what);
+  }
+  if (!cpu_id) r.problem(r.path(rel), "per-CPU bucket without cpu-id");
+}
+
+// sched/, or the legacy schedule file when there is no sched/ directory (util-vserver's
+// _generateScheduleOptions tests for the directory). Returns the file that set the rate
+// (fill-rate, else interval), for the conflict with limits/cpu.
+std::optional<fs::path> read_sched(TreeReader& r, Sched& s) {
+  if (r.is_dir("sched")) {
+    for (const auto& name : r.entries("sched", is_file_entry)) {
+      fs::path rel = fs::path("sched") / name;
+      if (name == "idle-time") {
+        s.idle_time = true;
+        continue;
+      }
+      if (name == "cpu_mask") continue;  // deprecated; vsched ignores it too
+      if (name == "cpu-id" || name == "bucket-id") {
+        r.problem(r.path(rel), "belongs in a per-CPU directory sched/DIR/, not in sched/");
+        continue;
+      }
+      const SchedItem* item = sched_item(name);
+      if (item == nullptr) {
+        r.problem(r.path(rel), std::string("unknown file (") + kSchedNames + ")");
+        continue;
+      }
+      if (name == "prio-bias" && r.exists("sched/priority-bias")) {
+        r.problem(r.path(rel), "sched/priority-bias sets the same value; keep one of them");
+        continue;
+      }
+      auto t = r.scalar(rel);
+      if (!t) continue;
+      if (auto v = bounded(r, *t, item->lo, item->hi, item->what)) s.*(item->field) = *v;
+    }
+    for (const auto& dir : r.entries("sched", is_dir_entry)) {
+      check_sched_bucket(r, fs::path("sched") / dir);
+      s.per_cpu.push_back(dir);
+    }
+    if (s.fill_rate) return fs::path("sched/fill-rate");
+    if (s.interval) return fs::path("sched/interval");
+    return std::nullopt;
+  }
+
+  auto t = r.read("schedule");
+  if (!t) return std::nullopt;
+  auto lines = split_lines(t->value);
+  if (lines.size() < 6 || trim(lines[5]).empty()) {
+    r.problem(t->path,
+              "bad content: 6 lines expected (fill-rate, interval, tokens, tokens-min, "
+              "tokens-max, priority-bias), found " +
+                  std::to_string(lines.size() < 6 ? lines.size() : 5));
+    return std::nullopt;
+  }
+  Sched parsed;
+  bool ok = true;
+  for (std::size_t i = 0; i < 6; ++i) {
+    const SchedItem& item = kSchedItems[i];
+    std::string_view value = trim(lines[i]);
+    auto v = parse_integer(value);
+    if (!v || *v < item.lo || *v > item.hi) {
+      r.problem(t->path, "line " + std::to_string(i + 1) + " (" + item.file + "): " + quote(value) +
+                             " is not " + item.what + range_text(item.lo, item.hi));
+      ok = false;
+      continue;
+    }
+    parsed.*(item.field) = *v;
+  }
+  if (!ok) return std::nullopt;
+  s = parsed;
+  return fs::path("schedule");
+}
+
+// A CPU or memory node list as cpuset.cpus takes it: "0-3,5".
+bool valid_cpu_list(std::string_view s) {
+  if (s.empty()) return false;
+  std::size_t pos = 0;
+  while (true) {
+    std::size_t comma = s.find(',', pos);
+    std::string_view item = s.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
+    std::size_t dash = item.find('-');
+    auto first = parse_integer(item.substr(0, dash));
+    if (!first || *first < 0) return false;
+    if (dash != std::string_view::npos) {
+      auto last = parse_integer(item.substr(dash + 1));
+      if (!last || *last < *first) return false;
+    }
+    if (comma == std::string_view::npos) return true;
+    pos = comma + 1;
+  }
+}
+
+constexpr std::array<std::string_view, 8> kCpusetFiles = {
+    "name",           "cpus",          "mems",        "cpu_exclusive",
+    "cpus_exclusive", "mem_exclusive", "virtualized", "nocreate"};
+
+// cpu_exclusive, mem_exclusive, virtualized: util-vserver copies their content into the cpuset
+// (addtoCPUSET), so "1" means yes and "0" no. An empty file counts as yes, like the boolean files
+// of the tree.
+std::optional<bool> zero_one(TreeReader& r, const fs::path& rel) {
+  auto t = r.scalar(rel);
+  if (!t) return std::nullopt;
+  if (t->value.empty() || t->value == "1") return true;
+  if (t->value == "0") return false;
+  r.problem(t->path, quote(t->value) + " is not 0 or 1");
+  return std::nullopt;
+}
+
+void read_cpuset(TreeReader& r, Cpuset& c) {
+  for (const auto& name : r.entries("cpuset", is_file_entry)) {
+    if (std::find(kCpusetFiles.begin(), kCpusetFiles.end(), name) == kCpusetFiles.end()) {
+      r.problem(r.path(fs::path("cpuset") / name),
+                "unknown file (name, cpus, mems, cpu_exclusive, mem_exclusive, virtualized, "
+                "nocreate)");
+    }
+  }
+  if (auto t = r.scalar("cpuset/name")) {
+    if (valid_word(t->value)) {
+      c.name = t->value;
+    } else {
+      r.problem(t->path, quote(t->value) + " is not a cpuset name (one word)");
+    }
+  }
+  for (auto [rel, field, what] : {std::tuple{"cpuset/cpus", &Cpuset::cpus, "CPUs"},
+                                  std::tuple{"cpuset/mems", &Cpuset::mems, "memory nodes"}}) {
+    auto t = r.scalar(rel);
+    if (!t) continue;
+    if (valid_cpu_list(t->value)) {
+      c.*field = t->value;
+    } else {
+      r.problem(t->path, quote(t->value) + " is not a list of " + what + " (like 0-3,5)");
+    }
+  }
+  std::optional<bool> exclusive = zero_one(r, "cpuset/cpu_exclusive");
+  // vserver-build --cpusetcpus N:1 writes cpus_exclusive, which util-vserver's start never read.
+  if (!r.exists("cpuset/cpu_exclusive")) exclusive = zero_one(r, "cpuset/cpus_exclusive");
+  c.cpu_exclusive = exclusive.value_or(false);
+  c.mem_exclusive = zero_one(r, "cpuset/mem_exclusive").value_or(false);
+  c.virtualized = zero_one(r, "cpuset/virtualized").value_or(false);
+  c.nocreate = r.flag("cpuset/nocreate");
+}
+
+// util-vserver's cgroup/ control files that are accepted and not used (the hierarchies are found
+// automatically), and files that the runtime itself manages.
+constexpr std::array<std::string_view, 4> kCgroupIgnored = {"inherit", "mnt", "per-ss", "subsys"};
+constexpr std::array<std::string_view, 7> kCgroupManaged = {
+    "cgroup.procs", "cgroup.threads", "cgroup.kill",          "cgroup.subtree_control",
+    "cgroup.type",  "tasks",          "cgroup.clone_children"};
+
+// Why a file name cannot be a cgroup/ file written verbatim; empty when it can.
+std::string bad_cgroup_file(std::string_view name) {
+  if (name.empty() || name.find('/') != std::string_view::npos ||
+      name.find('\0') != std::string_view::npos) {
+    return "not a file name";
+  }
+  if (name.front() == '.') return "a hidden file is not a cgroup file; rename or remove it";
+  if (std::find(kCgroupManaged.begin(), kCgroupManaged.end(), name) != kCgroupManaged.end()) {
+    return "managed by vserver itself; it cannot be set in cgroup/";
+  }
+  if (name.find('.') == std::string_view::npos) {
+    return "not a controller file (CONTROLLER.NAME, like cpu.weight)";
+  }
+  return {};
+}
+
+// cgroup/base and cgroup/name: a relative path without empty, "." or ".." components.
+bool valid_cgroup_path(std::string_view s) {
+  if (s.empty() || s.front() == '/') return false;
+  std::size_t pos = 0;
+  while (true) {
+    std::size_t slash = s.find('/', pos);
+    std::string_view part = s.substr(pos, slash == std::string_view::npos ? slash : slash - pos);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (slash == std::string_view::npos) return true;
+    pos = slash + 1;
+  }
+}
+
+// cgroup/base or cgroup/name; util-vserver writes base with a trailing '/', which is dropped.
+std::optional<std::string> cgroup_path_item(TreeReader& r, const fs::path& rel) {
+  auto t = r.scalar(rel);
+  if (!t) return std::nullopt;
+  std::string v = t->value;
+  if (rel.filename() == "base") {
+    while (v.size() > 1 && v.back() == '/') v.pop_back();
+  }
+  if (!valid_cgroup_path(v)) {
+    r.problem(t->path,
+              quote(t->value) + " is not a relative cgroup path (no empty, \".\" or \"..\" parts)");
+    return std::nullopt;
+  }
+  return v;
+}
+
+// The cgroup/ directory of one tree (a guest's, or .defaults).
+void read_cgroup_dir(TreeReader& r, CgroupConfig& c, bool defaults) {
+  for (const auto& name : r.entries(
+           "cgroup", [](const auto&) { return true; }, true)) {
+    fs::path rel = fs::path("cgroup") / name;
+    if (std::find(kCgroupIgnored.begin(), kCgroupIgnored.end(), name) != kCgroupIgnored.end()) {
+      c.ignored.push_back(name);
+      continue;
+    }
+    std::error_code ec;
+    if (!fs::is_regular_file(r.path(rel), ec)) {
+      r.problem(r.path(rel), "not a regular file");
+      continue;
+    }
+    if (name == "name" || name == "base") {
+      auto v = cgroup_path_item(r, rel);
+      if (!v) continue;
+      if (name == "base") {
+        c.base = std::move(v);
+      } else if (defaults) {
+        r.problem(r.path(rel), "every guest would share one cgroup; set cgroup/name per guest");
+      } else {
+        c.name = std::move(v);
+      }
+      continue;
+    }
+    if (auto why = bad_cgroup_file(name); !why.empty()) {
+      r.problem(r.path(rel), why);
+      continue;
+    }
+    auto t = r.read(rel);
+    if (!t) continue;
+    std::string v = std::move(t->value);
+    if (!v.empty() && v.back() == '\n') v.pop_back();
+    c.files[name] = std::move(v);
+  }
+}
+
+// What a guest without a cgroup/ directory of its own gets from .defaults/cgroup/ (the whole
+// directory, util-vserver's findDir), or with nocgroup only the base. Problems go to problems.
+CgroupConfig inherited_cgroup(const fs::path& defaults, bool disabled,
+                              std::vector<Problem>& problems) {
+  TreeReader d(defaults, defaults, problems);
+  CgroupConfig c;
+  c.disabled = disabled;
+  if (disabled) {
+    c.base = cgroup_path_item(d, "cgroup/base");
+  } else {
+    read_cgroup_dir(d, c, true);
+  }
+  return c;
+}
+
+// cgroup/ of the guest, else .defaults/cgroup/ unless nocgroup exists. util-vserver reads base,
+// mnt, subsys, inherit and per-ss only from .defaults/cgroup/; here a guest's own base wins, and
+// the .defaults ones apply to guests with a cgroup/ of their own too.
+void read_cgroup(TreeReader& r, std::vector<Problem>& problems, CgroupConfig& c) {
+  bool disabled = r.flag("nocgroup");
+  if (!r.is_dir("cgroup")) {
+    c = inherited_cgroup(r.defaults(), disabled, problems);
+    return;
+  }
+  c.disabled = disabled;
+  read_cgroup_dir(r, c, false);
+  TreeReader d(r.defaults(), r.defaults(), problems);
+  if (!c.base) c.base = cgroup_path_item(d, "cgroup/base");
+  for (auto name : kCgroupIgnored) {
+    std::string n(name);
+    if (d.exists(fs::path("cgroup") / n) &&
+        std::find(c.ignored.begin(), c.ignored.end(), n) == c.ignored.end()) {
+      c.ignored.push_back(n);
+    }
+  }
+  std::sort(c.ignored.begin(), c.ignored.end());
+}
+
+constexpr std::array<std::string_view, 5> kByteLimitFiles = {"address-space", "cpu", "memory",
+                                                             "processes", "swap"};
+
+bool unlimited_word(std::string_view s) {
+  std::string l = to_lower(s);
+  return l == "inf" || l == "max" || l == "unlimited";
+}
+
+void read_byte_limits(TreeReader& r, ByteLimits& l) {
+  for (const auto& name : r.entries("limits", is_file_entry)) {
+    if (std::find(kByteLimitFiles.begin(), kByteLimitFiles.end(), name) == kByteLimitFiles.end()) {
+      r.problem(r.path(fs::path("limits") / name),
+                "unknown file (memory, swap, address-space, processes, cpu)");
+    }
+  }
+  auto bytes = [&](const char* rel, std::optional<std::uint64_t>& out, bool zero_ok) {
+    auto t = r.scalar(rel);
+    if (!t) return;
+    auto v = cgroup::parse_bytes(t->value);
+    if (!v) {
+      r.problem(t->path, quote(t->value) +
+                             " is not a size (a number of bytes, optionally followed by K, M, G "
+                             "or T, times 1024, and B or iB; or max)");
+    } else if (*v == 0 && !zero_ok) {
+      r.problem(t->path, "0 bytes would leave the guest nothing; remove the file for no limit");
+    } else {
+      out = v;
+    }
+  };
+  bytes("limits/memory", l.memory, false);
+  bytes("limits/swap", l.swap, true);
+  bytes("limits/address-space", l.address_space, false);
+  if (auto t = r.scalar("limits/processes")) {
+    auto v = parse_integer(t->value);
+    if (unlimited_word(t->value)) {
+      l.processes = kUnlimited;
+    } else if (v && *v >= 1) {
+      l.processes = static_cast<std::uint64_t>(*v);
+    } else {
+      r.problem(t->path, quote(t->value) + " is not a number of processes (1 or more, or max)");
+    }
+  }
+  if (auto t = r.scalar("limits/cpu")) {
+    if (auto v = cgroup::parse_cpus(t->value)) {
+      l.cpus = v;
+    } else {
+      r.problem(t->path, quote(t->value) + " is not a number of CPUs (like 0.5, 2 or 50%)");
+    }
+  }
+}
+
+// limits/ says in bytes what rlimits/ and sched/ say in pages and tokens: one of each pair only.
+void check_limit_conflicts(TreeReader& r, const GuestConfig& cfg,
+                           const std::optional<fs::path>& rate_file) {
+  // The first existing rlimits/ file of a resource, to name it.
+  auto file_of = [&](const std::string& res, std::initializer_list<const char*> suffixes) {
+    for (const char* suffix : suffixes) {
+      std::string f = "rlimits/" + res + suffix;
+      if (r.exists(f)) return f;
+    }
+    return "rlimits/" + res;
+  };
+  auto conflict = [&](const char* ours, const std::string& theirs, const char* what) {
+    r.problem(r.path(ours), "conflicts with " + theirs + ": both " + what + "; keep one of them");
+  };
+  const Rlimit* rss = cfg.rlimits.count("rss") != 0 ? &cfg.rlimits.at("rss") : nullptr;
+  const auto& l = cfg.limits;
+  bool ram_conflict = l.memory && rss && rss->soft;
+  if (ram_conflict) conflict("limits/memory", file_of("rss", {".soft", ""}), "set the guest's RAM");
+  if (l.swap && rss && rss->hard) {
+    conflict("limits/swap", file_of("rss", {".hard", ""}), "set the guest's swap");
+  }
+  if (l.address_space && cfg.rlimits.count("as") != 0) {
+    conflict("limits/address-space", file_of("as", {"", ".soft", ".hard", ".min"}),
+             "set the address space of the guest's processes");
+  }
+  if (l.processes && cfg.rlimits.count("nproc") != 0) {
+    conflict("limits/processes", file_of("nproc", {"", ".hard", ".soft", ".min"}),
+             "set the guest's number of processes");
+  }
+  if (l.cpus && rate_file && cfg.cflags.count("sched_hard") != 0) {
+    conflict("limits/cpu", rate_file->string() + " and cflags sched_hard", "cap the guest's CPU");
+  }
+  // rss.hard is RAM plus swap: below limits/memory it makes no sense.
+  if (l.memory && !ram_conflict && rss && rss->hard && *rss->hard != kUnlimited) {
+    long page = ::sysconf(_SC_PAGESIZE);
+    std::uint64_t total = 0;
+    if (page > 0 && !__builtin_mul_overflow(*rss->hard, static_cast<std::uint64_t>(page), &total) &&
+        total < *l.memory) {
+      r.problem(r.path("limits/memory"), cgroup::format_bytes(*l.memory) + " is above " +
+                                             file_of("rss", {".hard", ""}) + " (RAM plus swap, " +
+                                             cgroup::format_bytes(total) + ")");
+    }
+  }
+}
+
 // Writes items into one guest's tree: every file atomically, parent directories on demand.
 class TreeWriter {
  public:
@@ -752,6 +1195,17 @@ class TreeWriter {
     struct stat st {};
     return ::lstat((dir_ / rel).c_str(), &st) == 0;
   }
+  [[nodiscard]] bool is_dir(const fs::path& rel) const {
+    struct stat st {};
+    return ::stat((dir_ / rel).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  }
+  void make_dir(const fs::path& rel) {
+    fs::path p = dir_ / rel;
+    std::error_code ec;
+    fs::create_directories(p, ec);
+    if (ec) throw_errno("create directory", p.string(), ec.value());
+  }
+  [[nodiscard]] const fs::path& defaults() const { return defaults_; }
   // Whether .defaults holds this item: then the guest needs its own file even for the built-in
   // default, or the .defaults value would win on the next load.
   [[nodiscard]] bool in_defaults(const fs::path& rel) const {
@@ -943,6 +1397,152 @@ void write_limits(TreeWriter& w, const char* dirname, const std::array<std::stri
   for (const auto& [name, value] : files) w.put_line(fs::path(dirname) / name, value);
 }
 
+// A byte size in the largest unit that keeps it exact ("512M"), "max" for no limit.
+std::string exact_bytes(std::uint64_t v) {
+  if (v == kUnlimited) return "max";
+  for (auto [shift, unit] :
+       {std::pair{40, 'T'}, std::pair{30, 'G'}, std::pair{20, 'M'}, std::pair{10, 'K'}}) {
+    std::uint64_t size = std::uint64_t{1} << shift;
+    if (v != 0 && v % size == 0) return std::to_string(v / size) + unit;
+  }
+  return std::to_string(v);
+}
+
+void write_sched(TreeWriter& w, const Sched& s) {
+  for (const auto& item : kSchedItems) {
+    fs::path rel = fs::path("sched") / item.file;
+    if (auto v = s.*(item.field)) {
+      w.put_line(rel, std::to_string(*v));
+    } else {
+      w.remove(rel);
+    }
+  }
+  w.remove("sched/prio-bias");  // priority-bias says it
+  w.put_flag("sched/idle-time", s.idle_time);
+  w.remove("schedule");  // the legacy form of the same values
+  // Per-CPU buckets stay as they are (check_writable made sure they exist); the ones no longer
+  // listed go.
+  for (const auto& name : w.names("sched")) {
+    fs::path rel = fs::path("sched") / name;
+    if (name.front() == '.' || !w.is_dir(rel)) continue;
+    if (std::find(s.per_cpu.begin(), s.per_cpu.end(), name) == s.per_cpu.end()) {
+      w.remove_tree(rel);
+    }
+  }
+}
+
+void write_cpuset(TreeWriter& w, const Cpuset& c) {
+  w.put_optional("cpuset/name", c.name);
+  w.put_optional("cpuset/cpus", c.cpus);
+  w.put_optional("cpuset/mems", c.mems);
+  for (auto [rel, set] : {std::pair{"cpuset/cpu_exclusive", c.cpu_exclusive},
+                          std::pair{"cpuset/mem_exclusive", c.mem_exclusive},
+                          std::pair{"cpuset/virtualized", c.virtualized}}) {
+    if (set) {
+      w.put_line(rel, "1");
+    } else {
+      w.remove(rel);
+    }
+  }
+  w.remove("cpuset/cpus_exclusive");  // vserver-build's name of cpu_exclusive
+  w.put_flag("cpuset/nocreate", c.nocreate);
+}
+
+// cgroup/: a guest without a directory of its own keeps going without one as long as what it
+// inherits from .defaults/cgroup/ is what it should have.
+void write_cgroup(TreeWriter& w, const CgroupConfig& c) {
+  w.put_flag("nocgroup", c.disabled);
+  std::vector<Problem> ignored;
+  CgroupConfig inherited = inherited_cgroup(w.defaults(), c.disabled, ignored);
+  if (!w.is_dir("cgroup") && c.files == inherited.files && c.name == inherited.name &&
+      c.base == inherited.base) {
+    return;
+  }
+  w.make_dir("cgroup");
+  for (const auto& name : w.names("cgroup")) {
+    if (name.front() == '.' || c.files.count(name) != 0 || name == "name" || name == "base") {
+      continue;
+    }
+    if (std::find(kCgroupIgnored.begin(), kCgroupIgnored.end(), name) != kCgroupIgnored.end()) {
+      continue;  // not ours
+    }
+    w.remove(fs::path("cgroup") / name);
+  }
+  for (const auto& [name, value] : c.files) w.put(fs::path("cgroup") / name, value + "\n");
+  w.put_optional("cgroup/name", c.name);
+  // The .defaults base applies to every guest without one of its own: write it only when it
+  // differs, or when the guest already had its own file.
+  std::vector<Problem> scratch;
+  TreeReader d(w.defaults(), w.defaults(), scratch);
+  if (c.base != cgroup_path_item(d, "cgroup/base") || w.exists("cgroup/base")) {
+    w.put_optional("cgroup/base", c.base);
+  }
+}
+
+void write_byte_limits(TreeWriter& w, const ByteLimits& l) {
+  for (auto [rel, v] : {std::pair{"limits/memory", &l.memory}, std::pair{"limits/swap", &l.swap},
+                        std::pair{"limits/address-space", &l.address_space}}) {
+    if (*v) {
+      w.put_line(rel, exact_bytes(**v));
+    } else {
+      w.remove(rel);
+    }
+  }
+  if (l.processes) {
+    w.put_line("limits/processes",
+               *l.processes == kUnlimited ? "max" : std::to_string(*l.processes));
+  } else {
+    w.remove("limits/processes");
+  }
+  if (l.cpus) {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *l.cpus);  // shortest exact form
+    w.put_line("limits/cpu", std::string_view(buf, ec == std::errc() ? end - buf : 0));
+  } else {
+    w.remove("limits/cpu");
+  }
+}
+
+// What write_guest refuses for the items of this file because it could not be read back in the
+// same shape: an Error naming the item, or nothing.
+void check_writable(const GuestConfig& cfg, const fs::path& dir, const std::string& where) {
+  for (const auto& name : cfg.sched.per_cpu) {
+    struct stat st {};
+    fs::path p = dir / "sched" / name;
+    if (!valid_word(name) || name.front() == '.' || ::stat(p.c_str(), &st) != 0 ||
+        !S_ISDIR(st.st_mode)) {
+      throw Error(where + "per-CPU bucket sched/" + name +
+                  "/ does not exist; such directories are kept, not created");
+    }
+  }
+  for (const auto& [name, value] : cfg.cgroup.files) {
+    std::string why = bad_cgroup_file(name);
+    if (why.empty() &&
+        (name == "name" || name == "base" ||
+         std::find(kCgroupIgnored.begin(), kCgroupIgnored.end(), name) != kCgroupIgnored.end())) {
+      why = "a control file, not a cgroup file";
+    }
+    if (!why.empty()) throw Error(where + "cgroup/" + name + ": " + why);
+  }
+  for (const auto& [item, v] :
+       {std::pair{"cgroup/base", &cfg.cgroup.base}, std::pair{"cgroup/name", &cfg.cgroup.name}}) {
+    if (*v && !valid_cgroup_path(**v)) {
+      throw Error(where + item + " " + quote(**v) + " is not a relative cgroup path");
+    }
+  }
+  if (!cfg.cgroup.base) {
+    std::vector<Problem> scratch;
+    TreeReader d(dir.parent_path() / ".defaults", dir.parent_path() / ".defaults", scratch);
+    if (auto base = cgroup_path_item(d, "cgroup/base")) {
+      throw Error(where + "no cgroup base, but .defaults/cgroup/base sets " + quote(*base) +
+                  " for every guest; set the base explicitly");
+    }
+  }
+  if (cfg.limits.cpus && !(*cfg.limits.cpus > 0 && std::isfinite(*cfg.limits.cpus))) {
+    throw Error(where + "limits/cpu must be a positive number of CPUs");
+  }
+}
+
 bool valid_interface_id(std::string_view id) {
   return !id.empty() && id.front() != '.' && id.find('/') == std::string_view::npos &&
          id.find('\0') == std::string_view::npos;
@@ -994,6 +1594,11 @@ std::vector<Problem> check_guest(const Roots& roots, std::string_view name, Gues
   read_network(r, cfg);
   read_limits(r, "rlimits", kRlimitResources, true, cfg.rlimits);
   read_limits(r, "ulimits", kUlimitResources, false, cfg.ulimits);
+  auto rate_file = read_sched(r, cfg.sched);
+  read_cpuset(r, cfg.cpuset);
+  read_cgroup(r, problems, cfg.cgroup);
+  read_byte_limits(r, cfg.limits);
+  check_limit_conflicts(r, cfg, rate_file);
   return problems;
 }
 
@@ -1025,6 +1630,7 @@ void write_guest(const GuestConfig& cfg) {
 
   fs::path dir = cfg.cfgdir;
   if (!dir.has_filename()) dir = dir.parent_path();  // "/etc/vservers/web/"
+  check_writable(cfg, dir, where);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw_errno("create directory", dir.string(), ec.value());
@@ -1081,6 +1687,10 @@ void write_guest(const GuestConfig& cfg) {
   write_network(w, cfg);
   write_limits(w, "rlimits", kRlimitResources, true, cfg.rlimits);
   write_limits(w, "ulimits", kUlimitResources, false, cfg.ulimits);
+  write_sched(w, cfg.sched);
+  write_cpuset(w, cfg.cpuset);
+  write_cgroup(w, cfg.cgroup);
+  write_byte_limits(w, cfg.limits);
 }
 
 std::vector<std::string> list_guests(const Roots& roots) {

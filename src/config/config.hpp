@@ -2,6 +2,7 @@
 // one value per file, .defaults/ fallbacks).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,16 @@ void write_guest(const GuestConfig& cfg);
 
 // Names of all guests in the configuration root (directories with a valid name), sorted.
 std::vector<std::string> list_guests(const Roots& roots);
+
+// The guest's configuration as it would be with one file changed: the file REL (a path relative
+// to the guest's configuration directory, e.g. "rlimits/rss.hard") holding value, or removed when
+// value is nullopt. Nothing on disk changes: the tree is read from a private copy, so every check
+// of load_guest applies and problems name the real file. Throws ConfigError on problems.
+GuestConfig with_setting(const Roots& roots, std::string_view name, const fs::path& rel,
+                         const std::optional<std::string>& value);
+// Writes that change into the real tree (value + newline, atomically; nullopt removes the file).
+void save_setting(const GuestConfig& cfg, const fs::path& rel,
+                  const std::optional<std::string>& value);
 
 // Resolves "NAME", a path to a cfgdir, or a context id ("40001") to a guest name.
 std::string resolve_guest(const Roots& roots, std::string_view spec);

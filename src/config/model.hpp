@@ -87,6 +87,63 @@ struct Rlimit {
   bool operator==(const Rlimit&) const = default;
 };
 
+// sched/ (util-vserver's CPU token bucket, reference §1.7 and §4): integers, intervals in jiffies.
+// The legacy one-file `schedule` (6 lines) fills the same fields.
+struct Sched {
+  std::optional<std::int64_t> fill_rate;   // tokens added every interval
+  std::optional<std::int64_t> interval;    // jiffies
+  std::optional<std::int64_t> tokens;      // initial bucket content
+  std::optional<std::int64_t> tokens_min;  // resume threshold after a hold
+  std::optional<std::int64_t> tokens_max;  // bucket size
+  std::optional<std::int64_t> prio_bias;   // priority-bias (or prio-bias), -20..20
+  std::optional<std::int64_t> fill_rate2;  // idle-time refill
+  std::optional<std::int64_t> interval2;
+  bool idle_time = false;  // idle-time (boolean file)
+  // Names of sched/<dir>/ per-CPU bucket directories found. CFS bandwidth is aggregate over CPUs,
+  // so these cannot be expressed; they are reported, not applied.
+  std::vector<std::string> per_cpu;
+  bool operator==(const Sched&) const = default;
+  [[nodiscard]] bool empty() const { return *this == Sched{}; }
+};
+
+// cpuset/ (reference §1.7): the CPUs and memory nodes the guest may use.
+struct Cpuset {
+  std::optional<std::string> name;  // legacy /dev/cpuset name; informational
+  std::optional<std::string> cpus;  // cpu list, e.g. "0-1,3"
+  std::optional<std::string> mems;  // memory node list
+  bool cpu_exclusive = false;
+  bool mem_exclusive = false;
+  bool virtualized = false;
+  bool nocreate = false;
+  bool operator==(const Cpuset&) const = default;
+};
+
+// cgroup/ (util-vserver 0.30.216, reference §1.7): files written verbatim into the guest's cgroup,
+// for what the model does not cover. .defaults/cgroup/ applies when the guest has no cgroup/.
+struct CgroupConfig {
+  std::map<std::string, std::string> files;  // file name -> content (trimmed of the final newline)
+  std::optional<std::string> base;  // cgroup/base: parent of the guest's cgroup, relative to the
+                                    // hierarchy root (default "vservers")
+  std::optional<std::string> name;  // cgroup/name: the cgroup's name (default the guest's id)
+  bool disabled = false;            // nocgroup: the file exists
+  // util-vserver's control files mnt, subsys, inherit and per-ss found (sorted): accepted and not
+  // used, since the hierarchies are found automatically; reported as notes. Not written back.
+  std::vector<std::string> ignored;
+  bool operator==(const CgroupConfig&) const = default;
+};
+
+// limits/ (ours): byte-valued settings with readable names, for people who do not think in pages.
+// Values accept K, M, G, T (x1024) with optional "iB"/"B", and inf/max/unlimited. Setting one of
+// them together with the rlimits/ file that means the same thing is a configuration error.
+struct ByteLimits {
+  std::optional<std::uint64_t> memory;         // limits/memory: RAM (= rss.soft in bytes)
+  std::optional<std::uint64_t> swap;           // limits/swap: swap beyond memory (rss.hard - soft)
+  std::optional<std::uint64_t> address_space;  // limits/address-space: RLIMIT_AS per process
+  std::optional<std::uint64_t> processes;      // limits/processes: pids.max (= rlimits/nproc)
+  std::optional<double> cpus;  // limits/cpu: CPUs of hard cap, "0.25" or "25%" (= sched_hard R/T)
+  bool operator==(const ByteLimits&) const = default;
+};
+
 struct Uts {
   std::optional<std::string> nodename;
   std::optional<std::string> domainname;
@@ -130,6 +187,10 @@ struct GuestConfig {
   std::vector<Interface> interfaces;
   std::map<std::string, Rlimit> rlimits;  // resource name (as the file name) → limit
   std::map<std::string, Rlimit> ulimits;
+  Sched sched;
+  Cpuset cpuset;
+  CgroupConfig cgroup;
+  ByteLimits limits;
   std::optional<std::string> shell;  // shell for enter
   bool operator==(const GuestConfig&) const = default;
 

@@ -166,12 +166,19 @@ void attach_new_pty(int sock) {
 }
 
 [[noreturn]] void command_child(const config::GuestConfig& cfg, const ExecOptions& opts,
-                                int procs_fd, int pidfd, int pty_sock) {
+                                const std::vector<UniqueFd>& procs_fds, int pidfd, int pty_sock,
+                                const std::vector<cgroup::ProcessLimit>& limits) {
   try {
-    // Into the guest's cgroup ("0" is the writer itself) while still in the host's cgroup
-    // namespace, then into the guest's cgroup namespace, rooted there.
-    if (::write(procs_fd, "0", 1) != 1) throw_errno("join cgroup of guest", cfg.name);
-    ::close(procs_fd);
+    // Into the guest's cgroup ("0" is the writer itself; v1 hierarchies first, the v2 directory
+    // that marks the guest's processes last) while still in the host's cgroup namespace, then
+    // into the guest's cgroup namespace, rooted there.
+    for (auto it = procs_fds.rbegin(); it != procs_fds.rend(); ++it) {
+      if (::write(it->get(), "0", 1) != 1) throw_errno("join cgroup of guest", cfg.name);
+    }
+    // The guest's per-process limits, as its own processes have them (the address-space ones
+    // just before execve).
+    auto [early_limits, late_limits] = split_limits(limits);
+    set_process_limits(0, early_limits);
     if (::setns(pidfd, CLONE_NEWCGROUP) != 0)
       throw_errno("join cgroup namespace of guest", cfg.name);
     ::close(pidfd);
@@ -203,7 +210,7 @@ void attach_new_pty(int sock) {
     } else {
       set_capabilities(cfg.bcapabilities);
     }
-    exec_program(program, argv, env);
+    exec_program(program, argv, env, late_limits);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
   }
@@ -217,14 +224,20 @@ void attach_new_pty(int sock) {
     UniqueFd pidfd = pidfd_open(st.init_pid, "init of guest " + cfg.name);
     if (!state::init_alive(st)) throw NotRunning("vserver '" + cfg.name + "' is not running");
     // The helper itself stays outside the guest's cgroup: only the command belongs to the guest.
-    UniqueFd procs = open_file(fs::path(st.cgroup) / "cgroup.procs", O_WRONLY);
+    std::vector<UniqueFd> procs;
+    for (const auto& dir : guest_cgroup(st).all_dirs()) {
+      procs.push_back(open_file(dir / "cgroup.procs", O_WRONLY));
+    }
+    auto limits = cgroup::plan_limits(cfg, host_facts()).rlimits;
     int nstype = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID;
     if (st.network != "host") nstype |= CLONE_NEWNET;
+    // The guest's time namespace (virt_uptime), where the kernel has them.
+    if (::access("/proc/self/ns/time", F_OK) == 0) nstype |= CLONE_NEWTIME;
     if (::setns(pidfd.get(), nstype) != 0) throw_errno("join namespaces of guest", cfg.name);
     pid_t child = ::fork();
     if (child < 0) throw_errno("fork", "in guest " + cfg.name);
-    if (child == 0) command_child(cfg, opts, procs.get(), pidfd.get(), pty_sock);
-    procs.reset();
+    if (child == 0) command_child(cfg, opts, procs, pidfd.get(), pty_sock, limits);
+    procs.clear();
     pidfd.reset();
     if (pty_sock >= 0) ::close(pty_sock);
     // Terminal signals reach the command directly; the helper only waits for it.

@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "cgroup/limits.hpp"
 #include "config/model.hpp"
 #include "sys/fd.hpp"
 
@@ -25,9 +27,16 @@ std::int64_t realtime_ms();
 std::vector<std::string> guest_environment(const config::GuestConfig& cfg);
 // Finds argv0 in the PATH of env (inside the current root) unless it holds a '/'.
 std::string find_program(const std::string& argv0, const std::vector<std::string>& env);
-// execve with the C++ vectors.
+// execve with the C++ vectors. late_limits are set just before execve, when nothing is left to
+// allocate: an address-space limit below the size of this (large) process would otherwise fail
+// the allocations on the way.
 void exec_program(const std::string& path, const std::vector<std::string>& argv,
-                  const std::vector<std::string>& env);
+                  const std::vector<std::string>& env,
+                  const std::vector<cgroup::ProcessLimit>& late_limits = {});
+// Splits per-process limits into those to set at once and those to set just before execve
+// (RLIMIT_AS, RLIMIT_DATA).
+std::pair<std::vector<cgroup::ProcessLimit>, std::vector<cgroup::ProcessLimit>> split_limits(
+    const std::vector<cgroup::ProcessLimit>& limits);
 // The signal that asks an init of this style to shut down.
 int graceful_signal(config::InitStyle style);
 

@@ -23,9 +23,12 @@
 #include <linux/close_range.h>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "cgroup/cgroup.hpp"
+#include "cgroup/limits.hpp"
 #include "config/config.hpp"
+#include "procfs/procfs.hpp"
 #include "runtime/internal.hpp"
 #include "runtime/network.hpp"
 #include "runtime/rootfs.hpp"
@@ -62,7 +65,8 @@ std::string sysv_rc_script() {
 // PID 1 of a sysv-style guest: runs "rc RUNLEVEL", reaps orphans, and on SIGTERM, SIGINT or
 // SIGPWR ends everything with SIGTERM, then SIGKILL after 5 seconds, and exits.
 [[noreturn]] void minimal_init(const config::GuestConfig& cfg, const std::vector<std::string>& env,
-                               std::vector<std::string> argv, int sync_fd) {
+                               std::vector<std::string> argv, int sync_fd,
+                               const std::vector<cgroup::ProcessLimit>& late_limits) {
   set_process_title("init");
   ::prctl(PR_SET_NAME, "init", 0, 0, 0);
   std::string rc;
@@ -89,7 +93,7 @@ std::string sysv_rc_script() {
     rc_env.push_back("RUNLEVEL=" + cfg.init.runlevel_start);
     rc_env.emplace_back("PREVLEVEL=N");
     try {
-      exec_program(rc, argv, rc_env);
+      exec_program(rc, argv, rc_env, late_limits);
     } catch (const Error& e) {
       std::fprintf(stderr, "init: %s\n", e.what());
     }
@@ -119,8 +123,15 @@ std::string sysv_rc_script() {
   }
 }
 
+// What the guest's first process needs besides its configuration.
+struct ChildSetup {
+  const cgroup::LimitPlan& plan;
+  int procfs_fd = -1;  // the FUSE connection of the /proc views, or -1
+  procfs::Views views;
+};
+
 // The guest's first process: PID 1 of the new PID namespace.
-[[noreturn]] void guest_child(const config::GuestConfig& cfg, int sync_fd) {
+[[noreturn]] void guest_child(const config::GuestConfig& cfg, int sync_fd, const ChildSetup& cs) {
   try {
     char go = 0;
     if (::read(sync_fd, &go, 1) != 1) ::_exit(127);  // the supervisor went away
@@ -135,11 +146,17 @@ std::string sysv_rc_script() {
       if (::setdomainname(d.data(), d.size()) != 0) throw_errno("set domainname", d);
     }
     ::umask(0);
-    setup_rootfs(cfg);
+    setup_rootfs(cfg, [&](const std::string& root) {
+      if (cs.procfs_fd >= 0) procfs::mount_views(cs.procfs_fd, root, cs.views);
+    });
     ::umask(022);
     if (cfg.nice && ::setpriority(PRIO_PROCESS, 0, *cfg.nice) != 0) {
       throw_errno("set nice level", std::to_string(*cfg.nice));
     }
+    // Per-process limits (rlimits/, ulimits/), inherited by every process of the guest; the
+    // address-space ones just before execve.
+    auto [early_limits, late_limits] = split_limits(cs.plan.rlimits);
+    set_process_limits(0, early_limits);
     // Nothing of the host's but stdin, stdout, stderr and the sync socket (close-on-exec) reaches
     // the guest.
     auto keep = static_cast<unsigned>(sync_fd);
@@ -163,8 +180,10 @@ std::string sysv_rc_script() {
     }
     install_seccomp(cfg.ccapabilities);
     drop_capabilities(cfg.bcapabilities);
-    if (cfg.init.style == config::InitStyle::sysv) minimal_init(cfg, env, argv, sync_fd);
-    exec_program(program, argv, env);
+    if (cfg.init.style == config::InitStyle::sysv) {
+      minimal_init(cfg, env, argv, sync_fd, late_limits);
+    }
+    exec_program(program, argv, env, late_limits);
   } catch (const std::exception& e) {
     child_fail(sync_fd, e.what());
   }
@@ -245,14 +264,122 @@ struct Launch {
   const config::GuestConfig& cfg;
   int context;
   cgroup::Hierarchy hierarchy;
+  cgroup::LimitPlan plan;
 };
+
+// The serving process of a guest's /proc views, restarted when it dies while the guest runs (at
+// most kMaxRestarts times a minute, so that a server crashing at once does not spin).
+class ProcfsServer {
+ public:
+  explicit ProcfsServer(std::string name) : name_(std::move(name)) {}
+  ProcfsServer(const ProcfsServer&) = delete;
+  ProcfsServer& operator=(const ProcfsServer&) = delete;
+  ~ProcfsServer() { stop(); }
+
+  void start(int fd, const procfs::Views& views, const cgroup::GuestCgroup& cg) {
+    pid_ = procfs::spawn_server(fd, views, procfs::Source{cg}, name_);
+  }
+  // After SIGCHLD: if the server ended, start another on the same connection.
+  void check(int fd, const procfs::Views& views, const cgroup::GuestCgroup& cg) {
+    if (pid_ <= 0) return;
+    int ws = 0;
+    if (::waitpid(pid_, &ws, WNOHANG) != pid_) return;
+    pid_ = -1;
+    std::int64_t now = monotonic_ms();
+    if (now - window_start_ > 60000) {
+      window_start_ = now;
+      restarts_ = 0;
+    }
+    if (++restarts_ > kMaxRestarts) {
+      std::fprintf(stderr,
+                   "vserver %s: the /proc server ended (status %d) %d times within a minute; "
+                   "not restarting it: the guest's virtual /proc files fail until its restart\n",
+                   name_.c_str(), exit_status(ws), kMaxRestarts);
+      return;
+    }
+    std::fprintf(stderr, "vserver %s: the /proc server ended (status %d); restarting it\n",
+                 name_.c_str(), exit_status(ws));
+    try {
+      start(fd, views, cg);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "vserver %s: %s\n", name_.c_str(), e.what());
+    }
+  }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+
+ private:
+  static constexpr int kMaxRestarts = 5;
+  std::string name_;
+  pid_t pid_ = -1;
+  std::int64_t window_start_ = 0;
+  int restarts_ = 0;
+};
+
+// Writes the cgroup part of the plan. Swap limits without swap accounting and CPU bursts before
+// Linux 5.14 have no file: the start goes on, with a warning unless the value is the default.
+void apply_cgroup_limits(const config::GuestConfig& cfg, const cgroup::GuestCgroup& cg,
+                         const cgroup::CgroupLimits& limits) {
+  for (const auto& w : cgroup::cgroup_writes(limits, cg.version())) {
+    try {
+      cg.write(w);
+    } catch (const Error& e) {
+      bool optional = w.file == "memory.memsw.limit_in_bytes" || w.file == "memory.swap.max" ||
+                      w.file == "cpu.max.burst" || w.file == "cpu.cfs_burst_us";
+      if (e.code() != ENOENT || !optional) rethrow_with_context(e, "apply limits");
+      if (w.value != "-1" && w.value != "max" && w.value != "0") {
+        std::fprintf(stderr, "vserver %s: warning: %s is not applied: %s\n", cfg.name.c_str(),
+                     w.file.c_str(),
+                     w.file.find("sw") != std::string::npos
+                         ? "this kernel does not account swap (boot with swapaccount=1)"
+                         : "this kernel has no CPU burst (Linux 5.14 and later)");
+      }
+    }
+  }
+}
+
+// Puts the guest's future processes in a new time namespace whose CLOCK_BOOTTIME starts at 0, so
+// /proc/uptime inside shows the guest's uptime (util-vserver's virt_uptime).
+void enter_uptime_namespace(const config::GuestConfig& cfg) {
+  timespec now{};
+  ::clock_gettime(CLOCK_BOOTTIME, &now);
+  if (::unshare(CLONE_NEWTIME) != 0) {
+    if (errno == EINVAL) return;  // a kernel without time namespaces: the host's uptime shows
+    throw_errno("unshare", "time namespace of guest " + cfg.name);
+  }
+  std::string offsets = fmt::format("boottime {} 0", -static_cast<long long>(now.tv_sec));
+  write_existing("/proc/self/timens_offsets", offsets);
+}
 
 // Runs the guest; calls started() once its init runs. Returns init's exit status.
 template <typename Started>
 int supervise(const Launch& l, Started started) {
   const config::GuestConfig& cfg = l.cfg;
-  auto cg = cgroup::GuestCgroup::create(l.hierarchy, cfg.id());
+  auto cg = cgroup::GuestCgroup::create(l.hierarchy,
+                                        cfg.cgroup.base.value_or(cgroup::default_base(l.hierarchy)),
+                                        cfg.cgroup.name.value_or(cfg.id()));
   CgroupGuard cg_guard(cg);
+  // Limits hold before the guest's first instruction.
+  apply_cgroup_limits(cfg, cg, l.plan.cgroup);
+
+  // The /proc views (virt_mem, virt_load, virt_cpu): the server runs before the guest mounts
+  // them. The supervisor keeps the connection open, so a new server can take over if one dies.
+  ChildSetup cs{l.plan, -1, procfs::views_for(cfg)};
+  std::optional<procfs::Connection> procfs_conn;
+  ProcfsServer procfs_server(cfg.id());
+  if (cs.views.any()) {
+    procfs_conn = procfs::Connection::open();
+    cs.procfs_fd = procfs_conn->fd();
+    procfs_server.start(procfs_conn->fd(), cs.views, cg);
+  }
+  // virt_uptime (on unless cflags says ~virt_uptime): the guest's own uptime, from a time
+  // namespace whose boot time is the guest's start.
+  if (cfg.cflags.count("~virt_uptime") == 0) enter_uptime_namespace(cfg);
 
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -276,7 +403,7 @@ int supervise(const Launch& l, Started started) {
     sigprocmask(SIG_SETMASK, &old, nullptr);
     for (int s : {SIGTERM, SIGHUP, SIGINT, SIGQUIT}) ::signal(s, SIG_DFL);
     parent_end.reset();
-    guest_child(cfg, child_end.get());
+    guest_child(cfg, child_end.get(), cs);
   }
   auto init = static_cast<pid_t>(pid);
   ChildProcess child_guard(init);
@@ -310,6 +437,7 @@ int supervise(const Launch& l, Started started) {
   st.init_start_ticks = state::process_start_ticks(init).value_or(0);
   st.started_at_ms = realtime_ms();
   st.cgroup = cg.path().string();
+  for (const auto& [ctrl, dir] : cg.v1_dirs()) st.cgroup_v1[ctrl] = dir.string();
   st.init_style = config::to_string(cfg.init.style);
   st.network = config::to_string(cfg.network);
   st.cfgdir = cfg.cfgdir.string();
@@ -334,6 +462,7 @@ int supervise(const Launch& l, Started started) {
         status = exit_status(wstatus);
         break;
       }
+      if (procfs_conn) procfs_server.check(procfs_conn->fd(), cs.views, cg);
       continue;
     }
     // The supervisor asked to end (host shutdown): ask the guest to stop as its style wants.
@@ -342,6 +471,7 @@ int supervise(const Launch& l, Started started) {
     }
     // SIGINT and SIGQUIT from a terminal reach the guest's init directly in the foreground.
   }
+  procfs_server.stop();
   sigprocmask(SIG_SETMASK, &old, nullptr);
   cleanup(l.roots, st);
   std::fprintf(stderr, "vserver %s: stopped (init exit status %d)\n", cfg.name.c_str(), status);
@@ -382,7 +512,7 @@ int runtime_context(const config::Roots& roots, const config::GuestConfig& cfg) 
 }
 
 void cleanup(const config::Roots& roots, const state::GuestState& st) {
-  cgroup::GuestCgroup cg(st.cgroup);
+  cgroup::GuestCgroup cg = guest_cgroup(st);
   if (!cg.kill_all()) throw Error("stop guest " + st.name + ": processes remain in " + st.cgroup);
   cg.destroy();
   for (const auto& problem : cleanup_network(st.host_links, st.created_bridges)) {
@@ -403,10 +533,14 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
     wait_for_old_supervisor(*st);
     cleanup(roots, *st);
   }
-  Launch l{roots, cfg, runtime_context(roots, cfg), cgroup::Hierarchy::detect()};
+  Launch l{roots, cfg, runtime_context(roots, cfg), cgroup::Hierarchy::detect(),
+           cgroup::plan_limits(cfg, host_facts())};
+  for (const auto& note : l.plan.notes) {
+    std::fprintf(stderr, "vserver %s: note: %s\n", cfg.name.c_str(), note.c_str());
+  }
   {
     // A previous run whose record was lost may have left processes behind.
-    cgroup::GuestCgroup old(cgroup::guest_cgroup_path(l.hierarchy, cfg.id()));
+    cgroup::GuestCgroup old = expected_cgroup(cfg, l.hierarchy);
     if (!old.procs().empty()) {
       throw Error("start guest " + cfg.name + ": processes of an earlier run are still in " +
                   old.path().string() + "; stop them first (vserver " + cfg.name + " stop)");

@@ -289,7 +289,8 @@ MountOptions parse_mount_options(std::string_view options) {
   return out;
 }
 
-void setup_rootfs(const config::GuestConfig& cfg) {
+void setup_rootfs(const config::GuestConfig& cfg,
+                  const std::function<void(const std::string& root)>& after_proc) {
   const std::string vdir = cfg.vdir.string();
   // Nothing mounted from here on may propagate back to the host.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
@@ -318,6 +319,7 @@ void setup_rootfs(const config::GuestConfig& cfg) {
   if (!rootfd) throw_errno("open guest root", vdir);
 
   setup_proc_sys(rootfd.get(), vdir, cfg.network != config::NetworkMode::host);
+  if (after_proc) after_proc(vdir);
   setup_dev(rootfd.get(), vdir);
   mount_fstab(rootfd.get(), vdir, cfg);
 

@@ -4,6 +4,7 @@
 // RESOLVE_IN_ROOT), so symlinks in the guest cannot redirect a mount onto the host.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -13,7 +14,9 @@
 namespace vs::runtime {
 
 // Must run in a fresh mount namespace, as root, before the guest's security is applied.
-void setup_rootfs(const config::GuestConfig& cfg);
+// after_proc runs once the guest's /proc is mounted (at ROOT/proc), before pivot_root.
+void setup_rootfs(const config::GuestConfig& cfg,
+                  const std::function<void(const std::string& root)>& after_proc = {});
 
 // Opens PATH (absolute, as seen inside the guest) below rootfd with RESOLVE_IN_ROOT, O_PATH. With
 // mkdir, missing directories are created (mode 0755) on the way.

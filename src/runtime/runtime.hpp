@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "cgroup/cgroup.hpp"
+#include "cgroup/limits.hpp"
 #include "config/model.hpp"
 #include "config/roots.hpp"
 #include "state/state.hpp"
@@ -72,6 +74,22 @@ void cleanup(const config::Roots& roots, const state::GuestState& st);
 
 // Context id a guest runs at: its configured one, or a free dynamic one (49152 and up).
 int runtime_context(const config::Roots& roots, const config::GuestConfig& cfg);
+
+// The guest's cgroup as its state record says (v2 directory plus the v1 ones on hybrid hosts).
+cgroup::GuestCgroup guest_cgroup(const state::GuestState& st);
+// Where the guest's cgroup is, or would be, on this host (for leftovers of a lost run).
+cgroup::GuestCgroup expected_cgroup(const config::GuestConfig& cfg, const cgroup::Hierarchy& h);
+
+// This host, for the limit arithmetic: CPUs online, tick rate (CONFIG_HZ of the running kernel,
+// 250 when unknown), page size.
+cgroup::HostFacts host_facts();
+// Sets per-process limits on pid (0: the caller) with prlimit(2). Throws naming the resource.
+void set_process_limits(pid_t pid, const std::vector<cgroup::ProcessLimit>& limits);
+
+// Applies the limits of cfg to the running guest at once: every cgroup setting (unset ones back
+// to the kernel's defaults) and the per-process limits of every process in it. Returns the notes
+// of the plan (what could not be expressed). Throws NotRunning when the guest is not running.
+std::vector<std::string> apply_limits(const config::Roots& roots, const config::GuestConfig& cfg);
 
 // Lets ps show a title for this process (the supervisor, the guest's minimal init). Call
 // remember_argv from main once.

@@ -122,7 +122,7 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
   if (!st) {
     // No record: a leftover cgroup may still hold processes of a lost run.
     try {
-      cgroup::GuestCgroup cg(cgroup::guest_cgroup_path(cgroup::Hierarchy::detect(), cfg.id()));
+      cgroup::GuestCgroup cg = expected_cgroup(cfg, cgroup::Hierarchy::detect());
       if (cg.exists()) {
         cg.kill_all();
         cg.destroy();
@@ -151,7 +151,7 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
     cleanup(roots, *st);
     return false;
   }
-  cgroup::GuestCgroup cg(st->cgroup);
+  cgroup::GuestCgroup cg = guest_cgroup(*st);
   int timeout_s = opts.timeout.value_or(cfg.init.stop_timeout);
   std::int64_t deadline = monotonic_ms() + timeout_s * 1000LL;
   graceful_stop(roots, cfg, init.get(), deadline);

@@ -1,5 +1,6 @@
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -105,15 +106,32 @@ std::string find_program(const std::string& argv0, const std::vector<std::string
 }
 
 void exec_program(const std::string& path, const std::vector<std::string>& argv,
-                  const std::vector<std::string>& env) {
+                  const std::vector<std::string>& env,
+                  const std::vector<cgroup::ProcessLimit>& late_limits) {
   std::vector<char*> a;
   std::vector<char*> e;
   for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
   a.push_back(nullptr);
   for (const auto& s : env) e.push_back(const_cast<char*>(s.c_str()));
   e.push_back(nullptr);
+  for (const auto& l : late_limits) {
+    rlimit r{l.soft, l.hard};
+    if (::prlimit(0, static_cast<__rlimit_resource>(l.resource), &r, nullptr) != 0) {
+      throw_errno("set limit from", l.source);
+    }
+  }
   ::execve(path.c_str(), a.data(), e.data());
   throw_errno("execute", path);
+}
+
+std::pair<std::vector<cgroup::ProcessLimit>, std::vector<cgroup::ProcessLimit>> split_limits(
+    const std::vector<cgroup::ProcessLimit>& limits) {
+  std::pair<std::vector<cgroup::ProcessLimit>, std::vector<cgroup::ProcessLimit>> out;
+  for (const auto& l : limits) {
+    bool late = l.resource == RLIMIT_AS || l.resource == RLIMIT_DATA;
+    (late ? out.second : out.first).push_back(l);
+  }
+  return out;
 }
 
 int graceful_signal(config::InitStyle style) {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
@@ -43,6 +44,7 @@ std::optional<GuestState> read_state(const config::Roots& roots, std::string_vie
     st.init_start_ticks = j.at("init_start_ticks").get<std::uint64_t>();
     st.started_at_ms = j.at("started_at_ms").get<std::int64_t>();
     st.cgroup = j.at("cgroup").get<std::string>();
+    st.cgroup_v1 = j.value("cgroup_v1", std::map<std::string, std::string>{});
     st.init_style = j.value("init_style", "");
     st.network = j.value("network", "");
     st.cfgdir = j.value("cfgdir", "");
@@ -67,6 +69,7 @@ void write_state(const config::Roots& roots, const GuestState& st) {
       {"init_start_ticks", st.init_start_ticks},
       {"started_at_ms", st.started_at_ms},
       {"cgroup", st.cgroup},
+      {"cgroup_v1", st.cgroup_v1},
       {"init_style", st.init_style},
       {"network", st.network},
       {"cfgdir", st.cfgdir},

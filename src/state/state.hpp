@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,7 +23,9 @@ struct GuestState {
   pid_t init_pid = 0;                  // host pid of the guest's PID 1
   std::uint64_t init_start_ticks = 0;  // field 22 of /proc/PID/stat: guards against pid reuse
   std::int64_t started_at_ms = 0;      // CLOCK_REALTIME in milliseconds
-  std::string cgroup;                  // absolute path of the guest's cgroup directory
+  std::string cgroup;                  // absolute path of the guest's cgroup v2 directory
+  // Hybrid hosts: controller -> the guest's directory in that cgroup v1 hierarchy.
+  std::map<std::string, std::string> cgroup_v1;
   std::string init_style;
   std::string network;
   std::string cfgdir;

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "cgroup/cgroup.hpp"
+#include "sys/error.hpp"
 #include "sys/file.hpp"
 
 namespace it {
@@ -225,7 +226,17 @@ void Env::write_config(const std::string& name, const std::string& rel,
 }
 
 fs::path guest_cgroup(const std::string& name) {
-  return vs::cgroup::guest_cgroup_path(vs::cgroup::Hierarchy::detect(), name);
+  auto h = vs::cgroup::Hierarchy::detect();
+  return vs::cgroup::guest_cgroup_path(h, vs::cgroup::default_base(h), name);
+}
+
+std::vector<fs::path> guest_v1_cgroups(const std::string& name) {
+  auto h = vs::cgroup::Hierarchy::detect();
+  std::vector<fs::path> out;
+  for (const auto& [ctrl, dir] : vs::cgroup::guest_v1_paths(h, vs::cgroup::default_base(h), name)) {
+    out.push_back(dir);
+  }
+  return out;
 }
 
 std::vector<int> guest_processes(const std::string& name) {
@@ -241,6 +252,22 @@ std::vector<int> guest_processes(const std::string& name) {
 
 void expect_nothing_left(const Env& env, const std::string& name) {
   EXPECT_FALSE(fs::exists(guest_cgroup(name))) << "cgroup left: " << guest_cgroup(name);
+  for (const auto& d : guest_v1_cgroups(name)) {
+    EXPECT_FALSE(fs::exists(d)) << "cgroup v1 directory left: " << d;
+  }
+  // No /proc server of the guest (its process title names the guest).
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string pid = e.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string comm;
+    try {
+      comm = vs::read_file(e.path() / "cmdline");
+    } catch (const vs::Error&) {
+      continue;
+    }
+    EXPECT_EQ(comm.find("vserver-procfs " + name), std::string::npos)
+        << "the /proc server of " << name << " is left: pid " << pid;
+  }
   EXPECT_FALSE(fs::exists(env.run_root() / name)) << "state left for " << name;
   EXPECT_TRUE(guest_processes(name).empty()) << "processes left in guest " << name;
   std::string mounts = vs::read_file("/proc/self/mountinfo");

@@ -68,8 +68,9 @@ class Env {
   std::vector<std::string> guests_;
 };
 
-// Where the guest's cgroup would be.
+// Where the guest's cgroup would be (v2), and its v1 directories on a hybrid host.
 fs::path guest_cgroup(const std::string& name);
+std::vector<fs::path> guest_v1_cgroups(const std::string& name);
 // Host pids whose cgroup is the guest's.
 std::vector<int> guest_processes(const std::string& name);
 // Asserts that nothing of the guest is left on the host: no cgroup, no state record, no mount

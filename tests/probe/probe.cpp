@@ -6,7 +6,9 @@
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,12 +16,14 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace {
@@ -109,6 +113,67 @@ int main(int argc, char** argv) {
       return 0;
     }
     return report(0);
+  }
+  // Resource probes (limits): fill MIB touches MIB MiB of anonymous memory and prints "ok" if it
+  // was not killed; alloc MIB maps MIB MiB at once and prints ok or the errno name; burn SECONDS
+  // spins for SECONDS of wall time and prints "cpu SECONDS_USED wall SECONDS"; forkbomb forks
+  // sleeping children until fork fails and prints "forked N ERRNO".
+  if (!std::strcmp(what, "fill") && argc > 2) {
+    size_t mib = std::strtoul(argv[2], nullptr, 10);
+    for (size_t i = 0; i < mib; ++i) {
+      void* p = mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) return report(-1);
+      std::memset(p, 1, 1 << 20);
+    }
+    return report(0);
+  }
+  if (!std::strcmp(what, "alloc") && argc > 2) {
+    size_t mib = std::strtoul(argv[2], nullptr, 10);
+    void* p = mmap(nullptr, mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return report(p == MAP_FAILED ? -1 : 0);
+  }
+  if (!std::strcmp(what, "burn") && argc > 2) {
+    double seconds = std::strtod(argv[2], nullptr);
+    timespec start{};
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    volatile unsigned long x = 0;
+    double wall = 0;
+    do {
+      for (int i = 0; i < 100000; ++i) x = x + i;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      wall = static_cast<double>(now.tv_sec - start.tv_sec) +
+             static_cast<double>(now.tv_nsec - start.tv_nsec) / 1e9;
+    } while (wall < seconds);
+    timespec cpu{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+    std::printf("cpu %.3f wall %.3f\n",
+                static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) / 1e9, wall);
+    return 0;
+  }
+  if (!std::strcmp(what, "forkbomb")) {
+    setpgid(0, 0);  // a group of its own: the cleanup below must reach nothing else
+    int n = 0;
+    int err = 0;
+    for (int i = 0; i < 100000; ++i) {
+      pid_t pid = fork();
+      if (pid < 0) {
+        err = errno;
+        break;
+      }
+      if (pid == 0) {
+        pause();
+        _exit(0);
+      }
+      ++n;
+    }
+    std::printf("forked %d %s\n", n, err != 0 ? strerrorname_np(err) : "none");
+    std::fflush(stdout);
+    signal(SIGTERM, SIG_IGN);
+    kill(0, SIGTERM);  // the children
+    while (wait(nullptr) > 0) {
+    }
+    return 0;
   }
   std::fprintf(stderr, "probe: unknown test %s\n", what);
   return 2;

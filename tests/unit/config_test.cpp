@@ -567,9 +567,14 @@ TEST_F(ConfigTest, LegacyFlagsFileOnlyWithoutCflags) {
 }
 
 TEST_F(ConfigTest, UnknownFlagsAreProblems) {
-  put("web/cflags", "sched_idle\nvirt_mem\n!lock\n");
+  put("web/cflags", "sched_idle\nvirt_mem\n!nosuch\n");
   EXPECT_LINES(problems("web"), "web/cflags: unknown context flag \"sched_idle\"",
-               "web/cflags: unknown context flag \"!lock\"");
+               "web/cflags: unknown context flag \"!nosuch\"");
+}
+
+TEST_F(ConfigTest, ClearedFlagsAreKept) {
+  put("web/cflags", "~virt_uptime\n!Sched_Hard\nvirt_mem\n");
+  EXPECT_EQ(load("web").cflags, (std::set<std::string>{"~virt_uptime", "~sched_hard", "virt_mem"}));
 }
 
 TEST_F(ConfigTest, Bcapabilities) {
@@ -1286,6 +1291,431 @@ TEST_F(ConfigTest, ResolveByContext) {
   // Two guests claiming one context cannot be told apart.
   put("dup/context", "40001\n");
   EXPECT_THROW(resolve_guest(roots_, "40001"), Error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sched/, schedule, cpuset/, cgroup/, limits/ (docs/limits.md)
+
+TEST_F(ConfigTest, SchedFiles) {
+  put("web/sched/fill-rate", "1\n");
+  put("web/sched/interval", "4\n");
+  put("web/sched/tokens", "62\n");
+  put("web/sched/tokens-min", "15\n");
+  put("web/sched/tokens-max", "125\n");
+  put("web/sched/prio-bias", "-3\n");  // vsched's alias of priority-bias
+  put("web/sched/fill-rate2", "1\n");
+  put("web/sched/interval2", "8\n");
+  put("web/sched/idle-time", "");
+  put("web/sched/cpu_mask", "0xff\n");  // deprecated and ignored
+  put("web/sched/1/cpu-id", "1\n");
+  put("web/sched/1/fill-rate", "2\n");
+  put("web/sched/0/cpu-id", "0\n");
+  put("web/sched/0/bucket-id", "0\n");
+  Sched want{.fill_rate = 1,
+             .interval = 4,
+             .tokens = 62,
+             .tokens_min = 15,
+             .tokens_max = 125,
+             .prio_bias = -3,
+             .fill_rate2 = 1,
+             .interval2 = 8,
+             .idle_time = true,
+             .per_cpu = {"0", "1"}};
+  EXPECT_EQ(load("web").sched, want);
+  mkguest("none");
+  EXPECT_TRUE(load("none").sched.empty());
+}
+
+TEST_F(ConfigTest, SchedProblems) {
+  put("web/sched/interval", "0\n");
+  put("web/sched/fill-rate", "-1\n");
+  put("web/sched/priority-bias", "21\n");
+  put("web/sched/prio-bias", "1\n");
+  put("web/sched/tokens", "lots\n");
+  put("web/sched/fillrate", "1\n");
+  put("web/sched/cpu-id", "0\n");
+  put("web/sched/2/fill-rate", "1\n");
+  put("web/sched/3/cpu-id", "x\n");
+  put("web/sched/3/speed", "1\n");
+  EXPECT_LINES(problems("web"),
+               "web/sched/cpu-id: belongs in a per-CPU directory sched/DIR/, not in sched/",
+               // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one message split in two
+               "web/sched/fill-rate: \"-1\" is not a fill rate in tokens per interval "
+               "(0..2147483647)",
+               starts_with("web/sched/fillrate: unknown file (fill-rate, interval, tokens, "),
+               "web/sched/interval: \"0\" is not an interval in jiffies (1..2147483647)",
+               "web/sched/prio-bias: sched/priority-bias sets the same value; keep one of them",
+               "web/sched/priority-bias: \"21\" is not a priority bias (-20..20)",
+               "web/sched/tokens: \"lots\" is not a number of tokens (0..2147483647)",
+               "web/sched/2: per-CPU bucket without cpu-id",
+               "web/sched/3/cpu-id: \"x\" is not a CPU or bucket number (0..2147483647)",
+               starts_with("web/sched/3/speed: unknown file ("));
+}
+
+TEST_F(ConfigTest, LegacyScheduleFile) {
+  put("web/schedule", "1\n4\n62\n15\n125\n-2\n");
+  EXPECT_EQ(load("web").sched, (Sched{.fill_rate = 1,
+                                      .interval = 4,
+                                      .tokens = 62,
+                                      .tokens_min = 15,
+                                      .tokens_max = 125,
+                                      .prio_bias = -2}));
+  put("short/schedule", "1\n4\n62\n15\n");
+  EXPECT_LINES(problems("short"),
+               "short/schedule: bad content: 6 lines expected (fill-rate, interval, tokens, "
+               "tokens-min, tokens-max, priority-bias), found 4");
+  put("empty6/schedule", "1\n4\n62\n15\n125\n\n");
+  EXPECT_LINES(problems("empty6"), contains("6 lines expected"));
+  put("bad/schedule", "1\n0\n62\n15\n125\n0\n");
+  EXPECT_LINES(problems("bad"),
+               "bad/schedule: line 2 (interval): \"0\" is not an interval in jiffies "
+               "(1..2147483647)");
+  // sched/ wins over schedule, as in util-vserver, even over a broken one.
+  put("both/schedule", "x\n");
+  put("both/sched/fill-rate", "3\n");
+  EXPECT_EQ(load("both").sched, (Sched{.fill_rate = 3}));
+}
+
+TEST_F(ConfigTest, CpusetFiles) {
+  put("web/cpuset/name", "webset\n");
+  put("web/cpuset/cpus", "0-3,5\n");
+  put("web/cpuset/mems", "0\n");
+  put("web/cpuset/cpu_exclusive", "1\n");
+  put("web/cpuset/mem_exclusive", "0\n");
+  put("web/cpuset/virtualized", "");  // empty: yes
+  put("web/cpuset/nocreate", "");
+  EXPECT_EQ(load("web").cpuset, (Cpuset{"webset", "0-3,5", "0", true, false, true, true}));
+
+  // vserver-build --cpusetcpus 0-1:1 writes cpus_exclusive; cpu_exclusive wins over it.
+  put("built/cpuset/cpus", "0-1\n");
+  put("built/cpuset/cpus_exclusive", "1\n");
+  EXPECT_TRUE(load("built").cpuset.cpu_exclusive);
+  put("built/cpuset/cpu_exclusive", "0\n");
+  EXPECT_FALSE(load("built").cpuset.cpu_exclusive);
+
+  for (const char* good : {"0", "0-3,5", "1,2,3", "0-0", "12-15,32-47"}) {
+    put("g/cpuset/cpus", std::string(good) + "\n");
+    EXPECT_EQ(load("g").cpuset.cpus, good);
+  }
+  for (const char* bad : {",", "1,,2", "a", "-1", "0-", "3-1", "1 2", "0-3:2"}) {
+    put("g/cpuset/cpus", std::string(bad) + "\n");
+    EXPECT_LINES(problems("g"), "g/cpuset/cpus: " + std::string("\"") + bad +
+                                    "\" is not a list of CPUs (like 0-3,5)");
+  }
+}
+
+TEST_F(ConfigTest, CpusetProblems) {
+  put("web/cpuset/name", "two words\n");
+  put("web/cpuset/mems", "3-1\n");
+  put("web/cpuset/cpu_exclusive", "yes\n");
+  put("web/cpuset/tasks", "1\n");
+  EXPECT_LINES(problems("web"),
+               "web/cpuset/tasks: unknown file (name, cpus, mems, cpu_exclusive, mem_exclusive, "
+               "virtualized, nocreate)",
+               "web/cpuset/name: \"two words\" is not a cpuset name (one word)",
+               "web/cpuset/mems: \"3-1\" is not a list of memory nodes (like 0-3,5)",
+               "web/cpuset/cpu_exclusive: \"yes\" is not 0 or 1");
+}
+
+TEST_F(ConfigTest, CgroupFiles) {
+  put("web/cgroup/cpu.shares", "512\n");
+  put("web/cgroup/memory.high", "100M");  // no final newline
+  put("web/cgroup/io.max", "8:0 rbps=1048576\n8:16 wbps=1048576\n\n");
+  put("web/cgroup/name", "web-guest\n");
+  put("web/cgroup/base", "hosting/vservers/\n");  // util-vserver writes a final '/'
+  put("web/cgroup/mnt", "/dev/cgroup\n");
+  put("web/cgroup/per-ss", "");
+  CgroupConfig c = load("web").cgroup;
+  EXPECT_EQ(c.files,
+            (std::map<std::string, std::string>{{"cpu.shares", "512"},
+                                                {"io.max", "8:0 rbps=1048576\n8:16 wbps=1048576\n"},
+                                                {"memory.high", "100M"}}));
+  EXPECT_EQ(c.name, "web-guest");
+  EXPECT_EQ(c.base, "hosting/vservers");
+  EXPECT_EQ(c.ignored, (std::vector<std::string>{"mnt", "per-ss"}));
+  EXPECT_FALSE(c.disabled);
+}
+
+TEST_F(ConfigTest, CgroupDefaults) {
+  put(".defaults/cgroup/cpu.shares", "256\n");
+  put(".defaults/cgroup/base", "vs/\n");
+  put(".defaults/cgroup/subsys", "cpu\n");
+  mkguest("plain");
+  put("own/cgroup/memory.max", "1G\n");
+  put("off/nocgroup", "");
+  put("offown/nocgroup", "");
+  put("offown/cgroup/cpu.weight", "50\n");
+  put("ownbase/cgroup/base", "mine\n");
+
+  using Files = std::map<std::string, std::string>;
+  using Names = std::vector<std::string>;
+  CgroupConfig plain = load("plain").cgroup;  // the whole of .defaults/cgroup/
+  EXPECT_EQ(plain.files, (Files{{"cpu.shares", "256"}}));
+  EXPECT_EQ(plain.base, "vs");
+  EXPECT_EQ(plain.ignored, (Names{"subsys"}));
+  CgroupConfig own = load("own").cgroup;  // its own files; the .defaults base and control files
+  EXPECT_EQ(own.files, (Files{{"memory.max", "1G"}}));
+  EXPECT_EQ(own.base, "vs");
+  EXPECT_EQ(own.ignored, (Names{"subsys"}));
+  CgroupConfig off = load("off").cgroup;  // nocgroup: no .defaults files
+  EXPECT_TRUE(off.disabled);
+  EXPECT_TRUE(off.files.empty());
+  EXPECT_EQ(off.base, "vs");
+  CgroupConfig offown = load("offown").cgroup;  // a cgroup/ of its own still counts
+  EXPECT_TRUE(offown.disabled);
+  EXPECT_EQ(offown.files, (Files{{"cpu.weight", "50"}}));
+  EXPECT_EQ(load("ownbase").cgroup.base, "mine");
+}
+
+TEST_F(ConfigTest, CgroupProblems) {
+  put("web/cgroup/cgroup.procs", "1\n");
+  put("web/cgroup/tasks", "1\n");
+  put("web/cgroup/notify_on_release", "1\n");
+  put("web/cgroup/.cpu.shares.swp", "x");
+  put("web/cgroup/base", "../escape\n");
+  put("web/cgroup/name", "a//b\n");
+  fs::create_directories(cfgpath("web/cgroup/cpu.sub"));
+  const std::string path_msg = " is not a relative cgroup path (no empty, \".\" or \"..\" parts)";
+  EXPECT_LINES(
+      problems("web"),
+      "web/cgroup/.cpu.shares.swp: a hidden file is not a cgroup file; rename or remove it",
+      "web/cgroup/base: \"../escape\"" + path_msg,
+      "web/cgroup/cgroup.procs: managed by vserver itself; it cannot be set in cgroup/",
+      "web/cgroup/cpu.sub: not a regular file", "web/cgroup/name: \"a//b\"" + path_msg,
+      // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one message split in two
+      "web/cgroup/notify_on_release: not a controller file (CONTROLLER.NAME, like "
+      "cpu.weight)",
+      "web/cgroup/tasks: managed by vserver itself; it cannot be set in cgroup/");
+  for (const char* bad : {"/abs", "a/./b", "a/", "..", ""}) {
+    put("n/cgroup/name", std::string(bad) + "\n");
+    EXPECT_LINES(problems("n"), starts_with("n/cgroup/name: \"" + std::string(bad) + "\" is not"));
+  }
+  // A name in .defaults would put every guest into one cgroup.
+  put(".defaults/cgroup/name", "shared\n");
+  mkguest("other");
+  EXPECT_LINES(problems("other"),
+               ".defaults/cgroup/name: every guest would share one cgroup; set cgroup/name per "
+               "guest");
+}
+
+TEST_F(ConfigTest, ByteLimits) {
+  put("web/limits/memory", "512M\n");
+  put("web/limits/swap", "0\n");
+  put("web/limits/address-space", "1.5G\n");
+  put("web/limits/processes", "max\n");
+  put("web/limits/cpu", "25%\n");
+  EXPECT_EQ(load("web").limits, (ByteLimits{512ULL << 20, 0, 3ULL << 29, kUnlimited, 0.25}));
+  put("db/limits/processes", "200\n");
+  put("db/limits/memory", "inf\n");
+  put("db/limits/cpu", "1.5\n");
+  EXPECT_EQ(load("db").limits, (ByteLimits{kUnlimited, {}, {}, 200, 1.5}));
+}
+
+TEST_F(ConfigTest, ByteLimitProblems) {
+  put("web/limits/memory", "0\n");
+  put("web/limits/swap", "lots\n");
+  put("web/limits/address-space", "1.5\n");
+  put("web/limits/processes", "0\n");
+  put("web/limits/cpu", "0\n");
+  put("web/limits/ram", "1G\n");
+  EXPECT_LINES(
+      problems("web"), "web/limits/ram: unknown file (memory, swap, address-space, processes, cpu)",
+      "web/limits/memory: 0 bytes would leave the guest nothing; remove the file for no limit",
+      starts_with("web/limits/swap: \"lots\" is not a size (a number of bytes"),
+      starts_with("web/limits/address-space: \"1.5\" is not a size"),
+      "web/limits/processes: \"0\" is not a number of processes (1 or more, or max)",
+      "web/limits/cpu: \"0\" is not a number of CPUs (like 0.5, 2 or 50%)");
+}
+
+TEST_F(ConfigTest, LimitConflictsNameBothFiles) {
+  put("web/limits/memory", "1G\n");
+  put("web/rlimits/rss.soft", "1000\n");
+  put("web/limits/swap", "1G\n");
+  put("web/rlimits/rss.hard", "900000\n");
+  put("web/limits/address-space", "4G\n");
+  put("web/rlimits/as.hard", "100\n");
+  put("web/limits/processes", "100\n");
+  put("web/rlimits/nproc", "100\n");
+  put("web/limits/cpu", "1\n");
+  put("web/sched/fill-rate", "1\n");
+  put("web/cflags", "sched_hard\n");
+  EXPECT_LINES(problems("web"),
+               // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one message split in two
+               "web/limits/memory: conflicts with rlimits/rss.soft: both set the guest's RAM; "
+               "keep one of them",
+               "web/limits/swap: conflicts with rlimits/rss.hard: both set the guest's swap; keep "
+               "one of them",
+               "web/limits/address-space: conflicts with rlimits/as.hard: both set the address "
+               "space of the guest's processes; keep one of them",
+               "web/limits/processes: conflicts with rlimits/nproc: both set the guest's number "
+               "of processes; keep one of them",
+               "web/limits/cpu: conflicts with sched/fill-rate and cflags sched_hard: both cap the "
+               "guest's CPU; keep one of them");
+
+  // A bare rss sets RAM and swap; the legacy schedule file caps too.
+  put("old/rlimits/rss", "1000\n");
+  put("old/limits/memory", "1G\n");
+  put("old/limits/cpu", "1\n");
+  put("old/schedule", "1\n4\n62\n15\n125\n0\n");
+  put("old/cflags", "sched_hard\n");
+  EXPECT_LINES(problems("old"), contains("limits/memory: conflicts with rlimits/rss: "),
+               contains("limits/cpu: conflicts with schedule and cflags sched_hard"));
+
+  // Without sched_hard, sched/ only weighs and limits/cpu caps: no conflict. RAM with a total
+  // (rss.hard) above it is fine too.
+  put("fine/sched/fill-rate", "1\n");
+  put("fine/limits/cpu", "1\n");
+  put("fine/limits/memory", "1M\n");
+  put("fine/rlimits/rss.hard", "1000\n");
+  EXPECT_LINES(problems("fine"));
+  // ... but not below it.
+  put("low/limits/memory", "1G\n");
+  put("low/rlimits/rss.hard", "1000\n");
+  EXPECT_LINES(problems("low"),
+               starts_with("low/limits/memory: 1 GiB is above rlimits/rss.hard (RAM plus swap, "));
+}
+
+GuestConfig limits_config(const Roots& roots) {
+  GuestConfig cfg = full_config(roots);
+  cfg.rlimits.erase("rss");  // limits/ says it
+  cfg.rlimits.erase("as");
+  cfg.limits = ByteLimits{512ULL << 20, 128ULL << 20, (3ULL << 30) + 1, {}, 0.3};
+  cfg.sched = Sched{.fill_rate = 1,
+                    .interval = 4,
+                    .tokens = 62,
+                    .tokens_min = 15,
+                    .tokens_max = 125,
+                    .prio_bias = -2,
+                    .fill_rate2 = 1,
+                    .interval2 = 8,
+                    .idle_time = true,
+                    .per_cpu = {"0"}};
+  cfg.cpuset = Cpuset{"webset", "0-1", "0", true, true, false, true};
+  cfg.cgroup.files = {
+      {"cpu.shares", "512"}, {"io.max", "8:0 rbps=1\n8:16 wbps=2"}, {"memory.high", ""}};
+  cfg.cgroup.name = "web1";
+  cfg.cgroup.base = "hosting";
+  return cfg;
+}
+
+TEST_F(ConfigTest, RoundTripLimits) {
+  put("web/sched/0/cpu-id", "0\n");  // per-CPU buckets are kept, not created
+  GuestConfig cfg = limits_config(roots_);
+  write_guest(cfg);
+  EXPECT_EQ(load("web"), cfg);
+  EXPECT_EQ(read_file(cfgpath("web/sched/priority-bias")), "-2\n");
+  EXPECT_TRUE(fs::exists(cfgpath("web/sched/idle-time")));
+  EXPECT_EQ(read_file(cfgpath("web/limits/memory")), "512M\n");
+  EXPECT_EQ(read_file(cfgpath("web/limits/address-space")), "3221225473\n");
+  EXPECT_EQ(read_file(cfgpath("web/limits/cpu")), "0.3\n");
+  EXPECT_EQ(read_file(cfgpath("web/cpuset/cpu_exclusive")), "1\n");
+  EXPECT_FALSE(fs::exists(cfgpath("web/cpuset/virtualized")));
+  EXPECT_EQ(read_file(cfgpath("web/cgroup/cpu.shares")), "512\n");
+  EXPECT_EQ(read_file(cfgpath("web/cgroup/base")), "hosting\n");
+  write_guest(load("web"));
+  EXPECT_EQ(load("web"), cfg);
+
+  // Unset is removed; what is not ours stays.
+  put("web/cgroup/mnt", "/dev/cgroup\n");
+  put("web/sched/cpu_mask", "1\n");
+  cfg.sched = Sched{};
+  cfg.cpuset = Cpuset{};
+  cfg.cgroup = CgroupConfig{};
+  cfg.limits = ByteLimits{};
+  write_guest(cfg);
+  cfg.cgroup.ignored = {"mnt"};
+  EXPECT_EQ(load("web"), cfg);
+  for (const char* gone :
+       {"sched/fill-rate", "sched/priority-bias", "sched/idle-time", "sched/0", "cpuset/name",
+        "cpuset/cpu_exclusive", "cpuset/nocreate", "cgroup/cpu.shares", "cgroup/name",
+        "cgroup/base", "limits/memory", "limits/cpu"}) {
+    EXPECT_FALSE(fs::exists(cfgpath(fs::path("web") / gone))) << gone;
+  }
+  EXPECT_TRUE(fs::exists(cfgpath("web/cgroup/mnt")));
+  EXPECT_TRUE(fs::exists(cfgpath("web/sched/cpu_mask")));
+}
+
+TEST_F(ConfigTest, WriteConvertsLegacySchedAndCpusetNames) {
+  put("web/schedule", "1\n4\n62\n15\n125\n3\n");
+  put("web/cpuset/cpus_exclusive", "1\n");
+  GuestConfig cfg = load("web");
+  write_guest(cfg);
+  EXPECT_EQ(load("web"), cfg);
+  EXPECT_FALSE(fs::exists(cfgpath("web/schedule")));
+  EXPECT_EQ(read_file(cfgpath("web/sched/priority-bias")), "3\n");
+  EXPECT_EQ(read_file(cfgpath("web/cpuset/cpu_exclusive")), "1\n");
+  EXPECT_FALSE(fs::exists(cfgpath("web/cpuset/cpus_exclusive")));
+
+  put("db/sched/prio-bias", "-1\n");
+  GuestConfig db = load("db");
+  write_guest(db);
+  EXPECT_EQ(load("db"), db);
+  EXPECT_FALSE(fs::exists(cfgpath("db/sched/prio-bias")));
+  EXPECT_EQ(read_file(cfgpath("db/sched/priority-bias")), "-1\n");
+}
+
+TEST_F(ConfigTest, WriteKeepsInheritingCgroupDefaults) {
+  put(".defaults/cgroup/cpu.shares", "256\n");
+  put(".defaults/cgroup/base", "vs\n");
+  mkguest("web");
+  GuestConfig cfg = load("web");
+  write_guest(cfg);
+  EXPECT_FALSE(fs::exists(cfgpath("web/cgroup")));
+  EXPECT_EQ(load("web"), cfg);
+
+  // A change gives the guest a cgroup/ of its own; the inherited base is not copied.
+  cfg.cgroup.files["cpu.weight"] = "50";
+  write_guest(cfg);
+  EXPECT_EQ(read_file(cfgpath("web/cgroup/cpu.shares")), "256\n");
+  EXPECT_FALSE(fs::exists(cfgpath("web/cgroup/base")));
+  EXPECT_EQ(load("web"), cfg);
+
+  // No files while .defaults has some: an empty cgroup/ of its own.
+  mkguest("db");
+  GuestConfig db = load("db");
+  db.cgroup.files.clear();
+  write_guest(db);
+  EXPECT_TRUE(fs::is_directory(cfgpath("db/cgroup")));
+  EXPECT_EQ(load("db"), db);
+  // A base of its own.
+  db.cgroup.base = "elsewhere";
+  write_guest(db);
+  EXPECT_EQ(load("db").cgroup.base, "elsewhere");
+  // No base at all while .defaults sets one cannot be said.
+  db.cgroup.base.reset();
+  EXPECT_THROW(write_guest(db), Error);
+
+  // nocgroup without a cgroup/ of its own.
+  mkguest("off");
+  GuestConfig off = load("off");
+  off.cgroup.disabled = true;
+  off.cgroup.files.clear();
+  write_guest(off);
+  EXPECT_TRUE(fs::exists(cfgpath("off/nocgroup")));
+  EXPECT_FALSE(fs::exists(cfgpath("off/cgroup")));
+  EXPECT_EQ(load("off"), off);
+}
+
+TEST_F(ConfigTest, WriteRefusesLimitsItCannotReadBack) {
+  GuestConfig cfg = full_config(roots_);
+  cfg.sched.per_cpu = {"0"};  // no such directory
+  EXPECT_THROW(write_guest(cfg), Error);
+  EXPECT_FALSE(fs::exists(cfgpath("web")));  // refused before writing anything
+  for (const char* name : {"../x", "a/b", "cgroup.procs", "tasks", "base", "mnt", ".hidden"}) {
+    cfg = full_config(roots_);
+    cfg.cgroup.files[name] = "1";
+    EXPECT_THROW(write_guest(cfg), Error) << name;
+  }
+  cfg = full_config(roots_);
+  cfg.cgroup.base = "/abs";
+  EXPECT_THROW(write_guest(cfg), Error);
+  cfg = full_config(roots_);
+  cfg.cgroup.name = "a/../b";
+  EXPECT_THROW(write_guest(cfg), Error);
+  cfg = full_config(roots_);
+  cfg.limits.cpus = -1;
+  EXPECT_THROW(write_guest(cfg), Error);
+  EXPECT_FALSE(fs::exists(cfgpath("web")));
 }
 
 }  // namespace

@@ -244,7 +244,7 @@ if [ ! -s "$INITRD" ]; then
   printf '%s\n' "$STAGE2" >"$stage/stage2"
   chmod 755 "$stage/init"
   : >"$stage/modules/order"
-  for mod in $TRANSPORT 9pnet_virtio 9p overlay; do
+  for mod in $TRANSPORT 9pnet_virtio 9p overlay fuse; do
     deps=$(modprobe -S "$KVER" --show-depends "$mod") || die "modprobe -S $KVER --show-depends $mod failed"
     while read -r verb path _; do
       [ "$verb" = insmod ] || continue # "builtin NAME": nothing to load
