@@ -462,8 +462,8 @@ void set_command_line(std::string_view name) {
   unsigned long arg_start = fields[45], arg_end = fields[46];
   unsigned long env_start = fields[47], env_end = fields[48];
 
-  std::string args = "vserver-procfs";
-  args += '\0';
+  // One argument, as the fallback below gives: "vserver-procfs NAME" whichever path is taken.
+  std::string args = "vserver-procfs ";
   args += name;
   args += '\0';
   char* area = new char[args.size()];  // lives as long as the process
