@@ -11,8 +11,9 @@
 //     whose metadata is still to be restored into a link to the host);
 //   - block devices, and character devices other than the harmless ones a root filesystem needs.
 // Owners stay numeric (no user database lookup): the guest's uids are not the host's.
-#include <archive.h>
-#include <archive_entry.h>
+//
+// libarchive is loaded here, on first use (build/libarchive.hpp): no other command needs it.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include <utility>
 
 #include "build/internal.hpp"
+#include "build/libarchive.hpp"
 #include "sys/error.hpp"
 
 namespace vs::build::detail {
@@ -48,18 +50,15 @@ constexpr std::array<std::pair<unsigned, unsigned>, 8> kSafeCharDevices = {{
 }};
 
 struct ReadDeleter {
-  void operator()(struct archive* a) const { archive_read_free(a); }
+  const LibArchive* la;
+  void operator()(struct archive* a) const { la->read_free(a); }
 };
 struct WriteDeleter {
-  void operator()(struct archive* a) const { archive_write_free(a); }
+  const LibArchive* la;
+  void operator()(struct archive* a) const { la->write_free(a); }
 };
 using ArchiveReader = std::unique_ptr<struct archive, ReadDeleter>;
 using ArchiveWriter = std::unique_ptr<struct archive, WriteDeleter>;
-
-std::string archive_message(struct archive* a) {
-  const char* s = archive_error_string(a);
-  return s != nullptr ? s : "unknown error";
-}
 
 // The working directory of the process, moved into the guest root while libarchive writes
 // relative paths, and restored afterwards.
@@ -90,7 +89,13 @@ std::string quote(std::string_view s) {
 
 class Unpacker {
  public:
-  Unpacker(const Root& root, fs::path archive) : root_(root), archive_(std::move(archive)) {}
+  Unpacker(const Root& root, fs::path archive)
+      : la_(LibArchive::get()), root_(root), archive_(std::move(archive)) {}
+
+  std::string message(struct archive* a) const {
+    const char* s = la_.error_string(a);
+    return s != nullptr ? s : "unknown error";
+  }
 
   [[noreturn]] void refuse(std::string_view entry, const std::string& why) const {
     throw Error(archive_.string() + ": refusing entry " + quote(entry) + ": " + why);
@@ -139,8 +144,8 @@ class Unpacker {
   // Checks one entry and rewrites its names to the cleaned relative forms. Returns false for
   // entries that are skipped (the root itself, sockets).
   bool prepare(struct archive_entry* e) {
-    const char* raw = archive_entry_pathname(e);
-    if (raw == nullptr) raw = archive_entry_pathname_utf8(e);
+    const char* raw = la_.entry_pathname(e);
+    if (raw == nullptr) raw = la_.entry_pathname_utf8(e);
     if (raw == nullptr || *raw == '\0') refuse("", "the entry has no path");
     std::string entry = raw;
     auto comps = clean(entry, entry, "the path");
@@ -148,22 +153,22 @@ class Unpacker {
     path_ = comps.front();
     for (std::size_t i = 1; i < comps.size(); ++i) path_ += "/" + comps[i];
 
-    mode_t type = archive_entry_filetype(e);
-    const char* hardlink = archive_entry_hardlink(e);
+    mode_t type = la_.entry_filetype(e);
+    const char* hardlink = la_.entry_hardlink(e);
     if (hardlink != nullptr) {
       auto target = clean(entry, hardlink, "the hard-link target");
       if (target.empty()) refuse(entry, "the hard-link target is the guest root");
       check_no_symlink(entry, target, target.size() - 1, "the hard-link target");
       link_ = target.front();
       for (std::size_t i = 1; i < target.size(); ++i) link_ += "/" + target[i];
-      archive_entry_set_hardlink(e, link_.c_str());
+      la_.entry_set_hardlink(e, link_.c_str());
     } else if (type == AE_IFBLK) {
       refuse(entry, "block devices are not allowed in a guest (" +
-                        std::to_string(archive_entry_rdevmajor(e)) + ":" +
-                        std::to_string(archive_entry_rdevminor(e)) + ")");
+                        std::to_string(la_.entry_rdevmajor(e)) + ":" +
+                        std::to_string(la_.entry_rdevminor(e)) + ")");
     } else if (type == AE_IFCHR) {
-      std::pair<unsigned, unsigned> dev{static_cast<unsigned>(archive_entry_rdevmajor(e)),
-                                        static_cast<unsigned>(archive_entry_rdevminor(e))};
+      std::pair<unsigned, unsigned> dev{static_cast<unsigned>(la_.entry_rdevmajor(e)),
+                                        static_cast<unsigned>(la_.entry_rdevminor(e))};
       bool safe = false;
       for (const auto& s : kSafeCharDevices) safe = safe || s == dev;
       if (!safe) {
@@ -194,27 +199,26 @@ class Unpacker {
     } else if (errno != ENOENT) {
       throw_errno("stat", (root_.path / path_).string());
     }
-    archive_entry_set_pathname(e, path_.c_str());
+    la_.entry_set_pathname(e, path_.c_str());
     is_dir_ = hardlink == nullptr && type == AE_IFDIR;
     return true;
   }
 
   std::size_t run(const Report& warning) {
-    ArchiveReader in(archive_read_new());
-    ArchiveWriter out(archive_write_disk_new());
+    ArchiveReader in(la_.read_new(), ReadDeleter{&la_});
+    ArchiveWriter out(la_.write_disk_new(), WriteDeleter{&la_});
     if (!in || !out) throw Error("unpack " + archive_.string() + ": out of memory");
-    archive_read_support_filter_all(in.get());
-    archive_read_support_format_all(in.get());
-    if (archive_read_open_filename(in.get(), archive_.c_str(), std::size_t{64} * 1024) !=
-        ARCHIVE_OK) {
-      throw Error("open " + archive_.string() + ": " + archive_message(in.get()),
-                  archive_errno(in.get()));
+    la_.read_support_filter_all(in.get());
+    la_.read_support_format_all(in.get());
+    if (la_.read_open_filename(in.get(), archive_.c_str(), std::size_t{64} * 1024) != ARCHIVE_OK) {
+      throw Error("open " + archive_.string() + ": " + message(in.get()),
+                  la_.error_number(in.get()));
     }
     // No archive_write_disk_set_standard_lookup: owners stay numeric.
-    archive_write_disk_set_options(out.get(), kExtractFlags);
+    la_.write_disk_set_options(out.get(), kExtractFlags);
 
     auto warn = [&](const std::string& entry, struct archive* a) {
-      if (warning) warning(archive_.string() + ": " + entry + ": " + archive_message(a));
+      if (warning) warning(archive_.string() + ": " + entry + ": " + message(a));
     };
 
     CwdGuard cwd(root_);
@@ -222,33 +226,31 @@ class Unpacker {
     for (;;) {
       check_interrupted();
       struct archive_entry* e = nullptr;
-      int r = archive_read_next_header(in.get(), &e);
+      int r = la_.read_next_header(in.get(), &e);
       if (r == ARCHIVE_EOF) break;
       if (r == ARCHIVE_WARN) warn("reading", in.get());
       if (r < ARCHIVE_WARN) {
-        throw Error("read " + archive_.string() + ": " + archive_message(in.get()),
-                    archive_errno(in.get()));
+        throw Error("read " + archive_.string() + ": " + message(in.get()),
+                    la_.error_number(in.get()));
       }
-      const char* raw = archive_entry_pathname(e);
+      const char* raw = la_.entry_pathname(e);
       std::string entry = raw != nullptr ? raw : "";
       if (!prepare(e)) {
-        archive_read_data_skip(in.get());
+        la_.read_data_skip(in.get());
         continue;
       }
-      r = archive_write_header(out.get(), e);
+      r = la_.write_header(out.get(), e);
       if (r == ARCHIVE_WARN) warn(quote(entry), out.get());
       if (r < ARCHIVE_WARN) {
-        throw Error(
-            archive_.string() + ": entry " + quote(entry) + ": " + archive_message(out.get()),
-            archive_errno(out.get()));
+        throw Error(archive_.string() + ": entry " + quote(entry) + ": " + message(out.get()),
+                    la_.error_number(out.get()));
       }
       copy_data(in.get(), out.get(), entry);
-      r = archive_write_finish_entry(out.get());
+      r = la_.write_finish_entry(out.get());
       if (r == ARCHIVE_WARN) warn(quote(entry), out.get());
       if (r < ARCHIVE_WARN) {
-        throw Error(
-            archive_.string() + ": entry " + quote(entry) + ": " + archive_message(out.get()),
-            archive_errno(out.get()));
+        throw Error(archive_.string() + ": entry " + quote(entry) + ": " + message(out.get()),
+                    la_.error_number(out.get()));
       }
       if (is_dir_) {
         dirs_.insert(path_);
@@ -258,9 +260,9 @@ class Unpacker {
       ++count;
     }
     // Directory permissions and times are restored here, still inside the root.
-    if (archive_write_close(out.get()) < ARCHIVE_WARN) {
-      throw Error("unpack " + archive_.string() + ": " + archive_message(out.get()),
-                  archive_errno(out.get()));
+    if (la_.write_close(out.get()) < ARCHIVE_WARN) {
+      throw Error("unpack " + archive_.string() + ": " + message(out.get()),
+                  la_.error_number(out.get()));
     }
     return count;
   }
@@ -272,20 +274,20 @@ class Unpacker {
       const void* buf = nullptr;
       std::size_t size = 0;
       la_int64_t offset = 0;
-      int r = archive_read_data_block(in, &buf, &size, &offset);
+      int r = la_.read_data_block(in, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) return;
       if (r < ARCHIVE_WARN) {
-        throw Error(
-            "read " + archive_.string() + ": entry " + quote(entry) + ": " + archive_message(in),
-            archive_errno(in));
+        throw Error("read " + archive_.string() + ": entry " + quote(entry) + ": " + message(in),
+                    la_.error_number(in));
       }
-      if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN) {
-        throw Error(archive_.string() + ": entry " + quote(entry) + ": " + archive_message(out),
-                    archive_errno(out));
+      if (la_.write_data_block(out, buf, size, offset) < ARCHIVE_WARN) {
+        throw Error(archive_.string() + ": entry " + quote(entry) + ": " + message(out),
+                    la_.error_number(out));
       }
     }
   }
 
+  const LibArchive& la_;
   const Root& root_;
   fs::path archive_;
   std::set<std::string> dirs_;  // paths known to be real directories under the root
@@ -295,6 +297,64 @@ class Unpacker {
 };
 
 }  // namespace
+
+void LibArchive::Closer::operator()(void* handle) const noexcept {
+  ::dlclose(handle);
+}
+
+template <typename F>
+void LibArchive::bind(F& slot, const char* name) {
+  ::dlerror();
+  void* sym = ::dlsym(handle_.get(), name);
+  if (sym == nullptr) {
+    const char* why = ::dlerror();
+    throw Error(std::string("load libarchive: ") + name + " is missing in " + soname_ + ": " +
+                (why != nullptr ? why : "no such symbol"));
+  }
+  slot = reinterpret_cast<F>(sym);
+}
+
+LibArchive::LibArchive(const char* soname) : soname_(soname) {
+  // The handle stays open as long as the functions may be called: for the process, in get().
+  handle_.reset(::dlopen(soname, RTLD_NOW | RTLD_LOCAL));
+  if (!handle_) {
+    const char* why = ::dlerror();
+    throw Error(std::string("load ") + soname + " (needed to unpack template archives): " +
+                (why != nullptr ? why : "unknown error") +
+                "; install libarchive (Debian: libarchive13)");
+  }
+  bind(read_new, "archive_read_new");
+  bind(read_free, "archive_read_free");
+  bind(read_support_filter_all, "archive_read_support_filter_all");
+  bind(read_support_format_all, "archive_read_support_format_all");
+  bind(read_open_filename, "archive_read_open_filename");
+  bind(read_next_header, "archive_read_next_header");
+  bind(read_data_block, "archive_read_data_block");
+  bind(read_data_skip, "archive_read_data_skip");
+  bind(write_disk_new, "archive_write_disk_new");
+  bind(write_disk_set_options, "archive_write_disk_set_options");
+  bind(write_free, "archive_write_free");
+  bind(write_header, "archive_write_header");
+  bind(write_data_block, "archive_write_data_block");
+  bind(write_finish_entry, "archive_write_finish_entry");
+  bind(write_close, "archive_write_close");
+  bind(error_string, "archive_error_string");
+  bind(error_number, "archive_errno");
+  bind(entry_pathname, "archive_entry_pathname");
+  bind(entry_pathname_utf8, "archive_entry_pathname_utf8");
+  bind(entry_set_pathname, "archive_entry_set_pathname");
+  bind(entry_hardlink, "archive_entry_hardlink");
+  bind(entry_set_hardlink, "archive_entry_set_hardlink");
+  bind(entry_filetype, "archive_entry_filetype");
+  bind(entry_rdevmajor, "archive_entry_rdevmajor");
+  bind(entry_rdevminor, "archive_entry_rdevminor");
+}
+
+const LibArchive& LibArchive::get() {
+  // Loaded once; a failed load throws here and is tried again by the next call.
+  static const LibArchive la(kSoname);
+  return la;
+}
 
 std::size_t unpack_archive(const Root& root, const fs::path& archive, const Report& warning) {
   Unpacker u(root, fs::absolute(archive));

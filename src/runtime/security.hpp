@@ -3,8 +3,11 @@
 // install_seccomp() first (it needs CAP_SYS_ADMIN without no_new_privs), then drop_capabilities().
 #pragma once
 
+#include <linux/filter.h>
+
 #include <cstdint>
 #include <set>
+#include <span>
 #include <string>
 
 namespace vs::runtime {
@@ -12,7 +15,10 @@ namespace vs::runtime {
 // Installs the guest seccomp filter: system calls a guest must never make (module loading, kexec,
 // raw filehandles, swap, clock setting, mounts, keyrings, bpf, perf, user namespaces, TIOCSTI)
 // fail with EPERM. ccaps may allow a few (context capability "tiocsti").
+// The program is compiled when vserver is built (runtime/seccomp_policy.hpp), not at each start.
 void install_seccomp(const std::set<std::string>& ccaps);
+// The BPF program install_seccomp() loads for these context capabilities.
+std::span<const sock_filter> guest_seccomp_program(const std::set<std::string>& ccaps);
 
 // Reduces the bounding set to keep and clears the ambient set. Needs CAP_SETPCAP.
 void limit_bounding_set(std::uint64_t keep);

@@ -1,0 +1,340 @@
+// The guests' seccomp program: the one compiled at build time is the policy compiled now, the
+// binary-tree layout decides every system call as the plain rule list does, and a loaded program
+// refuses what the policy refuses. Programs are run in a small classic-BPF interpreter.
+#include <gtest/gtest.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "runtime/seccomp_policy.hpp"
+#include "runtime/security.hpp"
+
+namespace {
+
+using vs::runtime::compile_guest_filter;
+using vs::runtime::guest_seccomp_program;
+
+// Runs a classic BPF program on one system call, as the kernel's seccomp does. Throws for an
+// instruction it does not know, a jump out of the program or a load outside seccomp_data.
+std::uint32_t run_bpf(std::span<const sock_filter> prog, const seccomp_data& data) {
+  std::array<std::uint32_t, BPF_MEMWORDS> mem{};
+  std::uint32_t a = 0;
+  std::uint32_t x = 0;
+  std::size_t pc = 0;
+  auto load = [&](std::uint32_t off) {
+    if (off % 4 != 0 || off + 4 > sizeof data) throw std::runtime_error("load outside data");
+    std::uint32_t w = 0;
+    std::memcpy(&w, reinterpret_cast<const char*>(&data) + off, 4);
+    return w;
+  };
+  auto alu = [](std::uint16_t op, std::uint32_t lhs, std::uint32_t rhs) -> std::uint32_t {
+    switch (op) {
+      case BPF_ADD:
+        return lhs + rhs;
+      case BPF_SUB:
+        return lhs - rhs;
+      case BPF_MUL:
+        return lhs * rhs;
+      case BPF_DIV:
+        if (rhs == 0) throw std::runtime_error("division by zero");
+        return lhs / rhs;
+      case BPF_AND:
+        return lhs & rhs;
+      case BPF_OR:
+        return lhs | rhs;
+      case BPF_XOR:
+        return lhs ^ rhs;
+      case BPF_LSH:
+        return rhs < 32 ? lhs << rhs : 0;
+      case BPF_RSH:
+        return rhs < 32 ? lhs >> rhs : 0;
+      default:
+        throw std::runtime_error("unknown ALU operation " + std::to_string(op));
+    }
+  };
+  for (int steps = 0; steps < 4096; ++steps) {
+    if (pc >= prog.size()) throw std::runtime_error("ran past the end of the program");
+    const sock_filter& f = prog[pc++];
+    std::uint16_t cls = BPF_CLASS(f.code);
+    switch (cls) {
+      case BPF_LD:
+        if (f.code == (BPF_LD | BPF_W | BPF_ABS)) {
+          a = load(f.k);
+        } else if (f.code == (BPF_LD | BPF_IMM)) {
+          a = f.k;
+        } else if (f.code == (BPF_LD | BPF_MEM) && f.k < BPF_MEMWORDS) {
+          a = mem[f.k];
+        } else {
+          throw std::runtime_error("unknown load " + std::to_string(f.code));
+        }
+        break;
+      case BPF_LDX:
+        if (f.code == (BPF_LDX | BPF_IMM)) {
+          x = f.k;
+        } else if (f.code == (BPF_LDX | BPF_MEM) && f.k < BPF_MEMWORDS) {
+          x = mem[f.k];
+        } else {
+          throw std::runtime_error("unknown load " + std::to_string(f.code));
+        }
+        break;
+      case BPF_ST:
+      case BPF_STX:
+        if (f.k >= BPF_MEMWORDS) throw std::runtime_error("store outside scratch memory");
+        mem[f.k] = cls == BPF_ST ? a : x;
+        break;
+      case BPF_ALU:
+        if (BPF_OP(f.code) == BPF_NEG) {
+          a = 0U - a;
+        } else {
+          a = alu(BPF_OP(f.code), a, BPF_SRC(f.code) == BPF_X ? x : f.k);
+        }
+        break;
+      case BPF_JMP: {
+        if (BPF_OP(f.code) == BPF_JA) {
+          pc += f.k;
+          break;
+        }
+        std::uint32_t rhs = BPF_SRC(f.code) == BPF_X ? x : f.k;
+        bool taken = false;
+        switch (BPF_OP(f.code)) {
+          case BPF_JEQ:
+            taken = a == rhs;
+            break;
+          case BPF_JGT:
+            taken = a > rhs;
+            break;
+          case BPF_JGE:
+            taken = a >= rhs;
+            break;
+          case BPF_JSET:
+            taken = (a & rhs) != 0;
+            break;
+          default:
+            throw std::runtime_error("unknown jump " + std::to_string(f.code));
+        }
+        pc += taken ? f.jt : f.jf;
+        break;
+      }
+      case BPF_RET:
+        if (BPF_RVAL(f.code) == BPF_K) return f.k;
+        if (BPF_RVAL(f.code) == BPF_A) return a;
+        throw std::runtime_error("unknown return " + std::to_string(f.code));
+      case BPF_MISC:
+        if (BPF_MISCOP(f.code) == BPF_TAX) {
+          x = a;
+        } else {
+          a = x;
+        }
+        break;
+      default:
+        throw std::runtime_error("unknown instruction " + std::to_string(f.code));
+    }
+  }
+  throw std::runtime_error("the program does not end");
+}
+
+seccomp_data call(std::uint32_t arch, int nr, std::uint64_t a0 = 0, std::uint64_t a1 = 0) {
+  seccomp_data d{};
+  d.nr = nr;
+  d.arch = arch;
+  d.instruction_pointer = 0x7f0000001000;
+  d.args[0] = a0;
+  d.args[1] = a1;
+  return d;
+}
+
+bool same(std::span<const sock_filter> a, std::span<const sock_filter> b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].code != b[i].code || a[i].jt != b[i].jt || a[i].jf != b[i].jf || a[i].k != b[i].k) {
+      return false;
+    }
+  }
+  return true;
+}
+
+constexpr std::uint32_t kAllow = SECCOMP_RET_ALLOW;
+constexpr std::uint32_t kEperm = SECCOMP_RET_ERRNO | EPERM;
+constexpr std::uint32_t kEnosys = SECCOMP_RET_ERRNO | ENOSYS;
+
+TEST(SeccompProgram, BuiltProgramIsThePolicyCompiledNow) {
+  EXPECT_TRUE(same(guest_seccomp_program({}), compile_guest_filter(false)));
+  EXPECT_TRUE(same(guest_seccomp_program({"tiocsti"}), compile_guest_filter(true)));
+  EXPECT_FALSE(same(guest_seccomp_program({}), guest_seccomp_program({"tiocsti"})));
+  // Other context capabilities do not change the program.
+  EXPECT_TRUE(same(guest_seccomp_program({"set_utsname", "raw_icmp"}), guest_seccomp_program({})));
+}
+
+TEST(SeccompProgram, InterpreterRefusesWhatItDoesNotKnow) {
+  // A program the interpreter cannot run must fail the tests below, not pass them.
+  std::vector<sock_filter> bad = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 200)};
+  EXPECT_THROW(run_bpf(bad, call(0, 0)), std::runtime_error);
+  bad = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0)};
+  EXPECT_THROW(run_bpf(bad, call(0, 0)), std::runtime_error);
+  bad = {BPF_STMT(BPF_LD | BPF_B | BPF_IND, 0), BPF_STMT(BPF_RET | BPF_K, 0)};
+  EXPECT_THROW(run_bpf(bad, call(0, 0)), std::runtime_error);
+}
+
+#if defined(__x86_64__)
+
+// What the three x86 ABIs are refused: the system call numbers of x86_64 (also used by x32, with
+// bit 30 set) and of i386.
+constexpr int kX32 = 0x40000000;
+constexpr int kI386Mount = 21;
+constexpr int kI386Getppid = 64;
+constexpr int kI386Unshare = 310;
+constexpr int kI386Ioctl = 54;
+
+TEST(SeccompProgram, RefusesWhatThePolicyRefuses) {
+  auto deny = guest_seccomp_program({});
+  auto allow = guest_seccomp_program({"tiocsti"});
+  const std::uint32_t x64 = AUDIT_ARCH_X86_64;
+  const std::uint32_t i386 = AUDIT_ARCH_I386;
+  for (auto prog : {deny, allow}) {
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_getppid)), kAllow);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_openat)), kAllow);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_mount)), kEperm);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_init_module)), kEperm);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_kexec_load)), kEperm);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_bpf)), kEperm);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_keyctl)), kEperm);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_open_by_handle_at)), kEperm);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_clone3)), kEnosys);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_unshare, CLONE_NEWUSER | CLONE_NEWNS)), kEperm);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_unshare, CLONE_NEWNET)), kAllow);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_clone, CLONE_NEWUSER | SIGCHLD)), kEperm);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_clone, SIGCHLD)), kAllow);
+    EXPECT_EQ(run_bpf(prog, call(x64, __NR_ioctl, 0, TCGETS)), kAllow);
+    EXPECT_EQ(run_bpf(prog, call(x64, kX32 | __NR_mount)), kEperm);
+    EXPECT_EQ(run_bpf(prog, call(x64, kX32 | __NR_getppid)), kAllow);
+    EXPECT_EQ(run_bpf(prog, call(i386, kI386Mount)), kEperm);
+    EXPECT_EQ(run_bpf(prog, call(i386, kI386Getppid)), kAllow);
+    EXPECT_EQ(run_bpf(prog, call(i386, kI386Unshare, CLONE_NEWUSER)), kEperm);
+    // Another architecture is not let through with the x86 numbers.
+    EXPECT_NE(run_bpf(prog, call(std::uint32_t{AUDIT_ARCH_AARCH64}, __NR_getppid)), kAllow);
+  }
+  // TIOCSTI: refused unless the context capability allows it; the upper half of the argument is
+  // ignored, as the kernel does for the 32-bit ioctl command.
+  EXPECT_EQ(run_bpf(deny, call(x64, __NR_ioctl, 0, TIOCSTI)), kEperm);
+  EXPECT_EQ(run_bpf(deny, call(x64, __NR_ioctl, 0, 0xffffffff00000000ULL | TIOCSTI)), kEperm);
+  EXPECT_EQ(run_bpf(deny, call(i386, kI386Ioctl, 0, TIOCSTI)), kEperm);
+  EXPECT_EQ(run_bpf(allow, call(x64, __NR_ioctl, 0, TIOCSTI)), kAllow);
+  EXPECT_EQ(run_bpf(allow, call(i386, kI386Ioctl, 0, TIOCSTI)), kAllow);
+}
+
+TEST(SeccompProgram, BinaryTreeDecidesAsTheRuleList) {
+  for (bool tiocsti : {false, true}) {
+    auto tree = compile_guest_filter(tiocsti, 2);
+    auto list = compile_guest_filter(tiocsti, 1);
+    ASSERT_FALSE(same(tree, list)) << "the optimization changed nothing";
+    const std::uint64_t args[] = {0,
+                                  CLONE_NEWUSER,
+                                  CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD,
+                                  CLONE_NEWNET | SIGCHLD,
+                                  TIOCSTI,
+                                  0xffffffff00000000ULL | TIOCSTI,
+                                  TCGETS,
+                                  0xffffffffffffffffULL};
+    int decided = 0;
+    for (std::uint32_t arch : {std::uint32_t{AUDIT_ARCH_X86_64}, std::uint32_t{AUDIT_ARCH_I386},
+                               std::uint32_t{AUDIT_ARCH_AARCH64}}) {
+      for (int base : {0, kX32}) {
+        for (int nr = 0; nr < 1024; ++nr) {
+          for (std::uint64_t a0 : args) {
+            for (std::uint64_t a1 : {args[0], args[4], args[5], args[6]}) {
+              seccomp_data d = call(arch, base | nr, a0, a1);
+              ASSERT_EQ(run_bpf(tree, d), run_bpf(list, d))
+                  << "arch " << std::hex << arch << " nr " << (base | nr) << " args " << a0 << ", "
+                  << a1;
+              ++decided;
+            }
+          }
+        }
+      }
+    }
+    EXPECT_EQ(decided, 3 * 2 * 1024 * 8 * 4);
+  }
+}
+
+#endif
+
+// Loads the program into a child and reports what three calls return there.
+TEST(SeccompProgram, LoadedProgramRefusesInTheProcess) {
+  if (::geteuid() != 0) GTEST_SKIP() << "loading a filter without no_new_privs needs root";
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::array<int, 4> r{-1, -1, -1, -1};
+    try {
+      vs::runtime::install_seccomp({});
+      r[0] = 0;
+      r[1] = ::syscall(SYS_clone3, nullptr, 0) < 0 ? errno : 0;
+      r[2] = ::syscall(SYS_unshare, CLONE_NEWUSER) < 0 ? errno : 0;
+      r[3] = ::getppid() > 0 ? 0 : errno;
+    } catch (const std::exception&) {
+    }
+    (void)!::write(fds[1], r.data(), sizeof r);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::array<int, 4> r{};
+  ASSERT_EQ(::read(fds[0], r.data(), sizeof r), static_cast<ssize_t>(sizeof r));
+  ::close(fds[0]);
+  int ws = 0;
+  ASSERT_EQ(::waitpid(pid, &ws, 0), pid);
+  EXPECT_EQ(r[0], 0) << "install_seccomp failed";
+  EXPECT_EQ(r[1], ENOSYS);
+  EXPECT_EQ(r[2], EPERM);
+  EXPECT_EQ(r[3], 0);
+}
+
+// Without CAP_SYS_ADMIN and without no_new_privs the kernel refuses the filter: the error names
+// the operation.
+TEST(SeccompProgram, LoadWithoutPrivilegeFailsWithAMessage) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string msg = "no error";
+    if (::geteuid() == 0 && ::setresuid(65534, 65534, 65534) != 0) msg = "setresuid failed";
+    if (msg == "no error") {
+      try {
+        vs::runtime::install_seccomp({});
+      } catch (const std::exception& e) {
+        msg = e.what();
+      }
+    }
+    (void)!::write(fds[1], msg.data(), msg.size());
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string msg(256, '\0');
+  ssize_t n = ::read(fds[0], msg.data(), msg.size());
+  ::close(fds[0]);
+  int ws = 0;
+  ASSERT_EQ(::waitpid(pid, &ws, 0), pid);
+  ASSERT_GT(n, 0);
+  msg.resize(static_cast<std::size_t>(n));
+  EXPECT_EQ(msg, "seccomp load filter: Permission denied");
+}
+
+}  // namespace
