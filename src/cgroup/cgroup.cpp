@@ -15,11 +15,13 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <limits>
 #include <optional>
 #include <set>
 #include <system_error>
 
 #include "sys/error.hpp"
+#include "sys/fd.hpp"
 #include "sys/file.hpp"
 
 namespace vs::cgroup {
@@ -165,21 +167,86 @@ void enable_controllers(const fs::path& dir) {
   }
 }
 
-void remove_dir(const fs::path& dir) {
-  // Depth first: child cgroups the guest may have made.
+// cgroup.events of a v2 directory: whether a process is in the cgroup or below, and a wait for
+// that to change. The kernel wakes poll(2) with POLLPRI when the file changes, but notifies each
+// file at most once per 10 ms (12 ms with HZ=250) and delivers a change within that interval by a
+// timer: a wait also reads the file again after 1, 2, 4, 8 and 16 ms, so that a change right after
+// the previous one is seen at once too.
+class Events {
+ public:
+  explicit Events(const fs::path& dir) {
+    fd_.reset(::open((dir / "cgroup.events").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd_ && errno != ENOENT && errno != ENOTDIR) {
+      throw_errno("open", (dir / "cgroup.events").string());
+    }
+  }
+  // False when the cgroup is gone (or, on v1, has no such file).
+  [[nodiscard]] bool open() const { return fd_.valid(); }
+  // "populated 1"; false too when the cgroup was removed meanwhile.
+  [[nodiscard]] bool populated() const {
+    std::array<char, 256> buf{};
+    ssize_t n;
+    do {
+      n = ::pread(fd_.get(), buf.data(), buf.size() - 1, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == ENODEV || errno == ENOENT) return false;
+      throw_errno("read", "cgroup.events");
+    }
+    std::string_view text(buf.data(), static_cast<size_t>(n));
+    size_t pos = text.find("populated ");
+    return pos != std::string_view::npos && pos + 10 < text.size() && text[pos + 10] == '1';
+  }
+  // Until the cgroup is empty or deadline_ms (monotonic) has passed; while processes remain,
+  // calls tick() after each wake-up, which comes at least every tick_ms. True when empty.
+  template <typename Tick>
+  bool wait_empty(std::int64_t deadline_ms, int tick_ms, Tick tick) const {
+    for (int round = 0;; ++round) {
+      if (!populated()) return true;
+      std::int64_t left = deadline_ms - now_ms();
+      if (left <= 0) return false;
+      int step = round < 5 ? std::min(1 << round, tick_ms) : tick_ms;
+      pollfd p{fd_.get(), POLLPRI, 0};
+      ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left, step)));
+      tick();
+    }
+  }
+  bool wait_empty(std::int64_t deadline_ms) const {
+    return wait_empty(deadline_ms, std::numeric_limits<int>::max(), [] {});
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+void remove_dir(const fs::path& dir, std::int64_t deadline);
+
+// Removes the child cgroups of dir (a guest may make its own); false if it has none.
+bool remove_children(const fs::path& dir, std::int64_t deadline) {
   std::error_code ec;
   std::vector<fs::path> children;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_directory()) children.push_back(it->path());
+    if (it->is_directory(ec)) children.push_back(it->path());
   }
-  for (const auto& c : children) remove_dir(c);
-  // rmdir fails with EBUSY while killed tasks are still being released, which on a loaded host
-  // can take a while: retry for up to 10 seconds.
-  std::int64_t deadline = now_ms() + 10000;
+  for (const auto& c : children) remove_dir(c, deadline);
+  return !children.empty();
+}
+
+void remove_dir(const fs::path& dir, std::int64_t deadline) {
   for (;;) {
-    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) break;
-    if (errno != EBUSY || now_ms() >= deadline) throw_errno("remove cgroup", dir.string());
-    ::poll(nullptr, 0, 10);
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
+    int err = errno;
+    // EBUSY: child cgroups, or killed processes that the kernel is still releasing (which on a
+    // loaded host can take a while).
+    if (err != EBUSY) throw_errno("remove cgroup", dir.string(), err);
+    if (remove_children(dir, deadline)) continue;
+    if (now_ms() >= deadline) throw_errno("remove cgroup", dir.string(), err);
+    Events ev(dir);
+    if (ev.open()) {
+      ev.wait_empty(deadline);
+    } else {
+      ::poll(nullptr, 0, 1);  // a v1 directory: no cgroup.events
+    }
   }
 }
 
@@ -338,6 +405,22 @@ void GuestCgroup::attach(pid_t pid) const {
   for (const auto& d : dirs) write_existing(d / "cgroup.procs", std::to_string(pid));
 }
 
+void GuestCgroup::attach_v1(pid_t pid) const {
+  for (const auto& d : all_dirs()) {
+    if (d != path_) write_existing(d / "cgroup.procs", std::to_string(pid));
+  }
+}
+
+bool GuestCgroup::populated() const {
+  Events ev(path_);
+  return ev.open() && ev.populated();
+}
+
+bool GuestCgroup::wait_empty(int timeout_ms) const {
+  Events ev(path_);
+  return !ev.open() || ev.wait_empty(now_ms() + timeout_ms);
+}
+
 std::vector<pid_t> GuestCgroup::procs() const {
   std::vector<pid_t> out;
   std::optional<std::string> text;
@@ -373,31 +456,33 @@ int GuestCgroup::signal_all(int sig) const {
 }
 
 bool GuestCgroup::kill_all(int timeout_ms) const {
-  if (!exists()) return true;
-  // cgroup.kill (Linux 5.14) kills atomically, including processes forking meanwhile.
-  bool have_kill_file = ::access((path_ / "cgroup.kill").c_str(), W_OK) == 0;
+  Events ev(path_);
+  if (!ev.open() || !ev.populated()) return true;
   std::int64_t deadline = now_ms() + timeout_ms;
-  for (;;) {
-    if (procs().empty()) return true;
+  // cgroup.kill (Linux 5.14) kills atomically, including processes forking meanwhile. Repeated
+  // while processes remain: one may have joined (exec) since.
+  bool have_kill_file = true;
+  auto kill = [&] {
     if (have_kill_file) {
       try {
         write_existing(path_ / "cgroup.kill", "1");
+        return;
       } catch (const Error&) {
-        have_kill_file = false;
+        have_kill_file = false;  // an older kernel, or the cgroup is gone (then procs is empty)
       }
     }
-    if (!have_kill_file) signal_all(SIGKILL);
-    if (now_ms() >= deadline) return procs().empty();
-    ::poll(nullptr, 0, 10);
-  }
+    signal_all(SIGKILL);
+  };
+  kill();
+  // Without cgroup.kill, processes forked after the signals need another round now and then.
+  return ev.wait_empty(deadline, have_kill_file ? std::numeric_limits<int>::max() : 10, kill);
 }
 
 void GuestCgroup::destroy() const {
-  for (const auto& d : all_dirs()) {
-    remove_dir(d);
-    // The shared parent goes when the last guest is gone; another guest may still use it.
-    ::rmdir(d.parent_path().c_str());
-  }
+  // The base directories (the shared "vservers") stay: the next guest needs them, and making a
+  // cgroup costs more than keeping an empty one.
+  std::int64_t deadline = now_ms() + 10000;
+  for (const auto& d : all_dirs()) remove_dir(d, deadline);
 }
 
 void GuestCgroup::write(const CgroupWrite& w) const {

@@ -89,15 +89,25 @@ class GuestCgroup {
   [[nodiscard]] bool exists() const;
   // Moves a process into the cgroup (every hierarchy).
   void attach(pid_t pid) const;
+  // Moves a process into the v1 directories only (hybrid hosts; nothing on pure v2): for a process
+  // created in the v2 directory with clone3(CLONE_INTO_CGROUP).
+  void attach_v1(pid_t pid) const;
+  // True while a process is in the cgroup or one of its children (cgroup.events "populated 1").
+  // False once the cgroup is empty or gone.
+  [[nodiscard]] bool populated() const;
+  // Waits up to timeout_ms for the cgroup to be empty (or gone), signalling nothing. Returns true
+  // when it is.
+  bool wait_empty(int timeout_ms) const;
   // Pids (host view) of every process in the cgroup; empty if the cgroup is gone.
   [[nodiscard]] std::vector<pid_t> procs() const;
   // Sends sig to every process in the cgroup (once each); returns how many were signalled.
   int signal_all(int sig) const;
   // SIGKILLs everything (cgroup.kill where the kernel has it) and waits up to timeout_ms for the
-  // cgroup to be empty. Returns true when it is.
+  // cgroup to be empty. Returns true when it is. An empty cgroup is left alone.
   bool kill_all(int timeout_ms = 10000) const;
-  // Removes the directories (and the base when it is left empty). No error if already gone;
-  // throws if processes remain.
+  // Removes the directories (and child cgroups the guest made), waiting up to 10 seconds for
+  // killed processes to be released. The base directories stay for the next guest. No error if
+  // already gone; throws if processes remain.
   void destroy() const;
 
   // Writes the limits (cgroup_writes for this version). Throws naming the file and the value.

@@ -22,15 +22,6 @@ using namespace detail;
 
 namespace {
 
-bool wait_empty(const cgroup::GuestCgroup& cg, int timeout_ms) {
-  std::int64_t deadline = monotonic_ms() + timeout_ms;
-  while (monotonic_ms() < deadline) {
-    if (cg.procs().empty()) return true;
-    ::usleep(20000);
-  }
-  return cg.procs().empty();
-}
-
 // Runs a stop command of the init style inside the guest, for at most until deadline_ms; its
 // failure does not stop the stop (the kill sequence follows).
 void run_inside(const config::Roots& roots, const config::GuestConfig& cfg,
@@ -49,20 +40,15 @@ void run_inside(const config::Roots& roots, const config::GuestConfig& cfg,
     }
     ::_exit(rc);
   }
-  int wstatus = 0;
-  for (;;) {
-    pid_t r = ::waitpid(pid, &wstatus, WNOHANG);
-    if (r == pid) break;
-    if (monotonic_ms() >= deadline_ms) {
-      std::fprintf(stderr, "vserver %s: %s did not finish in time\n", cfg.name.c_str(),
-                   o.argv[0].c_str());
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &wstatus, 0);
-      return;
-    }
-    ::usleep(20000);
+  ChildProcess child(pid);
+  UniqueFd pidfd = pidfd_open(pid, "stop command of guest " + cfg.name);
+  if (!wait_pidfd(pidfd.get(),
+                  static_cast<int>(std::max<std::int64_t>(0, deadline_ms - monotonic_ms())))) {
+    std::fprintf(stderr, "vserver %s: %s did not finish in time\n", cfg.name.c_str(),
+                 o.argv[0].c_str());
+    return;  // child is killed and reaped
   }
-  int rc = exit_status(wstatus);
+  int rc = child.wait("stop command of guest " + cfg.name);
   if (rc != 0) {
     std::fprintf(stderr, "vserver %s: %s exited with status %d\n", cfg.name.c_str(),
                  o.argv[0].c_str(), rc);
@@ -109,7 +95,7 @@ void kill_sequence(const cgroup::GuestCgroup& cg, const std::vector<int>& seq) {
     if (cg.procs().empty()) return;
     cg.signal_all(seq[i]);
     int wait_s = i + 1 < seq.size() ? seq[i + 1] : 0;
-    if (wait_s > 0 && wait_empty(cg, wait_s * 1000)) return;
+    if (wait_s > 0 && cg.wait_empty(wait_s * 1000)) return;
   }
   cg.kill_all();
 }
