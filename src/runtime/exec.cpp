@@ -1,10 +1,11 @@
 // exec, enter, suexec: a process that joins a running guest.
 //
-// The caller forks a helper; the helper joins the guest's cgroup and namespaces (setns through a
-// pidfd of the guest's init) and forks the command, which is then PID n of the guest's PID
-// namespace. The command is confined exactly like the guest's init (seccomp, bounding set). With
-// a terminal, the command opens a pseudo-terminal in the guest's own devpts and passes the master
-// side back to the caller, which relays between it and the caller's terminal.
+// The caller forks a helper; the helper joins the guest's namespaces (setns through a pidfd of the
+// guest's init) and creates the command in the guest's cgroup (clone3 with CLONE_INTO_CGROUP, or a
+// fork whose child moves itself in where the kernel lacks that), which is then PID n of the
+// guest's PID namespace. The command is confined exactly like the guest's init (seccomp, bounding
+// set). With a terminal, the command opens a pseudo-terminal in the guest's own devpts and passes
+// the master side back to the caller, which relays between it and the caller's terminal.
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -165,14 +166,17 @@ void attach_new_pty(int sock) {
   if (slave > 2) ::close(slave);
 }
 
+// procs_fds: cgroup.procs of the v2 directory, then of the v1 ones; in_cgroup: created in the v2
+// directory already.
 [[noreturn]] void command_child(const config::GuestConfig& cfg, const ExecOptions& opts,
-                                const std::vector<UniqueFd>& procs_fds, int pidfd, int pty_sock,
-                                const std::vector<cgroup::ProcessLimit>& limits) {
+                                const std::vector<UniqueFd>& procs_fds, bool in_cgroup, int pidfd,
+                                int pty_sock, const std::vector<cgroup::ProcessLimit>& limits) {
   try {
     // Into the guest's cgroup ("0" is the writer itself; v1 hierarchies first, the v2 directory
     // that marks the guest's processes last) while still in the host's cgroup namespace, then
     // into the guest's cgroup namespace, rooted there.
-    for (auto it = procs_fds.rbegin(); it != procs_fds.rend(); ++it) {
+    auto last = in_cgroup && !procs_fds.empty() ? procs_fds.rend() - 1 : procs_fds.rend();
+    for (auto it = procs_fds.rbegin(); it != last; ++it) {
       if (::write(it->get(), "0", 1) != 1) throw_errno("join cgroup of guest", cfg.name);
     }
     // The guest's per-process limits, as its own processes have them (the address-space ones
@@ -224,8 +228,10 @@ void attach_new_pty(int sock) {
     UniqueFd pidfd = pidfd_open(st.init_pid, "init of guest " + cfg.name);
     if (!state::init_alive(st)) throw NotRunning("vserver '" + cfg.name + "' is not running");
     // The helper itself stays outside the guest's cgroup: only the command belongs to the guest.
+    cgroup::GuestCgroup cg = guest_cgroup(st);
+    UniqueFd cg_dir = open_file(cg.path(), O_RDONLY | O_DIRECTORY);
     std::vector<UniqueFd> procs;
-    for (const auto& dir : guest_cgroup(st).all_dirs()) {
+    for (const auto& dir : cg.all_dirs()) {
       procs.push_back(open_file(dir / "cgroup.procs", O_WRONLY));
     }
     auto limits = cgroup::plan_limits(cfg, host_facts()).rlimits;
@@ -234,9 +240,12 @@ void attach_new_pty(int sock) {
     // The guest's time namespace (virt_uptime), where the kernel has them.
     if (::access("/proc/self/ns/time", F_OK) == 0) nstype |= CLONE_NEWTIME;
     if (::setns(pidfd.get(), nstype) != 0) throw_errno("join namespaces of guest", cfg.name);
-    pid_t child = ::fork();
+    // The command is created in the guest's PID namespace (the helper's children go there).
+    bool in_cgroup = false;
+    pid_t child = clone_into_cgroup(0, cg_dir.get(), in_cgroup);
     if (child < 0) throw_errno("fork", "in guest " + cfg.name);
-    if (child == 0) command_child(cfg, opts, procs, pidfd.get(), pty_sock, limits);
+    if (child == 0) command_child(cfg, opts, procs, in_cgroup, pidfd.get(), pty_sock, limits);
+    cg_dir.reset();
     procs.clear();
     pidfd.reset();
     if (pty_sock >= 0) ::close(pty_sock);

@@ -40,4 +40,19 @@ std::pair<std::vector<cgroup::ProcessLimit>, std::vector<cgroup::ProcessLimit>> 
 // The signal that asks an init of this style to shut down.
 int graceful_signal(config::InitStyle style);
 
+// A child process, as fork(2) (plus the namespaces of clone flags), created straight in the cgroup
+// v2 directory open as cgroup_dir with clone3(CLONE_INTO_CGROUP, Linux 5.7): no migration into the
+// cgroup afterwards, which waits for an RCU grace period (several milliseconds on an idle host).
+// Where the kernel, or a seccomp filter around vserver, refuses clone3 or the flag, a plain
+// clone(2): in_cgroup is then false, and the child must still be moved. Returns the pid, 0 in the
+// child, -1 with errno on failure.
+pid_t clone_into_cgroup(unsigned long flags, int cgroup_dir, bool& in_cgroup);
+
+// Whether the guest's network needs the supervisor: links to create on the host, or addresses and
+// routes to set. Without, the guest has its loopback device only, which its first process brings
+// up itself (loopback_up).
+bool network_needs_supervisor(const config::GuestConfig& cfg);
+// Brings up lo in the caller's network namespace.
+void loopback_up();
+
 }  // namespace vs::runtime::detail

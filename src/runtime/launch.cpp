@@ -1,13 +1,18 @@
 // start: the supervisor and the guest's first process.
 //
-// Processes: the caller (vserver NAME start) forks the supervisor, which clones the guest's init
-// into new PID, mount, UTS, IPC and network namespaces. Phases, in order:
-//   1. supervisor: create the guest's cgroup, clone the child          (child waits)
-//   2. supervisor: move the child into the cgroup, send GO             (child starts)
-//   3. child: cgroup namespace, hostname, root filesystem, seccomp, capabilities, exec init
+// Processes: the caller (vserver NAME start) claims the context id and forks the supervisor, which
+// clones the guest's init into new PID, mount, UTS, IPC and network namespaces. Phases, in order:
+//   1. supervisor: create the guest's cgroup, clone the child into it (clone3 with
+//      CLONE_INTO_CGROUP; where the kernel lacks it, a plain clone)
+//   2. supervisor, only when there is something to do while the child waits: move the child into
+//      the cgroup (plain clone) and the v1 hierarchies (hybrid host), set up the network (links,
+//      addresses); then send GO
+//   3. child: loopback up (a guest without links), cgroup namespace, hostname, root filesystem,
+//      seccomp, capabilities, exec init
 //   4. supervisor: EOF on the sync socket = exec succeeded (a message = the child's error);
 //      write the state record, report OK to the caller, then wait for init to end
-//   5. supervisor: kill what is left in the cgroup, remove it and the state record
+//   5. supervisor: kill what is left in the cgroup, remove it and the state record, drop the
+//      context id
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -128,16 +133,20 @@ struct ChildSetup {
   const cgroup::LimitPlan& plan;
   int procfs_fd = -1;  // the FUSE connection of the /proc views, or -1
   procfs::Views views;
+  bool wait_go = true;   // the supervisor still works on the child before it may go on
+  bool loopback = true;  // the child brings up lo itself (a network namespace without links)
 };
 
 // The guest's first process: PID 1 of the new PID namespace.
 [[noreturn]] void guest_child(const config::GuestConfig& cfg, int sync_fd, const ChildSetup& cs) {
   try {
     char go = 0;
-    if (::read(sync_fd, &go, 1) != 1) ::_exit(127);  // the supervisor went away
+    if (cs.wait_go && ::read(sync_fd, &go, 1) != 1) ::_exit(127);  // the supervisor went away
     // ping without CAP_NET_RAW (util-vserver's raw_icmp), in the guest's own network namespace.
     if (cfg.network != config::NetworkMode::host) allow_ping();
-    // The cgroup namespace is rooted at the guest's cgroup, which we were just moved into.
+    if (cs.loopback) loopback_up();
+    // The cgroup namespace is rooted at the guest's cgroup, which we are in (in every hierarchy)
+    // by now.
     if (::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare", "cgroup namespace");
     std::string host = cfg.uts.nodename.value_or(cfg.name);
     if (::sethostname(host.data(), host.size()) != 0) throw_errno("set hostname", host);
@@ -209,6 +218,30 @@ class CgroupGuard {
 
  private:
   const cgroup::GuestCgroup& cg_;
+  bool active_ = true;
+};
+
+// Drops the claim on the guest's context id unless dismissed.
+class ContextGuard {
+ public:
+  ContextGuard(const config::Roots& roots, int id, std::string name)
+      : roots_(roots), id_(id), name_(std::move(name)) {}
+  ContextGuard(const ContextGuard&) = delete;
+  ContextGuard& operator=(const ContextGuard&) = delete;
+  ~ContextGuard() {
+    if (!active_) return;
+    try {
+      state::release_context(roots_, id_, name_);
+    } catch (const Error&) {
+      // Best effort on an error path: a claim left behind is stale and is taken over later.
+    }
+  }
+  void dismiss() { active_ = false; }
+
+ private:
+  const config::Roots& roots_;
+  int id_;
+  std::string name_;
   bool active_ = true;
 };
 
@@ -390,6 +423,11 @@ int supervise(const Launch& l, Started started) {
 
   unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
   if (cfg.network != config::NetworkMode::host) flags |= CLONE_NEWNET;
+  // Links, addresses and routes are made by the supervisor; a loopback alone by the guest's
+  // process.
+  bool net_by_supervisor = network_needs_supervisor(cfg);
+  cs.loopback = cfg.network != config::NetworkMode::host && !net_by_supervisor;
+  UniqueFd cg_dir = open_file(cg.path(), O_RDONLY | O_DIRECTORY);
   // Block the signals the supervisor waits for before the child exists, so none is lost.
   sigset_t set;
   sigemptyset(&set);
@@ -397,23 +435,33 @@ int supervise(const Launch& l, Started started) {
   sigset_t old;
   sigprocmask(SIG_BLOCK, &set, &old);
 
-  long pid = ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  bool in_cgroup = false;
+  pid_t pid = clone_into_cgroup(flags, cg_dir.get(), in_cgroup);
   if (pid < 0) throw_errno("clone", "namespaces of guest " + cfg.name);
+  // The child goes on at once unless it has to be moved into a cgroup (it must be in all of them
+  // before it makes its cgroup namespace) or the supervisor sets up its network.
+  cs.wait_go = !in_cgroup || !cg.v1_dirs().empty() || net_by_supervisor;
   if (pid == 0) {
     sigprocmask(SIG_SETMASK, &old, nullptr);
     for (int s : {SIGTERM, SIGHUP, SIGINT, SIGQUIT}) ::signal(s, SIG_DFL);
     parent_end.reset();
     guest_child(cfg, child_end.get(), cs);
   }
-  auto init = static_cast<pid_t>(pid);
+  auto init = pid;
   ChildProcess child_guard(init);
   child_end.reset();
+  cg_dir.reset();
 
-  cg.attach(init);
+  // A v1 hierarchy costs a migration (and its RCU grace period) all the same.
+  if (in_cgroup) {
+    cg.attach_v1(init);
+  } else {
+    cg.attach(init);
+  }
   NetworkResult net;
   NetworkGuard net_guard(net);
-  if (cfg.network != config::NetworkMode::host) net = setup_network(cfg, l.context, init);
-  if (::send(parent_end.get(), "G", 1, MSG_NOSIGNAL) != 1) {
+  if (net_by_supervisor) net = setup_network(cfg, l.context, init);
+  if (cs.wait_go && ::send(parent_end.get(), "G", 1, MSG_NOSIGNAL) != 1) {
     throw_errno("start guest", cfg.name);
   }
   std::string msg(4096, '\0');
@@ -492,21 +540,19 @@ void redirect_stdio(const config::Roots& roots, const std::string& name) {
 
 }  // namespace
 
+// Claims the context id for the start (state::claim_context): cleanup drops it again. The caller
+// holds the guest's lock.
 int runtime_context(const config::Roots& roots, const config::GuestConfig& cfg) {
-  auto running = state::running_guests(roots);
   if (cfg.context) {
-    for (const auto& r : running) {
-      if (r.context == *cfg.context && r.name != cfg.id()) {
-        throw Error(fmt::format("start guest {}: context {} is in use by running guest {}",
-                                cfg.name, *cfg.context, r.name));
-      }
+    if (auto holder = state::claim_context(roots, *cfg.context, cfg.id())) {
+      throw Error(fmt::format("start guest {}: context {} is in use by running guest {}", cfg.name,
+                              *cfg.context, *holder));
     }
     return *cfg.context;
   }
-  for (int c = kFirstDynamicContext; c <= kLastDynamicContext; ++c) {
-    bool used = false;
-    for (const auto& r : running) used = used || r.context == c;
-    if (!used) return c;
+  if (auto c =
+          state::claim_free_context(roots, kFirstDynamicContext, kLastDynamicContext, cfg.id())) {
+    return *c;
   }
   throw Error("start guest " + cfg.name + ": no free dynamic context id");
 }
@@ -523,6 +569,7 @@ void cleanup(const config::Roots& roots, const state::GuestState& st) {
   if (!now || (now->init_pid == st.init_pid && now->init_start_ticks == st.init_start_ticks)) {
     state::remove_state(roots, st.name);
   }
+  state::release_context(roots, st.context, st.name);
 }
 
 int start(const config::Roots& roots, const config::GuestConfig& cfg, const StartOptions& opts) {
@@ -533,7 +580,9 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
     wait_for_old_supervisor(*st);
     cleanup(roots, *st);
   }
-  Launch l{roots, cfg, runtime_context(roots, cfg), cgroup::Hierarchy::detect(),
+  int context = runtime_context(roots, cfg);
+  ContextGuard context_guard(roots, context, cfg.id());
+  Launch l{roots, cfg, context, cgroup::Hierarchy::detect(),
            cgroup::plan_limits(cfg, host_facts())};
   for (const auto& note : l.plan.notes) {
     std::fprintf(stderr, "vserver %s: note: %s\n", cfg.name.c_str(), note.c_str());
@@ -541,14 +590,17 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   {
     // A previous run whose record was lost may have left processes behind.
     cgroup::GuestCgroup old = expected_cgroup(cfg, l.hierarchy);
-    if (!old.procs().empty()) {
+    if (old.populated()) {
       throw Error("start guest " + cfg.name + ": processes of an earlier run are still in " +
                   old.path().string() + "; stop them first (vserver " + cfg.name + " stop)");
     }
   }
 
   if (opts.foreground) {
-    return supervise(l, [&] { lock.reset(); });
+    return supervise(l, [&] {
+      lock.reset();
+      context_guard.dismiss();  // the guest's cleanup drops it
+    });
   }
 
   int pipefd[2];
@@ -597,7 +649,10 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   }
   report_write.reset();
   std::string report = read_fd(report_read.get());
-  if (report == "OK") return 0;
+  if (report == "OK") {
+    context_guard.dismiss();  // the supervisor's cleanup drops it
+    return 0;
+  }
   // The supervisor failed: it has cleaned up and is exiting; collect it.
   ::waitpid(sup, nullptr, 0);
   if (report.empty()) throw Error("start guest " + cfg.name + ": the supervisor died");

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "runtime/internal.hpp"
 #include "sys/error.hpp"
 
 namespace vs::runtime {
@@ -21,6 +22,21 @@ const char* to_string(LinkKind k) {
   }
   return "?";
 }
+
+namespace detail {
+
+bool network_needs_supervisor(const config::GuestConfig& cfg) {
+  // As plan_network: every enabled interface gives a link or an address on lo (and maybe a route).
+  if (cfg.network == config::NetworkMode::host || cfg.network == config::NetworkMode::none) {
+    return false;
+  }
+  for (const auto& i : cfg.interfaces) {
+    if (!i.disabled) return true;
+  }
+  return false;
+}
+
+}  // namespace detail
 
 NetworkPlan plan_network(const config::GuestConfig& cfg, int context,
                          const std::function<bool(const std::string&)>& is_bridge) {

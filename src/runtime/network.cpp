@@ -1,13 +1,18 @@
 #include "runtime/network.hpp"
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <fmt/format.h>
 
 #include "net/netlink.hpp"
+#include "runtime/internal.hpp"
 #include "runtime/netplan.hpp"
 #include "sys/error.hpp"
 #include "sys/fd.hpp"
@@ -81,6 +86,21 @@ net::MacAddress mac_for(const config::GuestConfig& cfg, const PlannedLink& l) {
 }
 
 }  // namespace
+
+namespace detail {
+
+void loopback_up() {
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) throw_errno("open socket", "to bring up lo");
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", sizeof ifr.ifr_name - 1);
+  if (::ioctl(sock.get(), SIOCGIFFLAGS, &ifr) != 0) throw_errno("read flags of link", "lo");
+  if ((ifr.ifr_flags & IFF_UP) != 0) return;
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+  if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) != 0) throw_errno("bring up link", "lo");
+}
+
+}  // namespace detail
 
 void allow_ping() {
   write_existing("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");

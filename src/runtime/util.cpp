@@ -1,3 +1,4 @@
+#include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -132,6 +133,24 @@ std::pair<std::vector<cgroup::ProcessLimit>, std::vector<cgroup::ProcessLimit>> 
     (late ? out.second : out.first).push_back(l);
   }
   return out;
+}
+
+pid_t clone_into_cgroup(unsigned long flags, int cgroup_dir, bool& in_cgroup) {
+  clone_args args{};
+  args.flags = flags | CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = static_cast<std::uint64_t>(cgroup_dir);
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid >= 0) {
+    in_cgroup = true;
+    return static_cast<pid_t>(pid);
+  }
+  // ENOSYS: no clone3 (before Linux 5.3), or a seccomp filter that hides it; E2BIG, EINVAL: no
+  // CLONE_INTO_CGROUP (before 5.7); EPERM: a seccomp filter that refuses clone3.
+  if (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EPERM) return -1;
+  in_cgroup = false;
+  return static_cast<pid_t>(
+      ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
 }
 
 int graceful_signal(config::InitStyle style) {

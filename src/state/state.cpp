@@ -1,12 +1,15 @@
 #include "state/state.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <system_error>
@@ -146,6 +149,150 @@ std::vector<GuestState> running_guests(const config::Roots& roots) {
   std::sort(out.begin(), out.end(),
             [](const GuestState& a, const GuestState& b) { return a.name < b.name; });
   return out;
+}
+
+namespace {
+
+// The lock under which context claims are made, judged and dropped.
+class ContextLock {
+ public:
+  explicit ContextLock(const config::Roots& roots) {
+    fs::path dir = roots.run / ".lock";
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) make_dirs(dir);
+    fs::path file = dir / ".context";
+    fd_ = open_file(file, O_RDWR | O_CREAT, 0600);
+    while (::flock(fd_.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw_errno("lock", file.string());
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+fs::path claim_file(const fs::path& dir, int id) {
+  return dir / std::to_string(id);
+}
+
+// The guest that holds a claim; nullopt when there is none, "" when it is unreadable (a claim
+// cut short by a crash).
+std::optional<std::string> claim_holder(const fs::path& file) {
+  auto text = read_file_if_exists(file);
+  if (!text) return std::nullopt;
+  std::string name(trim(*text));
+  if (!config::valid_guest_name(name)) return std::string();
+  return name;
+}
+
+void write_claim(const fs::path& file, std::string_view name, bool exclusive) {
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
+  UniqueFd fd(::open(file.c_str(), flags, 0644));
+  if (!fd) throw_errno("claim context", file.string());
+  write_all(fd.get(), std::string(name) + "\n", file.string());
+}
+
+// The claims directory. Made on first use from the records of the running guests, so that guests
+// started without claims keep their ids.
+fs::path claims_dir(const config::Roots& roots) {
+  fs::path dir = roots.run / ".context";
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) return dir;
+  if (errno != ENOENT) throw_errno("stat", dir.string());
+  fs::path tmp = roots.run / ".context.new";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  make_dirs(tmp);
+  for (const auto& g : running_guests(roots))
+    write_claim(claim_file(tmp, g.context), g.name, false);
+  if (::rename(tmp.c_str(), dir.c_str()) != 0)
+    throw_errno("rename " + tmp.string() + " to", dir.string());
+  return dir;
+}
+
+// Whether the guest holding a claim on id uses it: it is being started or stopped (its lock is
+// held), or it runs at that id.
+bool holder_active(const config::Roots& roots, const std::string& holder, int id) {
+  if (holder.empty()) return false;
+  {
+    UniqueFd fd = open_file_if_exists(roots.run / ".lock" / holder, O_RDONLY);
+    if (fd && ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) return true;
+      throw_errno("test lock", (roots.run / ".lock" / holder).string());
+    }
+  }
+  try {
+    auto st = read_state(roots, holder);
+    return st && st->context == id && init_alive(*st);
+  } catch (const Error&) {
+    return false;  // a corrupt record: not a running guest (as in running_guests)
+  }
+}
+
+// The ids in [first, last] that have a claim, as offsets from first.
+std::vector<bool> claimed_ids(const fs::path& dir, int first, int last) {
+  std::vector<bool> used(static_cast<size_t>(last - first + 1));
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) throw_errno("open directory", dir.string());
+  while (dirent* e = ::readdir(d)) {
+    std::string_view n(e->d_name);
+    int id = 0;
+    auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id);
+    if (ec == std::errc() && p == n.data() + n.size() && id >= first && id <= last) {
+      used[static_cast<size_t>(id - first)] = true;
+    }
+  }
+  ::closedir(d);
+  return used;
+}
+
+}  // namespace
+
+std::optional<std::string> claim_context(const config::Roots& roots, int id,
+                                         std::string_view name) {
+  ContextLock lock(roots);
+  fs::path file = claim_file(claims_dir(roots), id);
+  auto holder = claim_holder(file);
+  if (holder && *holder != name && holder_active(roots, *holder, id)) return holder;
+  write_claim(file, name, false);
+  return std::nullopt;
+}
+
+std::optional<int> claim_free_context(const config::Roots& roots, int first, int last,
+                                      std::string_view name) {
+  if (first > last) return std::nullopt;
+  ContextLock lock(roots);
+  fs::path dir = claims_dir(roots);
+  for (int pass = 0; pass < 2; ++pass) {
+    auto used = claimed_ids(dir, first, last);
+    for (int id = first; id <= last; ++id) {
+      if (used[static_cast<size_t>(id - first)]) continue;
+      try {
+        write_claim(claim_file(dir, id), name, true);
+        return id;
+      } catch (const Error& e) {
+        if (e.code() != EEXIST) throw;
+      }
+    }
+    if (pass > 0) break;
+    // Every id is held: drop the claims of guests that are gone, then look again.
+    for (int id = first; id <= last; ++id) {
+      fs::path file = claim_file(dir, id);
+      auto holder = claim_holder(file);
+      if (holder && (*holder == name || !holder_active(roots, *holder, id))) {
+        if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw_errno("remove", file.string());
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+void release_context(const config::Roots& roots, int id, std::string_view name) {
+  ContextLock lock(roots);
+  fs::path file = claim_file(roots.run / ".context", id);
+  auto holder = claim_holder(file);
+  if (holder && *holder == name && ::unlink(file.c_str()) != 0 && errno != ENOENT) {
+    throw_errno("remove", file.string());
+  }
 }
 
 GuestLock::GuestLock(const config::Roots& roots, std::string_view name) {

@@ -55,6 +55,21 @@ bool supervisor_alive(const GuestState& st);
 // The running guests: state records whose init is alive, sorted by name.
 std::vector<GuestState> running_guests(const config::Roots& roots);
 
+// Context ids in use. RUN_ROOT/.context/N names the guest that holds id N, from its start until
+// its cleanup; claims are made, judged and dropped under one lock (RUN_ROOT/.lock/.context). A
+// claim whose guest neither runs at that id (its state record) nor is being started or stopped
+// (its lock) is stale, left by a run that crashed, and is taken over.
+//
+// Claims id for the guest name (who holds its GuestLock). If another guest holds the id and runs
+// or is being started or stopped, returns that guest's name and claims nothing.
+std::optional<std::string> claim_context(const config::Roots& roots, int id, std::string_view name);
+// Claims the lowest id in [first, last] that no claim holds; when every one is held, stale claims
+// are dropped first. nullopt when every id is in use.
+std::optional<int> claim_free_context(const config::Roots& roots, int first, int last,
+                                      std::string_view name);
+// Drops the claim on id if the guest name holds it. No error if there is none.
+void release_context(const config::Roots& roots, int id, std::string_view name);
+
 // An exclusive lock on one guest for start, stop and delete (flock on RUN_ROOT/.lock/NAME).
 class GuestLock {
  public:
