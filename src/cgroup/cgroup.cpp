@@ -314,14 +314,29 @@ fs::path guest_cgroup_path(const Hierarchy& h, std::string_view base, std::strin
   return h.root / relative(base) / name;
 }
 
-std::map<std::string, fs::path> guest_v1_paths(const Hierarchy& h, std::string_view base,
-                                               std::string_view name) {
+namespace {
+
+// Each v1 controller's guest directory, relative to that controller's mount.
+std::map<std::string, fs::path> guest_v1_relative(const Hierarchy& h, std::string_view base,
+                                                  std::string_view name) {
   std::map<std::string, fs::path> out;
   auto own = own_cgroups();
+  fs::path tail = relative(base) / name;
   for (const auto& [ctrl, mnt] : h.v1) {
     auto it = own.find(ctrl);
     fs::path rel = it == own.end() ? fs::path() : relative(it->second);
-    out.emplace(ctrl, mnt / rel / relative(base) / name);
+    out.emplace(ctrl, rel / tail);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, fs::path> guest_v1_paths(const Hierarchy& h, std::string_view base,
+                                               std::string_view name) {
+  std::map<std::string, fs::path> out;
+  for (const auto& [ctrl, rel] : guest_v1_relative(h, base, name)) {
+    out.emplace(ctrl, h.v1.at(ctrl) / rel);
   }
   return out;
 }
@@ -358,12 +373,13 @@ GuestCgroup GuestCgroup::create(const Hierarchy& h, std::string_view base, std::
     }
     if (h.layout == Layout::hybrid) {
       std::map<fs::path, bool> done;
-      for (const auto& [ctrl, dir] : guest_v1_paths(h, base, name)) {
+      for (const auto& [ctrl, rel] : guest_v1_relative(h, base, name)) {
+        const fs::path& mnt = h.v1.at(ctrl);
+        fs::path dir = mnt / rel;
         cg.v1_dirs_.emplace(ctrl, dir);
         if (done.count(dir) != 0) continue;
         done[dir] = true;
-        const fs::path& mnt = h.v1.at(ctrl);
-        auto m = make_dirs(mnt, fs::relative(dir, mnt));
+        auto m = make_dirs(mnt, rel);
         created.insert(created.end(), m.begin(), m.end());
         if (ctrl == "cpuset") {
           // Every level we made, outermost first, needs CPUs and memory nodes.
