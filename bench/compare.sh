@@ -71,7 +71,7 @@ if [[ ${VSB_IN_NS:-} != 1 ]]; then
   done
   if ((${#need[@]})); then
     echo "installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need[@]}" >/dev/null
   fi
   # The private mount namespace: what is mounted here vanishes with the last process using it.
   exec unshare --mount --propagation private env VSB_IN_NS=1 "$0" "${all_args[@]}"

@@ -39,7 +39,7 @@ probe=$(realpath "$build/vserver-probe")
 }
 [[ $(id -u) == 0 ]] || { echo "$0: needs root (network namespaces, guests)" >&2; exit 2; }
 if ! command -v iperf3 >/dev/null || ! command -v sockperf >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iperf3 sockperf \
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends iperf3 sockperf \
     >/dev/null || { echo "$0: needs iperf3 and sockperf (Debian packages)" >&2; exit 2; }
 fi
 iperf3=$(command -v iperf3)

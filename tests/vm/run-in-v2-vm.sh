@@ -87,7 +87,7 @@ ensure_packages() {
   fi
   echo "$ME: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; } >&2 ||
+  { apt-get -o DPkg::Lock::Timeout=600 update && apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"; } >&2 ||
     die "apt-get install ${missing[*]} failed"
 }
 ensure_packages
