@@ -77,11 +77,26 @@ wait
 
 # The CPU-share tests need the machine to themselves: one VM, after the others.
 step "running the serial integration tests in one VM"
+# Software emulation charges a vCPU's time to the task it was running even while the host ran
+# something else (there is no steal-time accounting under TCG), so a CPU share measured in the VM
+# reads high when the host is busy: a failed test gets one more run, alone.
 if [ -x "$BUILD/integration_serial_tests" ]; then
   set +e
   "$RUN_VM" "$BUILD" "$BUILD/integration_serial_tests" "${args[@]}" \
     "--gtest_output=xml:$BUILD/integration-v2-serial.xml" 2>&1 | sed -u "s/^/[vm serial] /"
-  echo "${PIPESTATUS[0]}" >"$rcdir/serial"
+  r=${PIPESTATUS[0]}
+  failed=$(python3 -c '
+import sys, xml.etree.ElementTree as ET
+cases = ET.parse(sys.argv[1]).getroot().iter("testcase")
+print(":".join(c.get("classname") + "." + c.get("name") for c in cases if c.find("failure") is not None))
+' "$BUILD/integration-v2-serial.xml" 2>/dev/null || true)
+  if [ "$r" != 0 ] && [ "$r" != 125 ] && [ -n "$failed" ]; then
+    step "serial VM: retrying $failed once"
+    "$RUN_VM" "$BUILD" "$BUILD/integration_serial_tests" --gtest_brief=1 \
+      "--gtest_filter=$failed" 2>&1 | sed -u "s/^/[vm serial retry] /"
+    r=${PIPESTATUS[0]}
+  fi
+  echo "$r" >"$rcdir/serial"
   set -e
 fi
 
