@@ -5,7 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libseccomp-dev libcap-dev libmnl-dev libarchive-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libfuse3-dev fuse3
-  busybox-static procps tar zstd xz-utils
+  busybox-static procps tar zstd xz-utils e2fsprogs xfsprogs
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -22,6 +22,8 @@
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
 #include "state/state.hpp"
+#include "storage/image.hpp"
+#include "storage/layout.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
@@ -836,6 +838,13 @@ void delete_guest(const config::Roots& roots_in, std::string_view name_in) {
     }
     detail::remove_tree(*real);
   }
+  // The guest's disk image, when the image method kept its disk limit.
+  fs::path image = storage::guest_image(roots, name);
+  if (!storage::image_mounts(image).empty()) {
+    throw Error("refusing to delete the disk image of vserver '" + name + "': " + image.string() +
+                " is mounted");
+  }
+  if (::unlink(image.c_str()) != 0 && errno != ENOENT) throw_errno("remove", image.string());
   detail::remove_tree(cfgdir);
   state::remove_state(roots, name);
 }

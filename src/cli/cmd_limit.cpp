@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "runtime/runtime.hpp"
 #include "state/state.hpp"
+#include "storage/storage.hpp"
 
 namespace vs::cli {
 
@@ -42,6 +43,8 @@ KEY is a file of the configuration, relative to /etc/vservers/NAME:
   limits/cpu (CPUs: 0.5, or 50%)
   sched/fill-rate, sched/interval, sched/tokens-max, sched/priority-bias, ...
   cpuset/cpus, cpuset/mems, cgroup/FILE (written verbatim into the guest's cgroup)
+  dlimits/N/space_total (KiB), dlimits/N/inodes_total, dlimits/N/reserved (percent): the disk
+  limit, changed at once where a project quota keeps it (an image is not resized)
 Short forms: rss.hard = rlimits/rss.hard, memory = limits/memory, fill-rate = sched/fill-rate,
 cpus = cpuset/cpus. See docs/limits.md.
 )";
@@ -117,6 +120,9 @@ int show(const Globals& g, const std::string& name, bool json) {
     if (l.resource == RLIMIT_AS) as_limit = l.hard == RLIM_INFINITY ? cgroup::kMax : l.hard;
     if (l.resource == RLIMIT_NOFILE) nofile = l.hard == RLIM_INFINITY ? cgroup::kMax : l.hard;
   }
+  // The disk limit, when the guest has one (its counters are instant; no walk here).
+  std::optional<storage::Usage> disk;
+  if (cfg.dlimits.limit) disk = storage::disk_usage(g.roots, cfg);
   if (json) {
     nlohmann::json j = {
         {"name", cfg.id()},
@@ -150,6 +156,16 @@ int show(const Globals& g, const std::string& name, bool json) {
          {{"cpus", u.cpus_effective.value_or("")}, {"mems", u.mems_effective.value_or("")}}},
         {"notes", plan.notes},
     };
+    if (disk) {
+      auto opt = [](const std::optional<std::uint64_t>& v) {
+        return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+      };
+      j["disk"] = {{"space_kib", disk->space_kib},
+                   {"space_total_kib", opt(disk->space_total_kib)},
+                   {"inodes", disk->inodes},
+                   {"inodes_total", opt(disk->inodes_total)},
+                   {"source", disk->source}};
+    }
     std::cout << j.dump(2) << '\n';
     return 0;
   }
@@ -176,6 +192,11 @@ int show(const Globals& g, const std::string& name, bool json) {
   row("VM", "-", "-", num(pages(as_limit, page)), "-", "pages per process (RLIMIT_AS)");
   row("NOFILE", "-", "-", num(nofile), "-", "per process");
   if (u.cpus_effective) row("CPUSET", *u.cpus_effective, "-", "-", "-", "CPUs");
+  if (disk) {
+    row("DISK", std::to_string(disk->space_kib), "-", num(disk->space_total_kib), "-",
+        "KiB (" + disk->source + ")");
+    row("INODES", std::to_string(disk->inodes), "-", num(disk->inodes_total), "-", "inodes");
+  }
   for (const auto& n : plan.notes) std::cout << "note: " << n << '\n';
   return 0;
 }
@@ -190,7 +211,12 @@ int change(const Globals& g, const std::string& name, const std::string& key,
                 "' is not running; use --save to change its configuration only");
     return 1;
   }
-  if (running) {
+  if (*rel.begin() == "dlimits") {
+    // On the filesystem, running or not.
+    for (const auto& n : storage::apply_limit(g.roots, cfg)) {
+      std::cerr << "vserver " << name << ": note: " << n << '\n';
+    }
+  } else if (running) {
     auto notes = runtime::apply_limits(g.roots, cfg);
     for (const auto& n : notes) std::cerr << "vserver " << name << ": note: " << n << '\n';
   }

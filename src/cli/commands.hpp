@@ -35,6 +35,7 @@ int cmd_enter(const Globals& g, const std::string& name, const Args& args);
 int cmd_exec(const Globals& g, const std::string& name, const Args& args);
 int cmd_suexec(const Globals& g, const std::string& name, const Args& args);
 int cmd_limit(const Globals& g, const std::string& name, const Args& args);
+int cmd_du(const Globals& g, const std::string& name, const Args& args);
 // vserver list [--json] (no guest name).
 int cmd_list(const Globals& g, const Args& args);
 

@@ -35,6 +35,7 @@ Commands:
   exec CMD [ARGS...]            run a command inside; its exit status is returned
   suexec USER CMD [ARGS...]     run a command inside as USER
   limit [show|set|unset|apply]  resource use and limits; change them while it runs
+  du [--walk] [--json]          disk space and inodes used (vdu), against dlimits/
   check                         validate the configuration; every problem is printed
   delete [--yes]                remove configuration and root filesystem
   list [--json]                 all guests (no NAME)
@@ -59,6 +60,7 @@ const std::map<std::string, Handler>& commands() {
       {"start", cmd_start},   {"stop", cmd_stop},       {"restart", cmd_restart},
       {"status", cmd_status}, {"running", cmd_running}, {"enter", cmd_enter},
       {"exec", cmd_exec},     {"suexec", cmd_suexec},   {"limit", cmd_limit},
+      {"du", cmd_du},
   };
   return table;
 }

@@ -1137,6 +1137,165 @@ void check_limit_conflicts(TreeReader& r, const GuestConfig& cfg,
 }
 
 // Writes items into one guest's tree: every file atomically, parent directories on demand.
+// dlimits/ (§1.8). util-vserver skips an entry silently unless all four files exist; here a
+// missing value is simply "no limit of that kind" and what cannot be honoured is a problem.
+void read_dlimits(TreeReader& r, GuestConfig& cfg) {
+  DiskLimits& d = cfg.dlimits;
+  if (!r.is_dir("dlimits")) {
+    if (r.exists("dlimits")) r.problem(r.path("dlimits"), "not a directory");
+    return;
+  }
+  if (auto t = r.scalar("dlimits/method")) {
+    if (auto m = disk_limit_method_from_string(t->value)) {
+      d.method = *m;
+    } else {
+      r.problem(t->path, "unknown disk limit method " + quote(t->value) + " (auto, quota, image)");
+    }
+  }
+  for (const auto& id : r.entries("dlimits", is_dir_entry)) {
+    fs::path dir = fs::path("dlimits") / id;
+    if (r.flag(dir / "disabled")) {
+      d.disabled.push_back(id);
+      continue;
+    }
+    DiskLimit l;
+    l.id = id;
+    bool ok = true;
+    if (auto t = r.scalar(dir / "directory")) {
+      fs::path p(t->value);
+      if (t->value.empty() || !p.is_absolute()) {
+        r.problem(t->path, quote(t->value) + " is not an absolute path");
+        ok = false;
+      } else {
+        l.directory = p.lexically_normal();
+      }
+    }
+    auto amount = [&](const char* file, std::uint64_t max, std::string_view unit,
+                      std::uint64_t& out) {
+      auto t = r.scalar(dir / file);
+      if (!t) return;
+      auto v = parse_disk_limit(t->value, max);
+      if (!v) {
+        r.problem(t->path, quote(t->value) + " is not " + std::string(unit) +
+                               " (a number from 1 to " + std::to_string(max) +
+                               ", or -1 or inf for no limit)");
+        ok = false;
+      } else {
+        out = *v;
+      }
+    };
+    amount("space_total", kMaxDiskSpaceKiB, "a space in KiB", l.space_total);
+    amount("inodes_total", kMaxDiskInodes, "a number of inodes", l.inodes_total);
+    if (auto t = r.scalar(dir / "reserved")) {
+      if (auto v = bounded(r, *t, 0, 100, "a percentage")) {
+        l.reserved = *v;
+      } else {
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    if (l.space_total == kUnlimited && l.inodes_total == kUnlimited) {
+      r.problem(r.path(dir), "neither space_total nor inodes_total sets a limit");
+      continue;
+    }
+    if (d.limit) {
+      r.problem(r.path(dir),
+                "a second disk limit; a guest has one, on the filesystem of its data "
+                "(dlimits/" +
+                    d.limit->id + " is that one)");
+      continue;
+    }
+    d.limit = std::move(l);
+  }
+  if (!d.limit) return;
+  fs::path where = r.path(fs::path("dlimits") / d.limit->id);
+  if (d.method != DiskLimitMethod::image && !cfg.context) {
+    r.problem(where,
+              "a disk limit needs a static context, since the project quota is keyed by the "
+              "context id: write one into " +
+                  r.path("context").string() +
+                  " (or use the image method: dlimits/method = image)");
+  }
+  if (d.method == DiskLimitMethod::image && d.limit->space_total == kUnlimited) {
+    r.problem(where, "the image method needs space_total (the size of the image)");
+  }
+}
+
+// The host paths a bind mount in fstab may not bring into a guest: the host's root, the kernel's
+// views, the guests' configuration, roots and state, and anything that contains one of them.
+std::string refused_bind_source(const Roots& roots, const fs::path& source) {
+  const std::array<fs::path, 3> kernel = {"/proc", "/sys", "/dev"};
+  for (const auto& k : kernel) {
+    if (is_within(source, k)) return "the host's " + k.string() + " (the guest has its own)";
+  }
+  struct Protected {
+    fs::path path;
+    const char* what;
+  };
+  const std::array<Protected, 7> guarded = {{
+      {roots.config, "the guests' configuration"},
+      {"/etc/vservers", "the guests' configuration"},
+      {roots.vdir, "the guests' root filesystems"},
+      {"/var/lib/vservers", "the guests' root filesystems"},
+      {roots.run, "the guests' runtime state"},
+      {"/run/vservers", "the guests' runtime state"},
+      {roots.log, "the guests' console logs"},
+  }};
+  for (const auto& p : guarded) {
+    fs::path n = p.path.lexically_normal();
+    if (is_within(source, n)) return n.string() + ", " + p.what;
+    if (is_within(n, source)) {
+      return source == "/" ? std::string("the host's root")
+                           : "a directory that holds " + n.string() + ", " + p.what;
+    }
+  }
+  if (source == "/run") return "the host's /run";
+  return {};
+}
+
+// fstab entries that can be parsed but must not be mounted: checked now, before any syscall.
+void check_fstab(TreeReader& r, const Roots& roots, const GuestConfig& cfg) {
+  fs::path file = r.path("fstab");
+  for (const auto& e : cfg.fstab) {
+    std::string line = format_fstab({e});
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    auto refuse = [&](const std::string& why) { r.problem(file, quote(line) + ": " + why); };
+    if (fs::path(e.target).lexically_normal() == "/" && e.type != "proc" && e.type != "sysfs") {
+      refuse("mounting over the guest's root is not supported; point the vdir link at it instead");
+      continue;
+    }
+    auto opts = split_options(e.options);
+    bool bind = e.type == "bind" || std::find(opts.begin(), opts.end(), "bind") != opts.end() ||
+                std::find(opts.begin(), opts.end(), "rbind") != opts.end();
+    if (bind) {
+      fs::path src(e.source);
+      if (!src.is_absolute()) {
+        refuse("the source of a bind mount must be an absolute host path");
+        continue;
+      }
+      std::string why = refused_bind_source(roots, src.lexically_normal());
+      if (why.empty()) {
+        // The path as the kernel will resolve it: a symlink must not lead where a typo may not.
+        std::error_code ec;
+        fs::path real = fs::weakly_canonical(src, ec);
+        if (!ec && real != src.lexically_normal()) {
+          why = refused_bind_source(roots, real);
+          if (!why.empty()) why += " (through " + real.string() + ")";
+        }
+      }
+      if (!why.empty()) refuse("a bind mount of " + why + " is refused");
+      continue;
+    }
+    if (e.type == "tmpfs") {
+      for (const auto& o : opts) {
+        if (o.rfind("size=", 0) == 0 && !valid_tmpfs_size(o.substr(5))) {
+          refuse(quote(o) + " is not a tmpfs size (bytes with k, m or g, or a percentage of RAM)");
+        }
+      }
+    }
+  }
+}
+
 class TreeWriter {
  public:
   TreeWriter(fs::path dir, fs::path defaults)
@@ -1503,6 +1662,41 @@ void write_byte_limits(TreeWriter& w, const ByteLimits& l) {
   }
 }
 
+// dlimits/: the method when not auto, the enabled entry; entries with a disabled file are left as
+// they are, and other entries are removed.
+void write_dlimits(TreeWriter& w, const DiskLimits& d) {
+  if (d.method == DiskLimitMethod::automatic) {
+    w.remove("dlimits/method");
+  } else {
+    w.put_line("dlimits/method", to_string(d.method));
+  }
+  for (const auto& name : w.names("dlimits")) {
+    fs::path rel = fs::path("dlimits") / name;
+    if (!w.is_dir(rel) || name.front() == '.') continue;
+    if (std::find(d.disabled.begin(), d.disabled.end(), name) != d.disabled.end()) continue;
+    if (d.limit && d.limit->id == name) continue;
+    w.remove_tree(rel);
+  }
+  if (!d.limit) return;
+  const DiskLimit& l = *d.limit;
+  fs::path dir = fs::path("dlimits") / l.id;
+  w.make_dir(dir);
+  auto amount = [&](const char* file, std::uint64_t v) {
+    if (v == kUnlimited) {
+      w.remove(dir / file);
+    } else {
+      w.put_line(dir / file, std::to_string(v));
+    }
+  };
+  amount("space_total", l.space_total);
+  amount("inodes_total", l.inodes_total);
+  w.put_optional(dir / "directory",
+                 l.directory ? std::optional<std::string>(l.directory->string()) : std::nullopt);
+  if (l.reserved != 0 || w.exists(dir / "reserved")) {
+    w.put_line(dir / "reserved", std::to_string(l.reserved));
+  }
+}
+
 // What write_guest refuses for the items of this file because it could not be read back in the
 // same shape: an Error naming the item, or nothing.
 void check_writable(const GuestConfig& cfg, const fs::path& dir, const std::string& where) {
@@ -1536,6 +1730,12 @@ void check_writable(const GuestConfig& cfg, const fs::path& dir, const std::stri
     if (auto base = cgroup_path_item(d, "cgroup/base")) {
       throw Error(where + "no cgroup base, but .defaults/cgroup/base sets " + quote(*base) +
                   " for every guest; set the base explicitly");
+    }
+  }
+  if (const auto& l = cfg.dlimits.limit) {
+    if (l->id.empty() || l->id.front() == '.' || l->id.find('/') != std::string::npos ||
+        l->reserved < 0 || l->reserved > 100 || (l->directory && !l->directory->is_absolute())) {
+      throw Error(where + "dlimits/" + l->id + " cannot be written as it is");
     }
   }
   if (cfg.limits.cpus && !(*cfg.limits.cpus > 0 && std::isfinite(*cfg.limits.cpus))) {
@@ -1598,6 +1798,8 @@ std::vector<Problem> check_guest(const Roots& roots, std::string_view name, Gues
   read_cpuset(r, cfg.cpuset);
   read_cgroup(r, problems, cfg.cgroup);
   read_byte_limits(r, cfg.limits);
+  read_dlimits(r, cfg);
+  check_fstab(r, roots, cfg);
   check_limit_conflicts(r, cfg, rate_file);
   return problems;
 }
@@ -1691,6 +1893,7 @@ void write_guest(const GuestConfig& cfg) {
   write_cpuset(w, cfg.cpuset);
   write_cgroup(w, cfg.cgroup);
   write_byte_limits(w, cfg.limits);
+  write_dlimits(w, cfg.dlimits);
 }
 
 std::vector<std::string> list_guests(const Roots& roots) {

@@ -24,7 +24,27 @@ constexpr std::array<std::pair<NetworkMode, const char*>, 6> kNetworkModes = {{
     {NetworkMode::macvlan, "macvlan"},
 }};
 
+constexpr std::array<std::pair<DiskLimitMethod, const char*>, 3> kDiskLimitMethods = {{
+    {DiskLimitMethod::automatic, "auto"},
+    {DiskLimitMethod::quota, "quota"},
+    {DiskLimitMethod::image, "image"},
+}};
+
 }  // namespace
+
+const char* to_string(DiskLimitMethod m) {
+  for (const auto& [method, name] : kDiskLimitMethods) {
+    if (method == m) return name;
+  }
+  return "unknown";
+}
+
+std::optional<DiskLimitMethod> disk_limit_method_from_string(std::string_view s) {
+  for (const auto& [method, name] : kDiskLimitMethods) {
+    if (s == name) return method;
+  }
+  return std::nullopt;
+}
 
 const char* to_string(InitStyle s) {
   for (const auto& [style, name] : kInitStyles) {

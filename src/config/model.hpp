@@ -144,6 +144,35 @@ struct ByteLimits {
   bool operator==(const ByteLimits&) const = default;
 };
 
+// dlimits/ (util-vserver §1.8, §7): the guest's disk limit, kept by a project quota on the
+// filesystem of its data or by an ext4 image of its own (docs/storage.md, "Disk limits").
+enum class DiskLimitMethod {
+  automatic,  // the project quota where the filesystem enforces one, else an image
+  quota,      // ext4/XFS project quota, project id = the guest's context
+  image,      // a loop-mounted ext4 image per guest, VDIR_ROOT/.images/NAME.ext4
+};
+const char* to_string(DiskLimitMethod m);
+std::optional<DiskLimitMethod> disk_limit_method_from_string(std::string_view s);
+
+// One dlimits/N/ entry. Units as util-vserver's: space in KiB (1024-byte blocks), inodes as a
+// count, reserved in percent. kUnlimited: no limit of that kind.
+struct DiskLimit {
+  std::string id;                           // the directory name N
+  std::optional<fs::path> directory;        // dlimits/N/directory: a path on the limited filesystem
+  std::uint64_t space_total = kUnlimited;   // dlimits/N/space_total, KiB
+  std::uint64_t inodes_total = kUnlimited;  // dlimits/N/inodes_total
+  int reserved = 0;                         // dlimits/N/reserved, 0..100
+  bool operator==(const DiskLimit&) const = default;
+};
+
+struct DiskLimits {
+  DiskLimitMethod method = DiskLimitMethod::automatic;  // dlimits/method
+  std::optional<DiskLimit> limit;  // the one enabled entry (at most one per guest)
+  // Entries with a disabled file: skipped, kept as they are by write_guest.
+  std::vector<std::string> disabled;
+  bool operator==(const DiskLimits&) const = default;
+};
+
 struct Uts {
   std::optional<std::string> nodename;
   std::optional<std::string> domainname;
@@ -191,6 +220,7 @@ struct GuestConfig {
   Cpuset cpuset;
   CgroupConfig cgroup;
   ByteLimits limits;
+  DiskLimits dlimits;
   std::optional<std::string> shell;  // shell for enter
   bool operator==(const GuestConfig&) const = default;
 

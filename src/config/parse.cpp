@@ -95,6 +95,48 @@ std::optional<long long> parse_integer(std::string_view s) {
   return v;
 }
 
+std::optional<std::uint64_t> parse_disk_limit(std::string_view s, std::uint64_t max) {
+  std::string l = to_lower(s);
+  if (l == "-1" || l == "inf") return kUnlimited;
+  if (s.empty() || s.front() == '-') return std::nullopt;
+  auto v = parse_integer(s);
+  if (!v || *v < 1 || static_cast<std::uint64_t>(*v) > max) return std::nullopt;
+  return static_cast<std::uint64_t>(*v);
+}
+
+std::vector<std::string> split_options(std::string_view options) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= options.size()) {
+    size_t comma = options.find(',', pos);
+    if (comma == std::string_view::npos) comma = options.size();
+    if (comma > pos) out.emplace_back(options.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return out;
+}
+
+bool valid_tmpfs_size(std::string_view s) {
+  if (s.empty()) return false;
+  size_t digits = 0;
+  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+  if (digits == 0) return false;
+  std::string_view rest = s.substr(digits);
+  if (rest.empty() || rest == "%") return true;
+  return rest.size() == 1 &&
+         std::string_view("kKmMgGtTpPeE").find(rest[0]) != std::string_view::npos;
+}
+
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  auto o = outer.begin();
+  auto i = inner.begin();
+  for (; o != outer.end(); ++o, ++i) {
+    if (o->empty()) continue;  // the empty last element of "/a/b/"
+    if (i == inner.end() || *i != *o) return false;
+  }
+  return true;
+}
+
 std::optional<std::uint64_t> parse_limit(std::string_view s) {
   if (s == "inf" || s == "INF" || s == "Inf") return kUnlimited;
   if (s.empty()) return std::nullopt;

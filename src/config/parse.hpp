@@ -49,6 +49,22 @@ FstabParse parse_fstab(std::string_view text);
 // One line per entry, fields escaped so that parse_fstab returns the same entries.
 std::string format_fstab(const std::vector<FstabEntry>& entries);
 
+// dlimits/N/space_total and inodes_total: a decimal count from 1 to max, or "-1" / "inf" for no
+// limit (kUnlimited), as vdlimit prints infinity. nullopt otherwise (0 included: it would leave
+// the guest nothing).
+inline constexpr std::uint64_t kMaxDiskSpaceKiB = std::uint64_t{1} << 53;  // 8 EiB in bytes
+inline constexpr std::uint64_t kMaxDiskInodes = std::uint64_t{1} << 53;
+std::optional<std::uint64_t> parse_disk_limit(std::string_view s, std::uint64_t max);
+
+// Mount options split at commas, empty items dropped.
+std::vector<std::string> split_options(std::string_view options);
+// A tmpfs size= value: a number of bytes with an optional k, m, g, t, p or e suffix (either case),
+// or a percentage of RAM ("50%").
+bool valid_tmpfs_size(std::string_view s);
+
+// Whether inner is outer or below it, component by component (both normalised by the caller).
+bool is_within(const fs::path& inner, const fs::path& outer);
+
 // apps/init/killseq: "signal [wait signal]*" spread over any number of lines (whitespace or
 // newlines separate fields). Signals 1..64, waits in seconds ≥ 0. On error returns nullopt and
 // sets error.

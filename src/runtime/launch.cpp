@@ -41,6 +41,7 @@
 #include "runtime/runtime.hpp"
 #include "runtime/security.hpp"
 #include "state/state.hpp"
+#include "storage/storage.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
@@ -575,6 +576,7 @@ void cleanup(const config::Roots& roots, const state::GuestState& st) {
     state::remove_state(roots, st.name);
   }
   state::release_context(roots, st.context, st.name);
+  storage::release(roots, st.name);
 }
 
 int start(const config::Roots& roots, const config::GuestConfig& cfg, const StartOptions& opts) {
@@ -601,8 +603,16 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
     }
   }
 
+  // The disk limit, and the guest's image mounted when it has one: kept once the guest runs (its
+  // cleanup releases it), undone if the start fails.
+  storage::Prepared storage = storage::prepare(roots, cfg);
+  for (const auto& note : storage.notes) {
+    std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), note.c_str());
+  }
+
   if (opts.foreground) {
     return supervise(l, [&] {
+      storage.keep();
       lock.reset();
       context_guard.dismiss();  // the guest's cleanup drops it
     });
@@ -655,6 +665,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   report_write.reset();
   std::string report = read_fd(report_read.get());
   if (report == "OK") {
+    storage.keep();
     context_guard.dismiss();  // the supervisor's cleanup drops it
     return 0;
   }

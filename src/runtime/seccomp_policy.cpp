@@ -1,5 +1,6 @@
 #include "runtime/seccomp_policy.hpp"
 
+#include <linux/fs.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
@@ -125,6 +126,12 @@ std::vector<sock_filter> compile_guest_filter(bool allow_tiocsti, int optimize) 
                            SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, TIOCSTI)),
           "deny ioctl(TIOCSTI)");
   }
+
+  // The project id of a file keeps the guest's disk limit (docs/storage.md): root in the guest
+  // owns its files and could move them to another project with this ioctl.
+  check(seccomp_rule_add(ctx.get(), deny, SCMP_SYS(ioctl), 1,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, FS_IOC_FSSETXATTR)),
+        "deny ioctl(FS_IOC_FSSETXATTR)");
 
   // libseccomp 2.5 writes the program to a file descriptor only.
   UniqueFd mem(::memfd_create("vserver-seccomp", MFD_CLOEXEC));

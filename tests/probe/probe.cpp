@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fputs(
         "usage: probe init_module|finit_module|kexec|mknod|mount|settime|swapon|"
-        "open_by_handle|unshare_user|unshare_net|bpf|tiocsti|chroot_escape|ping ADDR\n",
+        "fssetxattr|open_by_handle|unshare_user|unshare_net|bpf|tiocsti|chroot_escape|ping ADDR\n",
         stderr);
     return 2;
   }
@@ -61,6 +61,18 @@ int main(int argc, char** argv) {
     return report(clock_settime(CLOCK_REALTIME, &ts));
   }
   if (!std::strcmp(what, "swapon")) return report(swapon("/tmp/swap", 0));
+  if (!std::strcmp(what, "fssetxattr")) {
+    // Rewrites the root directory's attributes with project id 0 (linux/fs.h's struct fsxattr
+    // and FS_IOC_FSGETXATTR/FSSETXATTR, spelled out: that header clashes with sys/mount.h).
+    struct {
+      unsigned int xflags, extsize, nextents, projid, cowextsize;
+      unsigned char pad[8];
+    } fa{};
+    int fd = open("/", O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || ioctl(fd, _IOR('X', 31, fa), &fa) != 0) return report(-1);
+    fa.projid = 0;
+    return report(ioctl(fd, _IOW('X', 32, fa), &fa));
+  }
   if (!std::strcmp(what, "open_by_handle")) {
     struct {
       unsigned int bytes;

@@ -1,0 +1,404 @@
+#include "storage/storage.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "storage/image.hpp"
+#include "storage/layout.hpp"
+#include "storage/quota.hpp"
+#include "sys/error.hpp"
+#include "sys/fd.hpp"
+#include "sys/file.hpp"
+#include "sys/process.hpp"
+
+namespace vs::storage {
+
+namespace {
+
+bool present(const fs::path& p) {
+  struct stat st {};
+  return ::lstat(p.c_str(), &st) == 0;
+}
+
+bool empty_dir(const fs::path& dir) {
+  std::error_code ec;
+  return fs::directory_iterator(dir, ec) == fs::directory_iterator() && !ec;
+}
+
+// dlimits/N/directory names the filesystem (util-vserver: only its superblock matters): it must
+// be the one of the guest's data.
+void check_directory(const config::GuestConfig& cfg, const fs::path& data) {
+  const auto& l = *cfg.dlimits.limit;
+  if (!l.directory) return;
+  struct stat a {};
+  struct stat b {};
+  fs::path file = cfg.cfgdir / "dlimits" / l.id / "directory";
+  if (::stat(l.directory->c_str(), &a) != 0)
+    throw_errno(file.string() + ": stat", l.directory->string());
+  if (::stat(data.c_str(), &b) != 0) throw_errno("stat", data.string());
+  if (a.st_dev != b.st_dev) {
+    throw Error(file.string() + ": " + l.directory->string() +
+                " is not on the filesystem of the guest's data (" + data.string() +
+                "); the limit applies there");
+  }
+}
+
+std::uint32_t project_id(const config::GuestConfig& cfg) {
+  if (!cfg.context) {
+    throw Error("disk limit of guest " + cfg.name +
+                " by project quota: it needs a static context (" +
+                (cfg.cfgdir / "context").string() + ")");
+  }
+  return static_cast<std::uint32_t>(*cfg.context);
+}
+
+config::DiskLimit limit_or_empty(const config::GuestConfig& cfg) {
+  return cfg.dlimits.limit.value_or(config::DiskLimit{});
+}
+
+ImageSpec image_spec(const config::DiskLimit& l) {
+  ImageSpec s;
+  s.size_kib = l.space_total;
+  s.inodes = l.inodes_total == config::kUnlimited ? 0 : l.inodes_total;
+  s.reserved = l.reserved;
+  return s;
+}
+
+// Removes what is in dir (not dir itself), staying on its filesystem.
+void empty_out(const fs::path& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code rec;
+    fs::remove_all(it->path(), rec);
+    if (rec) throw_errno("remove", it->path().string(), rec.value());
+  }
+  if (ec) throw_errno("read directory", dir.string(), ec.value());
+}
+
+void mount_image(const fs::path& image, const fs::path& data) {
+  LoopDevice loop = LoopDevice::attach(image, false);
+  MountGuard m(loop.path(), data, "ext4", 0, "");
+  m.keep();
+  // loop goes out of scope: the mount holds the device, which autoclear detaches with it.
+}
+
+Usage statfs_usage(const fs::path& dir) {
+  struct statvfs sv {};
+  if (::statvfs(dir.c_str(), &sv) != 0) throw_errno("statfs", dir.string());
+  Usage u;
+  u.space_kib = (sv.f_blocks - sv.f_bfree) * sv.f_frsize / 1024;
+  u.inodes = sv.f_files - sv.f_ffree;
+  return u;
+}
+
+// The usage inside an image that is not mounted: mounted read-only in a private mount namespace
+// of a child process, which takes the mount and the loop device with it when it exits.
+Usage unmounted_image_usage(const fs::path& image, const fs::path& data) {
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("pipe", "usage of " + image.string());
+  UniqueFd rd(pipefd[0]);
+  UniqueFd wr(pipefd[1]);
+  ::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork", "usage of " + image.string());
+  if (pid == 0) {
+    rd.reset();
+    std::string out;
+    try {
+      if (::unshare(CLONE_NEWNS) != 0) throw_errno("unshare", "mount namespace");
+      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+        throw_errno("make mounts private in", "a private mount namespace");
+      }
+      LoopDevice loop = LoopDevice::attach(image, true);
+      MountGuard m(loop.path(), data, "ext4", MS_RDONLY, "noload");
+      Usage u = statfs_usage(data);
+      out = fmt::format("OK {} {}", u.space_kib, u.inodes);
+    } catch (const std::exception& e) {
+      out = e.what();
+    }
+    write_all(wr.get(), out, "usage report");
+    ::_exit(0);
+  }
+  ChildProcess child(pid);
+  wr.reset();
+  std::string out = read_fd(rd.get());
+  child.wait("usage of " + image.string());
+  Usage u;
+  unsigned long long space = 0;
+  unsigned long long inodes = 0;
+  if (std::sscanf(out.c_str(), "OK %llu %llu", &space, &inodes) != 2) {
+    throw Error(out.empty() ? "read the usage of " + image.string() + ": no answer" : out);
+  }
+  u.space_kib = space;
+  u.inodes = inodes;
+  return u;
+}
+
+void walk(int dirfd, dev_t dev, const std::string& name, Usage& u,
+          std::unordered_set<ino_t>& seen) {
+  int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) throw_errno("duplicate descriptor of", name);
+  DIR* d = ::fdopendir(dup);
+  if (d == nullptr) {
+    ::close(dup);
+    throw_errno("open directory", name);
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> owner(d, ::closedir);
+  for (;;) {
+    errno = 0;
+    dirent* e = ::readdir(d);
+    if (e == nullptr) {
+      if (errno != 0) throw_errno("read directory", name);
+      break;
+    }
+    std::string_view n = e->d_name;
+    if (n == "." || n == "..") continue;
+    struct stat st {};
+    if (::fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      throw_errno("stat", name + "/" + std::string(n));
+    }
+    if (st.st_dev != dev) continue;
+    if (st.st_nlink > 1 && !S_ISDIR(st.st_mode) && !seen.insert(st.st_ino).second) continue;
+    u.space_kib += static_cast<std::uint64_t>(st.st_blocks) / 2;
+    ++u.inodes;
+    if (S_ISDIR(st.st_mode)) {
+      UniqueFd fd(::openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!fd) {
+        if (errno == ENOENT) continue;
+        throw_errno("open directory", name + "/" + std::string(n));
+      }
+      walk(fd.get(), dev, name + "/" + std::string(n), u, seen);
+    }
+  }
+}
+
+}  // namespace
+
+const char* to_string(Method m) {
+  switch (m) {
+    case Method::none:
+      return "none";
+    case Method::quota:
+      return "quota";
+    case Method::image:
+      return "image";
+  }
+  return "unknown";
+}
+
+Choice choose_method(const config::Roots& roots, const config::GuestConfig& cfg) {
+  fs::path image = guest_image(roots, cfg.id());
+  bool have_image = present(image);
+  const auto& d = cfg.dlimits;
+  if (!d.limit) {
+    if (have_image) return {Method::image, "its data is in " + image.string()};
+    return {Method::none, "no disk limit"};
+  }
+  using config::DiskLimitMethod;
+  if (d.method == DiskLimitMethod::image) return {Method::image, "dlimits/method is image"};
+  fs::path data = guest_data_dir(roots, cfg);
+  if (have_image) {
+    if (d.method == DiskLimitMethod::quota) {
+      throw Error("disk limit of guest " + cfg.name +
+                  ": dlimits/method is quota, but its data is in " + image.string() +
+                  "; its data must be copied out first");
+    }
+    return {Method::image, "its data is in " + image.string()};
+  }
+  auto support = project_quota_support(data);
+  if (support.enforced) {
+    return {Method::quota, d.method == DiskLimitMethod::quota
+                               ? "dlimits/method is quota"
+                               : "the filesystem enforces project quotas"};
+  }
+  if (d.method == DiskLimitMethod::quota) {
+    throw Error("disk limit of guest " + cfg.name + " by project quota: " + support.why_not +
+                " (mount it with prjquota; ext4 needs mkfs.ext4 -O quota,project or tune2fs -O "
+                "project,quota)");
+  }
+  if (d.limit->space_total == config::kUnlimited) {
+    throw Error("disk limit of guest " + cfg.name + ": " + support.why_not +
+                ", and the image method needs space_total (" +
+                (cfg.cfgdir / "dlimits" / d.limit->id / "space_total").string() + ")");
+  }
+  return {Method::image, support.why_not};
+}
+
+Prepared::Prepared(Prepared&& o) noexcept : notes(std::move(o.notes)), image_(std::move(o.image_)) {
+  o.image_.clear();
+}
+
+Prepared::~Prepared() {
+  if (image_.empty()) return;
+  try {
+    release_image(image_);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vserver: %s\n", e.what());
+  }
+}
+
+Prepared prepare(const config::Roots& roots, const config::GuestConfig& cfg) {
+  Prepared p;
+  Choice c = choose_method(roots, cfg);
+  fs::path data = guest_data_dir(roots, cfg);
+  if (c.method == Method::none) {
+    // A guest whose limit was removed: lift the quota its tree still carries.
+    if (cfg.context) {
+      try {
+        if (project_quota_support(data).enforced &&
+            inherited_project(data) == static_cast<std::uint32_t>(*cfg.context)) {
+          set_project_limits(data, static_cast<std::uint32_t>(*cfg.context), QuotaLimits{});
+        }
+      } catch (const Error& e) {
+        p.notes.push_back(std::string("disk limit not lifted: ") + e.what());
+      }
+    }
+    return p;
+  }
+  if (cfg.dlimits.limit) check_directory(cfg, data);
+  if (c.method == Method::quota) {
+    std::uint32_t projid = project_id(cfg);
+    if (inherited_project(data) != projid) {
+      std::uint64_t n = tag_tree(data, projid);
+      p.notes.push_back(
+          fmt::format("disk limit: {} inodes of {} given project id {}", n, data.string(), projid));
+    }
+    set_project_limits(data, projid, quota_limits(*cfg.dlimits.limit));
+    p.notes.push_back(fmt::format("disk limit by project quota {} ({})", projid, c.reason));
+    return p;
+  }
+  // The image method.
+  fs::path image = guest_image(roots, cfg.id());
+  release_image(image);  // a mount left by a run that crashed
+  if (!present(image)) {
+    struct stat st {};
+    if (::stat(data.c_str(), &st) != 0) throw_errno("stat", data.string());
+    bool populate = !empty_dir(data);
+    create_image(image, image_spec(*cfg.dlimits.limit), populate ? &data : nullptr);
+    // The image now holds the guest's files: they leave the host's filesystem.
+    if (populate) empty_out(data);
+    p.image_ = image;  // from here on, a failure unmounts
+    mount_image(image, data);
+    if (::chown(data.c_str(), st.st_uid, st.st_gid) != 0) throw_errno("chown", data.string());
+    if (::chmod(data.c_str(), st.st_mode & 07777) != 0) throw_errno("chmod", data.string());
+    p.notes.push_back("disk limit: created " + image.string() +
+                      (populate ? " with the guest's files" : ""));
+  } else {
+    if (!empty_dir(data)) {
+      // Mounting the image would hide them, and they would not count against the limit.
+      throw Error("disk limit of guest " + cfg.name + ": " + data.string() +
+                  " holds files while the guest's data is in " + image.string() +
+                  "; move them into the guest while it runs, or away");
+    }
+    p.image_ = image;
+    mount_image(image, data);
+  }
+  struct stat ist {};
+  if (cfg.dlimits.limit && ::stat(image.c_str(), &ist) == 0 &&
+      static_cast<std::uint64_t>(ist.st_size) / 1024 != cfg.dlimits.limit->space_total &&
+      cfg.dlimits.limit->space_total != config::kUnlimited) {
+    p.notes.push_back(fmt::format(
+        "disk limit: the image {} holds {} KiB, dlimits says {} KiB; an image is not resized",
+        image.string(), ist.st_size / 1024, cfg.dlimits.limit->space_total));
+  }
+  p.notes.push_back("disk limit by image " + image.string() + " (" + c.reason + ")");
+  return p;
+}
+
+void release(const config::Roots& roots, std::string_view id) {
+  release_image(guest_image(roots, id));
+}
+
+std::vector<std::string> apply_limit(const config::Roots& roots, const config::GuestConfig& cfg) {
+  Choice c = choose_method(roots, cfg);
+  fs::path data = guest_data_dir(roots, cfg);
+  if (c.method == Method::image) {
+    return {"the disk limit of " + cfg.name + " is kept by its image " +
+            guest_image(roots, cfg.id()).string() +
+            ", which is not resized: the running guest keeps its size"};
+  }
+  if (c.method == Method::none) {
+    if (cfg.context && inherited_project(data) == static_cast<std::uint32_t>(*cfg.context) &&
+        project_quota_support(data).enforced) {
+      set_project_limits(data, static_cast<std::uint32_t>(*cfg.context), QuotaLimits{});
+      return {"disk limit lifted"};
+    }
+    return {};
+  }
+  std::uint32_t projid = project_id(cfg);
+  std::vector<std::string> notes;
+  if (inherited_project(data) != projid) {
+    notes.push_back(
+        fmt::format("disk limit: {} inodes given project id {}", tag_tree(data, projid), projid));
+  }
+  set_project_limits(data, projid, quota_limits(limit_or_empty(cfg)));
+  return notes;
+}
+
+Usage walk_usage(const fs::path& dir) {
+  UniqueFd fd = open_file(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw_errno("stat", dir.string());
+  Usage u;
+  u.space_kib = static_cast<std::uint64_t>(st.st_blocks) / 2;
+  u.inodes = 1;
+  std::unordered_set<ino_t> seen;
+  walk(fd.get(), st.st_dev, dir.string(), u, seen);
+  u.source = "walk";
+  return u;
+}
+
+Usage disk_usage(const config::Roots& roots, const config::GuestConfig& cfg, bool walk) {
+  fs::path data = guest_data_dir(roots, cfg);
+  fs::path image = guest_image(roots, cfg.id());
+  Usage u;
+  std::optional<Choice> c;
+  try {
+    c = choose_method(roots, cfg);
+  } catch (const Error&) {
+    // No mechanism for the limit: the walk still tells the usage.
+  }
+  if (c && c->method == Method::image) {
+    auto mounts = image_mounts(image);
+    std::error_code ec;
+    fs::path real = fs::weakly_canonical(data, ec);
+    bool mounted = std::find(mounts.begin(), mounts.end(), ec ? data : real) != mounts.end();
+    if (mounted) {
+      u = walk ? walk_usage(data) : statfs_usage(data);
+    } else {
+      u = unmounted_image_usage(image, data);
+    }
+    u.source = walk && mounted ? "walk of " + image.string() : "image " + image.string();
+  } else if (!walk && c && c->method == Method::quota && cfg.context &&
+             inherited_project(data) == static_cast<std::uint32_t>(*cfg.context)) {
+    auto pu = project_usage(data, static_cast<std::uint32_t>(*cfg.context));
+    u.space_kib = (pu.space_bytes + 1023) / 1024;
+    u.inodes = pu.inodes;
+    u.source = fmt::format("project quota {}", *cfg.context);
+  } else {
+    u = walk_usage(data);
+  }
+  if (cfg.dlimits.limit) {
+    const auto& l = *cfg.dlimits.limit;
+    if (l.space_total != config::kUnlimited) u.space_total_kib = l.space_total;
+    if (l.inodes_total != config::kUnlimited) u.inodes_total = l.inodes_total;
+  }
+  return u;
+}
+
+}  // namespace vs::storage
