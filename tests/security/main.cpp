@@ -1,5 +1,5 @@
 // The security tests' main: runs them and, at the end, counts the escape battery (the tests of the
-// suites named Escape*): every one that ran is a technique tried, every one that failed a technique
+// suites named Escape*, parameterised ones included): every one that ran is a technique tried, every one that failed a technique
 // that escaped.
 #include <gtest/gtest.h>
 
@@ -11,7 +11,8 @@ namespace {
 class BatteryCount : public ::testing::EmptyTestEventListener {
  public:
   void OnTestEnd(const ::testing::TestInfo& t) override {
-    if (std::string_view(t.test_suite_name()).rfind("Escape", 0) != 0) return;
+    std::string_view suite = t.test_suite_name();  // "Escape...", or "Prefix/Escape..."
+    if (suite.rfind("Escape", 0) != 0 && suite.find("/Escape") == std::string_view::npos) return;
     if (t.result()->Skipped()) return;
     ++tried_;
     if (t.result()->Failed()) {
