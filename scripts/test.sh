@@ -17,6 +17,10 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
 
+# The parsers under libFuzzer (clang, ASan, UBSan), from their seed corpus, for 105 s in all.
+echo "== parser fuzzers"
+fuzz/run.sh 105
+
 # The same integration tests on a pure cgroup v2 host (most users' hosts), in a VM booted with
 # Debian's kernel. A host that is pure v2 itself has just run them on v2.
 if [ "${VSERVER_SKIP_V2_VM:-0}" = 1 ]; then

@@ -105,12 +105,10 @@ class Unpacker {
   // paths and "..".
   std::vector<std::string> clean(std::string_view entry, std::string_view path,
                                  std::string_view what) const {
+    auto comps = clean_entry_name(path);
+    if (comps) return *comps;
     if (!path.empty() && path.front() == '/') refuse(entry, std::string(what) + " is absolute");
-    try {
-      return components(path);
-    } catch (const Error&) {
-      refuse(entry, std::string(what) + " contains \"..\"");
-    }
+    refuse(entry, std::string(what) + " contains \"..\"");
   }
 
   // Refuses when one of the first n components of comps, as it exists now under the root, is a

@@ -93,6 +93,15 @@ std::vector<std::string> components(std::string_view rel) {
   return out;
 }
 
+std::optional<std::vector<std::string>> clean_entry_name(std::string_view name) {
+  if (!name.empty() && name.front() == '/') return std::nullopt;
+  try {
+    return components(name);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 namespace {
 
 UniqueFd dup_fd(int fd, std::string_view what) {

@@ -8,6 +8,7 @@
 #include <array>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,10 @@ struct Root {
 
 // Splits a relative path into its components, dropping empty ones and ".". Throws for "..".
 std::vector<std::string> components(std::string_view rel);
+// The name of an archive entry (or a hard-link target) as the path it is written to below the
+// guest root: its components, "./" and empty ones dropped. nullopt when it would leave the root:
+// absolute, or holding "..". An empty result is the root itself.
+std::optional<std::vector<std::string>> clean_entry_name(std::string_view name);
 
 // Opens directory rel under rootfd without following symlinks. When create is set, missing
 // components are made with mode (exactly, regardless of umask). Throws when a component is a

@@ -14,6 +14,7 @@
 // .defaults/cgroup/; .defaults/cgroup/base applies to every guest without a base of its own.
 #include "config/config.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -83,10 +84,6 @@ bool has_space(std::string_view s) {
 
 const char* family_name(int family) {
   return family == AF_INET6 ? "IPv6" : "IPv4";
-}
-
-std::string error_text(const Error& e) {
-  return e.code() != 0 ? std::string(std::strerror(e.code())) : std::string(e.what());
 }
 
 struct Text {
@@ -196,16 +193,73 @@ class TreeReader {
   }
 
  private:
+  // Where the files of the tree may live: the guest's directory, .defaults/ and the configuration
+  // root (files shared by guests), wherever symbolic links put them.
+  bool inside_tree(const fs::path& real) {
+    if (trees_.empty()) {
+      std::error_code ec;
+      for (const auto& d : {dir_, defaults_, defaults_.parent_path()}) {
+        fs::path c = fs::weakly_canonical(d, ec);
+        if (!ec) trees_.push_back(c);
+      }
+    }
+    return std::any_of(trees_.begin(), trees_.end(), [&](const fs::path& t) {
+      auto [a, b] = std::mismatch(t.begin(), t.end(), real.begin(), real.end());
+      return a == t.end();
+    });
+  }
+
   std::optional<Text> read_at(const fs::path& p) {
-    try {
-      auto c = read_file_if_exists(p);
-      if (!c) return std::nullopt;
-      return Text{p, std::move(*c)};
-    } catch (const Error& e) {
-      problem(p, "cannot read: " + error_text(e));
+    int fd = ::open(p.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+      problem(p, std::string("cannot read: ") + std::strerror(errno));
       return std::nullopt;
     }
+    UniqueFd f(fd);
+    struct stat st {};
+    if (::fstat(f.get(), &st) != 0) {
+      problem(p, std::string("cannot stat: ") + std::strerror(errno));
+      return std::nullopt;
+    }
+    if (S_ISDIR(st.st_mode)) return std::nullopt;
+    if (!S_ISREG(st.st_mode)) {
+      problem(p, "not a regular file; configuration values are read from regular files only");
+      return std::nullopt;
+    }
+    std::error_code ec;
+    fs::path real = fs::canonical(p, ec);
+    if (ec || !inside_tree(real)) {
+      problem(p, "a symbolic link out of the configuration tree (to " + real.string() +
+                     "); configuration files are read from inside " +
+                     defaults_.parent_path().string() + " only");
+      return std::nullopt;
+    }
+    std::string content;
+    std::array<char, 16384> buf{};
+    while (content.size() <= kMaxConfigFile) {
+      ssize_t n = ::read(f.get(), buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        problem(p, std::string("cannot read: ") + std::strerror(errno));
+        return std::nullopt;
+      }
+      if (n == 0) break;
+      content.append(buf.data(), static_cast<size_t>(n));
+    }
+    if (content.size() > kMaxConfigFile) {
+      problem(p, "larger than " + std::to_string(kMaxConfigFile) +
+                     " bytes; configuration files are read up to that size");
+      return std::nullopt;
+    }
+    if (content.find('\0') != std::string::npos) {
+      problem(p, "contains a NUL byte; configuration files are text");
+      return std::nullopt;
+    }
+    return Text{p, std::move(content)};
   }
+
+  std::vector<fs::path> trees_;
 
   fs::path dir_;
   fs::path defaults_;
@@ -1942,13 +1996,16 @@ std::string resolve_guest(const Roots& roots, std::string_view spec) {
     auto id = parse_integer(spec);
     std::vector<std::string> matches;
     for (const auto& name : list_guests(roots)) {
+      // The first bytes of a regular file only: a FIFO or /dev/zero there must not hang us.
       std::optional<std::string> content;
-      try {
-        content = read_file_if_exists(roots.guest_config_dir(name) / "context");
-      } catch (const Error&) {
-        continue;  // unreadable: this guest cannot be the one
-      }
-      if (!content) continue;
+      UniqueFd f(::open((roots.guest_config_dir(name) / "context").c_str(),
+                        O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+      struct stat st {};
+      if (!f || ::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      std::array<char, 64> buf{};
+      ssize_t n = ::read(f.get(), buf.data(), buf.size());
+      if (n <= 0) continue;  // unreadable: this guest cannot be the one
+      content = std::string(buf.data(), static_cast<size_t>(n));
       std::string_view v = trim(std::string_view(*content).substr(0, content->find('\n')));
       if (id && parse_integer(v) == id) matches.push_back(name);
     }

@@ -13,6 +13,12 @@
 
 namespace vs::config {
 
+// The largest configuration file read (a value file, fstab, a list). A larger file, a file that
+// is not a regular file (a FIFO, a device), one holding a NUL byte and a symbolic link that
+// resolves outside the guest's directory and the configuration root are problems of the tree,
+// reported with the file's name; nothing else of them is read.
+constexpr std::size_t kMaxConfigFile = std::size_t{1} << 20;
+
 // One problem in the tree: the file and what is wrong with its value, e.g.
 // {"/etc/vservers/web/context", "\"abc\" is not a context id (2..49151)"}.
 struct Problem {

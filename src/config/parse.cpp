@@ -54,7 +54,8 @@ std::string escape_field(std::string_view f) {
   std::string out;
   for (size_t i = 0; i < f.size(); ++i) {
     char c = f[i];
-    bool escape = c == ' ' || c == '\t' || c == '\n' || c == '\\' || (c == '#' && i == 0);
+    // Every character parse_fstab splits fields or lines at (isspace: also \r, \v, \f).
+    bool escape = is_space(c) || c == '\\' || (c == '#' && i == 0);
     if (escape) {
       auto u = static_cast<unsigned char>(c);
       out += '\\';

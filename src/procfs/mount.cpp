@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "procfs/procfs.hpp"
+#include "runtime/rootfs.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
@@ -73,15 +74,33 @@ class MountedViews {
   MountedViews& operator=(const MountedViews&) = delete;
   ~MountedViews() {
     for (auto it = targets_.rbegin(); it != targets_.rend(); ++it) {
-      ::umount2(it->c_str(), MNT_DETACH);
+      // The view as mounted, resolved inside the guest's root again.
+      try {
+        UniqueFd fd = runtime::open_in_root(root_, *it, false, "");
+        std::string path = "/proc/self/fd/" + std::to_string(fd.get());
+        ::umount2(path.c_str(), MNT_DETACH);
+      } catch (const Error&) {
+        // Best effort on an error path.
+      }
     }
   }
+  void set_root(int rootfd) { root_ = rootfd; }
+  // target: a path inside the guest's root.
   void add(std::string target) { targets_.push_back(std::move(target)); }
   void dismiss() { targets_.clear(); }
 
  private:
+  int root_ = -1;
   std::vector<std::string> targets_;
 };
+
+// Moves the mount tree onto path, resolved inside the guest's root (never by the host's rules: a
+// symbolic link in the guest, "/proc" -> "/etc" say, must not lead to a directory of the host).
+bool move_mount_in_root(int tree, int rootfd, const std::string& path) {
+  UniqueFd target = runtime::open_in_root(rootfd, path, false, "");
+  return ::move_mount(tree, "", target.get(), "",
+                      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) == 0;
+}
 
 }  // namespace
 
@@ -100,17 +119,21 @@ namespace detail {
 void mount_views(int fuse_fd, const std::string& root, const Views& views, MountMethod method) {
   auto files = views.files();
   if (files.empty()) return;
+  UniqueFd rootfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!rootfd) throw_errno("open guest root", root);
   UniqueFd mnt = fuse_mount(fuse_fd);
   MountedViews mounted;
+  mounted.set_root(rootfd.get());
   // Where the FUSE mount is attached while the views are cloned from it (staging method only).
   std::string staging;
   MountedViews staged;
+  staged.set_root(rootfd.get());
   auto stage = [&] {
-    staging = root + "/proc/driver";
-    if (::move_mount(mnt.get(), "", AT_FDCWD, staging.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0) {
-      throw_errno("attach the /proc views for a moment on", staging);
+    if (!move_mount_in_root(mnt.get(), rootfd.get(), "/proc/driver")) {
+      throw_errno("attach the /proc views for a moment on", root + "/proc/driver");
     }
-    staged.add(staging);
+    staging = "/proc/driver";
+    staged.add("/proc/driver");
   };
   if (method == MountMethod::staging) stage();
 
@@ -127,19 +150,20 @@ void mount_views(int fuse_fd, const std::string& root, const Views& views, Mount
       }
     }
     if (!tree) {
-      std::string from = staging + "/" + file;
-      tree.reset(::open_tree(AT_FDCWD, from.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
-      if (!tree) throw_errno("clone the /proc/" + file + " view at", from);
+      std::string from = "/proc/driver/" + file;
+      UniqueFd at = runtime::open_in_root(rootfd.get(), from, false, root);
+      tree.reset(::open_tree(at.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+      if (!tree) throw_errno("clone the /proc/" + file + " view at", root + from);
     }
     struct mount_attr attr {};
     attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
     if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
       throw_errno("make the /proc/" + file + " view read-only for", target);
     }
-    if (::move_mount(tree.get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+    if (!move_mount_in_root(tree.get(), rootfd.get(), "/proc/" + file)) {
       throw_errno("mount the /proc/" + file + " view on", target);
     }
-    mounted.add(target);
+    mounted.add("/proc/" + file);
   }
   // staged unmounts the staging mount now (the views hold the filesystem); the views stay.
   mounted.dismiss();

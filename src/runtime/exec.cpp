@@ -12,8 +12,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -24,9 +26,11 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <optional>
 
 #include "cgroup/cgroup.hpp"
 #include "runtime/internal.hpp"
+#include "runtime/rootfs.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/security.hpp"
 #include "state/state.hpp"
@@ -68,6 +72,30 @@ std::vector<std::string> split(std::string_view line, char sep) {
   return out;
 }
 
+// The guest's own files that this privileged process reads are the guest's to write: at most this
+// much of them is read.
+constexpr std::size_t kMaxGuestFile = std::size_t{4} << 20;
+
+// A file of the guest (we are in its mount namespace, under its root), if it is a regular file:
+// a FIFO, a device or a link to one of our own descriptors (/proc/self/fd/0) planted at its name
+// is ignored, as is a missing file; a larger file is read up to kMaxGuestFile.
+std::optional<std::string> read_guest_file(const char* path) {
+  UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return std::nullopt;
+  UniqueFd f = open_file_in_root(root.get(), path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  struct stat st {};
+  if (!f || ::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  std::string out;
+  std::array<char, 16384> buf{};
+  while (out.size() < kMaxGuestFile) {
+    ssize_t n = ::read(f.get(), buf.data(), std::min(buf.size(), kMaxGuestFile - out.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf.data(), static_cast<size_t>(n));
+  }
+  return out;
+}
+
 // Looks the user up in the guest's own /etc/passwd and /etc/group (we are in its mount namespace).
 // Parsed by hand: NSS would load the guest's libraries into this privileged process.
 User lookup_user(const std::string& spec, const std::string& guest) {
@@ -75,7 +103,7 @@ User lookup_user(const std::string& spec, const std::string& guest) {
   unsigned numeric = 0;
   bool by_id = parse_id(spec, numeric);
   bool found = false;
-  if (auto passwd = read_file_if_exists("/etc/passwd")) {
+  if (auto passwd = read_guest_file("/etc/passwd")) {
     for (const auto& line : split_lines(*passwd)) {
       auto f = split(line, ':');
       if (f.size() < 7) continue;
@@ -89,13 +117,16 @@ User lookup_user(const std::string& spec, const std::string& guest) {
       }
     }
   }
+  if (!found && spec == "root") {
+    found = true;  // uid 0 whatever the guest's /etc/passwd says or holds
+  }
   if (!found) {
     if (!by_id) throw Error(fmt::format("user {} does not exist in guest {}", spec, guest));
     u.uid = numeric;
     u.gid = numeric;
     u.name = spec;
   }
-  if (auto group = read_file_if_exists("/etc/group")) {
+  if (auto group = read_guest_file("/etc/group")) {
     for (const auto& line : split_lines(*group)) {
       auto f = split(line, ':');
       if (f.size() < 4) continue;
@@ -240,7 +271,12 @@ void attach_new_pty(int sock) {
     // The guest's time namespace (virt_uptime), where the kernel has them.
     if (::access("/proc/self/ns/time", F_OK) == 0) nstype |= CLONE_NEWTIME;
     if (::setns(pidfd.get(), nstype) != 0) throw_errno("join namespaces of guest", cfg.name);
-    // The command is created in the guest's PID namespace (the helper's children go there).
+    // The command is created in the guest's PID namespace (the helper's children go there), where
+    // the guest's processes see it, and runs this binary until it executes the command. Not
+    // dumpable: /proc/PID/exe, /proc/PID/map_files and ptrace of it need CAP_SYS_PTRACE, so that a
+    // guest without it cannot open the host's vserver binary (CVE-2019-5736). execve makes the
+    // command dumpable again. See docs/security.md.
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) throw_errno("prctl", "PR_SET_DUMPABLE");
     bool in_cgroup = false;
     pid_t child = clone_into_cgroup(0, cg_dir.get(), in_cgroup);
     if (child < 0) throw_errno("fork", "in guest " + cfg.name);

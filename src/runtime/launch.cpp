@@ -35,6 +35,7 @@
 #include "cgroup/limits.hpp"
 #include "config/config.hpp"
 #include "procfs/procfs.hpp"
+#include "runtime/devices.hpp"
 #include "runtime/internal.hpp"
 #include "runtime/network.hpp"
 #include "runtime/rootfs.hpp"
@@ -76,6 +77,9 @@ std::string sysv_rc_script() {
                                const std::vector<cgroup::ProcessLimit>& late_limits) {
   set_process_title("init");
   ::prctl(PR_SET_NAME, "init", 0, 0, 0);
+  // PID 1 stays this binary: a guest root without CAP_SYS_PTRACE must not open /proc/1/exe, the
+  // host's vserver binary (docs/security.md).
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   std::string rc;
   if (argv.empty()) {
     rc = sysv_rc_script();
@@ -430,6 +434,14 @@ int supervise(const Launch& l, Started started) {
   bool net_by_supervisor = network_needs_supervisor(cfg);
   cs.loopback = cfg.network != config::NetworkMode::host && !net_by_supervisor;
   UniqueFd cg_dir = open_file(cg.path(), O_RDONLY | O_DIRECTORY);
+  // Only the harmless devices open, whatever nodes the guest's mounts hold (runtime/devices.hpp).
+  try {
+    attach_device_filter(cg_dir.get(), "guest " + cfg.name);
+  } catch (const Error& e) {
+    std::fprintf(stderr,
+                 "vserver %s: warning: %s; device nodes on mounts without nodev stay usable\n",
+                 cfg.name.c_str(), e.what());
+  }
   // Block the signals the supervisor waits for before the child exists, so none is lost.
   sigset_t set;
   sigemptyset(&set);

@@ -34,11 +34,9 @@ void make_dirs(const fs::path& dir) {
 
 }  // namespace
 
-std::optional<GuestState> read_state(const config::Roots& roots, std::string_view name) {
-  auto text = read_file_if_exists(state_file(roots, name));
-  if (!text) return std::nullopt;
+GuestState parse_state(std::string_view text) {
   try {
-    auto j = nlohmann::json::parse(*text);
+    auto j = nlohmann::json::parse(text);
     GuestState st;
     st.name = j.at("name").get<std::string>();
     st.context = j.at("context").get<int>();
@@ -57,8 +55,17 @@ std::optional<GuestState> read_state(const config::Roots& roots, std::string_vie
     st.addresses = j.value("addresses", std::vector<std::string>{});
     return st;
   } catch (const nlohmann::json::exception& e) {
-    throw Error("read " + state_file(roots, name).string() + ": corrupt state record (" + e.what() +
-                ")");
+    throw Error(std::string("corrupt state record (") + e.what() + ")");
+  }
+}
+
+std::optional<GuestState> read_state(const config::Roots& roots, std::string_view name) {
+  auto text = read_file_if_exists(state_file(roots, name));
+  if (!text) return std::nullopt;
+  try {
+    return parse_state(*text);
+  } catch (const Error& e) {
+    rethrow_with_context(e, "read " + state_file(roots, name).string());
   }
 }
 

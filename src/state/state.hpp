@@ -38,6 +38,8 @@ struct GuestState {
   std::vector<std::string> addresses;
 };
 
+// The record from its text (JSON); throws Error("corrupt state record (...)") when it is not one.
+GuestState parse_state(std::string_view text);
 // Reads RUN_ROOT/NAME/state; nullopt if there is none.
 std::optional<GuestState> read_state(const config::Roots& roots, std::string_view name);
 // Writes it atomically (creating RUN_ROOT/NAME).

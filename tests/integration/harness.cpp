@@ -38,6 +38,7 @@ std::vector<std::string> environment(const Env& env) {
   out.push_back("VSERVER_VDIR_ROOT=" + env.vdir_root().string());
   out.push_back("VSERVER_RUN_ROOT=" + env.run_root().string());
   out.push_back("VSERVER_LOG_ROOT=" + env.log_root().string());
+  out.insert(out.end(), env.extra_env().begin(), env.extra_env().end());
   return out;
 }
 

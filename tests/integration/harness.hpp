@@ -38,6 +38,9 @@ class Env {
   // From now on, every command runs in the network namespace /run/netns/NAME (made by the test
   // with "ip netns add"): the guests' host side lives there, never in the real host's.
   void use_netns(const std::string& name) { netns_ = name; }
+  // From now on, every command also gets VAR=VALUE in its environment.
+  void add_env(const std::string& entry) { extra_env_.push_back(entry); }
+  [[nodiscard]] const std::vector<std::string>& extra_env() const { return extra_env_; }
   Result run(const std::vector<std::string>& args, const std::string& input = "",
              int timeout_s = 120) const {
     return run_as("vserver", args, input, timeout_s);
@@ -65,6 +68,7 @@ class Env {
   fs::path root_;
   fs::path bin_;  // links named after the multi-call programs
   std::string netns_;
+  std::vector<std::string> extra_env_;
   std::vector<std::string> guests_;
 };
 

@@ -2,7 +2,11 @@
 // able to do and prints "ok" if it succeeded, or the errno name if it failed. Exit 0 either way;
 // the test reads the verdict.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/keyctl.h>
+#include <linux/perf_event.h>
+#include <linux/reboot.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <sched.h>
@@ -10,12 +14,15 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
+#include <sys/timex.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -25,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace {
 
@@ -37,13 +45,92 @@ int report(long rc) {
   return 0;
 }
 
+// Reads FILE and writes the same bytes back: a write that succeeds changes nothing, so a
+// protection that is missing does no harm to the host running the test.
+int rewrite(const char* path) {
+  char buf[4096] = {};
+  ssize_t n = 0;
+  int r = open(path, O_RDONLY);
+  if (r >= 0) {
+    n = read(r, buf, sizeof buf);
+    close(r);
+  }
+  if (n < 0) n = 0;
+  int w = open(path, O_WRONLY);
+  if (w < 0) return report(-1);
+  if (n == 0) {
+    buf[0] = '\n';
+    n = 1;
+  }
+  return report(write(w, buf, static_cast<size_t>(n)));
+}
+
+// What PATH is: "chr MAJ:MIN", "blk MAJ:MIN", "file", "dir", ... or the errno name.
+int describe(const char* path) {
+  struct stat st {};
+  if (stat(path, &st) != 0) return report(-1);
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+    std::printf("%s %u:%u\n", S_ISCHR(st.st_mode) ? "chr" : "blk", major(st.st_rdev),
+                minor(st.st_rdev));
+  } else {
+    std::puts(S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" : "other");
+  }
+  return 0;
+}
+
+// Host processes a guest could try to reach: every open of /proc/PID/exe (PID not the probe's)
+// that yields the file with device DEV and inode INO (the host's vserver binary), for SECONDS.
+// Prints "seen N opened M wrote W": processes looked at, host binaries opened, and successful
+// reopenings of such a file for writing (the CVE-2019-5736 overwrite).
+int exe_race(double seconds, unsigned long dev, unsigned long ino) {
+  timespec start{};
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  long seen = 0;
+  long opened = 0;
+  long wrote = 0;
+  pid_t self = getpid();
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double t = static_cast<double>(now.tv_sec - start.tv_sec) +
+               static_cast<double>(now.tv_nsec - start.tv_nsec) / 1e9;
+    if (t >= seconds) break;
+    DIR* d = opendir("/proc");
+    if (d == nullptr) break;
+    while (dirent* e = readdir(d)) {
+      char* end = nullptr;
+      long pid = std::strtol(e->d_name, &end, 10);
+      if (*end != '\0' || pid <= 1 || pid == self) continue;
+      ++seen;
+      std::string exe = "/proc/" + std::string(e->d_name) + "/exe";
+      int fd = open(exe.c_str(), O_PATH | O_CLOEXEC);
+      if (fd < 0) continue;
+      struct stat st {};
+      if (fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
+        ++opened;
+        std::string again = "/proc/self/fd/" + std::to_string(fd);
+        int w = open(again.c_str(), O_WRONLY | O_CLOEXEC);
+        if (w >= 0) {
+          ++wrote;  // nothing is written: opening for writing is the escape
+          close(w);
+        }
+      }
+      close(fd);
+    }
+    closedir(d);
+  }
+  std::printf("seen %ld opened %ld wrote %ld\n", seen, opened, wrote);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fputs(
         "usage: probe init_module|finit_module|kexec|mknod|mount|settime|swapon|"
-        "fssetxattr|open_by_handle|unshare_user|unshare_net|bpf|tiocsti|chroot_escape|ping ADDR\n",
+        "fssetxattr|open_by_handle|unshare_user|unshare_net|bpf|tiocsti|chroot_escape|ping ADDR|"
+        "...\n(see the source for the escape battery's attempts)\n",
         stderr);
     return 2;
   }
@@ -99,6 +186,155 @@ int main(int argc, char** argv) {
     // The host's filesystem would have /proc/1/root pointing elsewhere; look for a marker the test
     // created on the host.
     return report(access(argc > 2 ? argv[2] : "/nonexistent-marker", F_OK));
+  }
+  // Escape battery (tests/security): one attempt each.
+  if (!std::strcmp(what, "fsopen")) return report(syscall(SYS_fsopen, "tmpfs", 0));
+  if (!std::strcmp(what, "open_tree")) return report(syscall(SYS_open_tree, AT_FDCWD, "/", 1));
+  if (!std::strcmp(what, "umount")) return report(umount2("/proc", MNT_DETACH));
+  if (!std::strcmp(what, "pivot_root")) return report(syscall(SYS_pivot_root, "/tmp", "/tmp"));
+  if (!std::strcmp(what, "mknod_at") && argc > 4) {
+    // mknod_at PATH MAJOR MINOR: a block device node.
+    return report(
+        mknod(argv[2], S_IFBLK | 0600,
+              makedev(std::strtoul(argv[3], nullptr, 10), std::strtoul(argv[4], nullptr, 10))));
+  }
+  if (!std::strcmp(what, "open_read") && argc > 2) {
+    int fd = open(argv[2], O_RDONLY | O_NONBLOCK);
+    if (fd < 0) return report(-1);
+    char c = 0;
+    return report(read(fd, &c, 1));
+  }
+  if (!std::strcmp(what, "name_to_handle")) {
+    struct {
+      unsigned int bytes;
+      int type;
+      unsigned char h[128];
+    } fh{128, 0, {}};
+    int mnt = 0;
+    return report(syscall(SYS_name_to_handle_at, AT_FDCWD, "/", &fh, &mnt, 0));
+  }
+  if (!std::strcmp(what, "rewrite") && argc > 2) return rewrite(argv[2]);
+  if (!std::strcmp(what, "describe") && argc > 2) return describe(argv[2]);
+  if (!std::strcmp(what, "delete_module")) return report(syscall(SYS_delete_module, "loop", 0));
+  if (!std::strcmp(what, "kexec_file"))
+    return report(syscall(SYS_kexec_file_load, -1, -1, 0, "", 0));
+  if (!std::strcmp(what, "reboot_kexec")) return report(reboot(LINUX_REBOOT_CMD_KEXEC));
+  if (!std::strcmp(what, "reboot_cad")) return report(reboot(LINUX_REBOOT_CMD_CAD_OFF));
+  if (!std::strcmp(what, "halt")) return report(reboot(LINUX_REBOOT_CMD_POWER_OFF));
+  if (!std::strcmp(what, "ptrace") && argc > 2) {
+    return report(ptrace(PTRACE_ATTACH, std::atoi(argv[2]), nullptr, nullptr));
+  }
+  if (!std::strcmp(what, "pidfd_open") && argc > 2) {
+    return report(syscall(SYS_pidfd_open, std::atoi(argv[2]), 0));
+  }
+  if (!std::strcmp(what, "kill") && argc > 2) return report(kill(std::atoi(argv[2]), SIGKILL));
+  if (!std::strcmp(what, "kill_all")) {
+    // Every process the guest can signal, host processes included if it could reach them.
+    signal(SIGTERM, SIG_IGN);
+    return report(kill(-1, SIGKILL));
+  }
+  if (!std::strcmp(what, "raw_socket")) return report(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
+  if (!std::strcmp(what, "packet_socket")) return report(socket(AF_PACKET, SOCK_RAW, 0));
+  if (!std::strcmp(what, "adjtime")) {
+    timex tx{};
+    tx.modes = ADJ_OFFSET_SINGLESHOT;
+    tx.offset = 0;
+    return report(adjtimex(&tx));
+  }
+  if (!std::strcmp(what, "settimeofday")) {
+    timeval tv{};
+    gettimeofday(&tv, nullptr);
+    return report(settimeofday(&tv, nullptr));
+  }
+  if (!std::strcmp(what, "add_key")) {
+    return report(syscall(SYS_add_key, "user", "probe", "x", 1, KEY_SPEC_SESSION_KEYRING));
+  }
+  if (!std::strcmp(what, "keyctl")) {
+    return report(syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, nullptr));
+  }
+  if (!std::strcmp(what, "request_key")) {
+    return report(syscall(SYS_request_key, "user", "probe", nullptr, KEY_SPEC_SESSION_KEYRING));
+  }
+  if (!std::strcmp(what, "clone_user")) {
+    long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+    if (pid == 0) _exit(0);
+    if (pid > 0) waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    return report(pid);
+  }
+  if (!std::strcmp(what, "clone3")) {
+    unsigned long long args[11] = {};
+    args[0] = CLONE_NEWUSER;
+    args[4] = SIGCHLD;  // exit_signal
+    long pid = syscall(SYS_clone3, args, sizeof args);
+    if (pid == 0) _exit(0);
+    if (pid > 0) waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    return report(pid);
+  }
+  if (!std::strcmp(what, "unshare_mnt")) return report(unshare(CLONE_NEWNS));
+  if (!std::strcmp(what, "setns") && argc > 2) {
+    // setns PATH: join the namespace a /proc/PID/ns/ file names.
+    int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return report(-1);
+    return report(setns(fd, 0));
+  }
+  if (!std::strcmp(what, "perf_event_open")) {
+    perf_event_attr attr{};
+    attr.size = sizeof attr;
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_CPU_CLOCK;
+    return report(syscall(SYS_perf_event_open, &attr, -1, 0, -1, 0));
+  }
+  if (!std::strcmp(what, "userfaultfd")) return report(syscall(SYS_userfaultfd, 0));
+  if (!std::strcmp(what, "iopl")) return report(syscall(SYS_iopl, 3));
+  if (!std::strcmp(what, "syslog_clear")) return report(syscall(SYS_syslog, 5, nullptr, 0));
+  if (!std::strcmp(what, "sethostname")) return report(sethostname("probe", 5));
+  if (!std::strcmp(what, "fds")) {
+    // The descriptors open in this process, but the one reading /proc/self/fd.
+    DIR* d = opendir("/proc/self/fd");
+    if (d == nullptr) return report(-1);
+    std::string out;
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.' || std::atoi(e->d_name) == dirfd(d)) continue;
+      out += std::string(out.empty() ? "" : " ") + e->d_name;
+    }
+    closedir(d);
+    std::puts(out.c_str());
+    return 0;
+  }
+  if (!std::strcmp(what, "fd_escape")) {
+    // From every inherited descriptor that is a directory, walk up with ".." and look for a marker
+    // of the host (pivot_root escape through a leaked directory fd). Prints "found" or "none".
+    const char* marker = argc > 2 ? argv[2] : "/nonexistent-marker";
+    for (int fd = 0; fd < 1024; ++fd) {
+      struct stat st {};
+      if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      if (fchdir(fd) != 0) continue;
+      for (int i = 0; i < 64; ++i) chdir("..");
+      if (access(marker + 1, F_OK) == 0) {
+        std::puts("found");
+        return 0;
+      }
+    }
+    std::puts("none");
+    return 0;
+  }
+  if (!std::strcmp(what, "cwd")) {
+    // The working directory and whether it is inside the guest's root: "/" and ".." of it are the
+    // same directory as "/" and "/..".
+    char buf[4096] = {};
+    if (getcwd(buf, sizeof buf) == nullptr) return report(-1);
+    struct stat root {};
+    struct stat up {};
+    stat("/", &root);
+    for (int i = 0; i < 64; ++i) chdir("..");
+    stat(".", &up);
+    std::printf("%s %s\n", buf,
+                root.st_dev == up.st_dev && root.st_ino == up.st_ino ? "inside" : "outside");
+    return 0;
+  }
+  if (!std::strcmp(what, "exe_race") && argc > 4) {
+    return exe_race(std::strtod(argv[2], nullptr), std::strtoul(argv[3], nullptr, 10),
+                    std::strtoul(argv[4], nullptr, 10));
   }
   if (!std::strcmp(what, "ping") && argc > 2) {
     // An ICMP echo over an unprivileged ICMP socket (what iputils' ping uses without

@@ -649,6 +649,16 @@ std::vector<HostileCase> hostile_cases(const fs::path& outside) {
       {"block-device", {device("dev/sda", AE_IFBLK, 8, 0)}, "block devices are not allowed"},
       {"char-device", {device("dev/tty1", AE_IFCHR, 4, 1)}, "character device 4:1"},
       {"kmem", {device("dev/kmem", AE_IFCHR, 1, 2)}, "character device 1:2"},
+      {"mem", {device("dev/mem", AE_IFCHR, 1, 1)}, "character device 1:1"},
+      {"loop-device", {device("dev/loop0", AE_IFBLK, 7, 0)}, "block devices are not allowed"},
+      {"symlink-chain",
+       {symlink("b", outside.string()), symlink("a", "b"), file("a/x", "x")},
+       "goes through the symbolic link \"a\""},
+      {"hardlink-dotdot-inside", {hardlink("h", "etc/../../x")}, "hard-link target contains"},
+      {"directory-turned-symlink-later",
+       {dir("d/"), file("d/f", "x"), symlink("d", outside.string())},
+       "would replace the directory"},
+      {"dotdot-after-slashes", {file(".//etc//..//..//evil", "x")}, "contains \"..\""},
   };
 }
 
@@ -678,7 +688,7 @@ TEST_P(HostileTemplate, IsRefusedAndLeavesNothing) {
   EXPECT_FALSE(lexists(base_ / "x"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, HostileTemplate, ::testing::Range(0, 11));
+INSTANTIATE_TEST_SUITE_P(Cases, HostileTemplate, ::testing::Range(0, 17));
 
 TEST_F(BuildTest, SymlinkFromAnEarlierArchiveIsNotWrittenThrough) {
   fs::path outside = base_ / "outside";
