@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "runtime/runtime.hpp"
 #include "state/state.hpp"
+#include "storage/layout.hpp"
 
 namespace vs::cli {
 
@@ -300,9 +301,7 @@ int cmd_enter(const Globals& g, const std::string& name, const Args& args) {
   } else {
     for (const char* candidate : {"/bin/bash", "/bin/sh"}) {
       // A symlink in the guest points into the guest: check it without following it here.
-      std::error_code ec;
-      if (std::filesystem::exists(
-              std::filesystem::symlink_status(cfg.vdir.string() + candidate, ec))) {
+      if (storage::exists_in_root(g.roots, cfg, candidate)) {
         shell = candidate;
         break;
       }

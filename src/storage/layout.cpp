@@ -1,6 +1,7 @@
 #include "storage/layout.hpp"
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "sys/error.hpp"
 
@@ -35,6 +36,19 @@ std::optional<Overlay> guest_overlay(const config::Roots& roots, const config::G
   if (!cfg.base) return std::nullopt;
   fs::path layers = layers_dir(roots, cfg.id());
   return Overlay{base_dir(roots, *cfg.base), layers / "upper", layers / "work"};
+}
+
+bool exists_in_root(const config::Roots& roots, const config::GuestConfig& cfg,
+                    std::string_view path) {
+  std::string rel(path);
+  while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
+  struct stat st {};
+  auto ov = guest_overlay(roots, cfg);
+  if (!ov) return ::lstat((cfg.vdir / rel).c_str(), &st) == 0;
+  if (::lstat((ov->upper / rel).c_str(), &st) == 0) {
+    return !(S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0));
+  }
+  return ::lstat((ov->lower / rel).c_str(), &st) == 0;
 }
 
 void check_overlay(const config::GuestConfig& cfg, const Overlay& o) {

@@ -48,6 +48,12 @@ struct Overlay {
 };
 // nullopt for a guest with a full root. Computes paths only; see check_overlay.
 std::optional<Overlay> guest_overlay(const config::Roots& roots, const config::GuestConfig& cfg);
+// Whether an absolute path inside the guest (e.g. "/bin/bash") names something in its root, seen
+// from the host without mounting anything: for a unified guest, its upper layer (where a whiteout
+// means "deleted") and then its base. Symbolic links are not followed.
+bool exists_in_root(const config::Roots& roots, const config::GuestConfig& cfg,
+                    std::string_view path);
+
 // Throws, naming the layer ("base 'NAME'", "upper layer", "work directory") and its path,
 // unless every layer is a directory.
 void check_overlay(const config::GuestConfig& cfg, const Overlay& o);
