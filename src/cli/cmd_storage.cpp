@@ -1,6 +1,8 @@
 // Unification: vserver NAME unify, vserver NAME make-base, and vserver-base (docs/storage.md).
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <iostream>
@@ -18,6 +20,8 @@
 namespace vs::cli {
 
 namespace {
+
+namespace fs = std::filesystem;
 
 std::string human(std::uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -70,16 +74,15 @@ int base_list(const Globals& g, const Args& args) {
   if (auto rc = parse_args(app, args, "list")) return *rc;
   auto bases = storage::list_bases(g.roots);
   if (json) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < bases.size(); ++i) {
-      auto guests = storage::guests_on_base(g.roots, bases[i]);
-      std::string gl;
-      for (const auto& x : guests) gl += (gl.empty() ? "" : ",") + fmt::format("\"{}\"", x);
-      out += fmt::format("{}{{\"name\":\"{}\",\"dir\":\"{}\",\"bytes\":{},\"guests\":[{}]}}",
-                         i == 0 ? "" : ",", bases[i], storage::base_dir(g.roots, bases[i]).string(),
-                         storage::disk_usage(storage::base_dir(g.roots, bases[i])), gl);
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& b : bases) {
+      fs::path dir = storage::base_dir(g.roots, b);
+      out.push_back({{"name", b},
+                     {"dir", dir.string()},
+                     {"bytes", storage::disk_usage(dir)},
+                     {"guests", storage::guests_on_base(g.roots, b)}});
     }
-    std::cout << out << "]\n";
+    std::cout << out.dump() << '\n';
     return 0;
   }
   std::cout << fmt::format("{:<20} {:>10} {:>6}  {}\n", "BASE", "SIZE", "GUESTS", "USED BY");
@@ -190,7 +193,7 @@ int cmd_unify(const Globals& g, const std::string& name, const Args& args) {
       "Turn the stopped guest's full root into a base plus its own delta: files identical to the "
       "base's (content, mode, owner, extended attributes) are dropped, files that differ stay in "
       "the guest's upper layer, files it deleted become overlayfs whiteouts.",
-      "vserver NAME unify [BASE]"};
+      "vserver NAME unify"};
   app.footer(
       "Without BASE, every base is compared and the one with the most in common is used.\n"
       "An interrupted unify leaves the guest as it was. The bytes saved are reported.\n\n"
@@ -221,7 +224,7 @@ int cmd_make_base(const Globals& g, const std::string& name, const Args& args) {
   CLI::App app{
       "Make a base from the stopped guest's root (a copy, reflinked where the filesystem can), "
       "then layer the guest on it: its own delta starts empty.",
-      "vserver NAME make-base BASE"};
+      "vserver NAME make-base"};
   app.footer(
       "Other guests can then be built on the base (vserver NEW build -m base -- --base BASE)\n"
       "or unified onto it (vserver OTHER unify BASE).\n\n"

@@ -110,6 +110,10 @@ TEST(Storage, GuestsOnOneBaseShareItAndSeeOnlyTheirOwnWrites) {
   EXPECT_NE(r.err.find(guests[3]), std::string::npos) << r;
   r = env.run_as("vserver-base", {"list"});
   EXPECT_NE(r.out.find(base), std::string::npos) << r;
+  r = env.run_as("vserver-base", {"list", "--json"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("\"name\":\"" + base + "\""), std::string::npos) << r;
+  EXPECT_NE(r.out.find("\"" + guests[9] + "\""), std::string::npos) << r;
 
   // Deleting a guest leaves the base; once no guest uses it, the base can go.
   for (const auto& g : guests) {
