@@ -1,4 +1,4 @@
-// Unification: bases, guests layered on them with overlayfs, unify, and what must never happen
+// Unification (docs/storage.md, "Unification"): bases, guests layered on them with overlayfs, unify, and what must never happen
 // (a base written through a guest, a mount left on the host, a half-unified guest).
 #include <signal.h>
 #include <sys/stat.h>
@@ -50,7 +50,7 @@ bool is_whiteout(const fs::path& p) {
   return ::lstat(p.c_str(), &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
 }
 
-TEST(Storage, GuestsOnOneBaseShareItAndSeeOnlyTheirOwnWrites) {
+TEST(Unify, GuestsOnOneBaseShareItAndSeeOnlyTheirOwnWrites) {
   REQUIRE_ROOT();
   Env env;
   std::string base = make_base(env);
@@ -128,7 +128,7 @@ TEST(Storage, GuestsOnOneBaseShareItAndSeeOnlyTheirOwnWrites) {
   EXPECT_FALSE(fs::exists(bdir));
 }
 
-TEST(Storage, FailedStartOnMissingBaseLeavesNothing) {
+TEST(Unify, FailedStartOnMissingBaseLeavesNothing) {
   REQUIRE_ROOT();
   Env env;
   std::string base = make_base(env);
@@ -169,7 +169,7 @@ std::size_t count_entries(const fs::path& dir) {
   return n;
 }
 
-TEST(Storage, UnifyTurnsACloneIntoItsDelta) {
+TEST(Unify, UnifyTurnsACloneIntoItsDelta) {
   REQUIRE_ROOT();
   Env env;
   std::string src = env.busybox_guest();
@@ -237,7 +237,7 @@ TEST(Storage, UnifyTurnsACloneIntoItsDelta) {
   EXPECT_EQ(vs::read_file(upper(env, c2) / "etc/hostname"), c2 + "\n");
 }
 
-TEST(Storage, InterruptedUnifyLeavesTheGuestAsItWas) {
+TEST(Unify, InterruptedUnifyLeavesTheGuestAsItWas) {
   REQUIRE_ROOT();
   Env env;
   std::string src = env.busybox_guest();
