@@ -16,14 +16,17 @@
 #include <climits>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <map>
 
 #include "build/internal.hpp"
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
 #include "state/state.hpp"
+#include "storage/base.hpp"
 #include "storage/image.hpp"
 #include "storage/layout.hpp"
+#include "storage/overlay.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
@@ -31,11 +34,12 @@ namespace vs::build {
 
 namespace {
 
-constexpr std::array<std::pair<Method, const char*>, 4> kMethods = {{
+constexpr std::array<std::pair<Method, const char*>, 5> kMethods = {{
     {Method::skeleton, "skeleton"},
     {Method::archive, "template"},
     {Method::clone, "clone"},
     {Method::busybox, "busybox"},
+    {Method::base, "base"},
 }};
 
 std::string quote(std::string_view s) {
@@ -246,7 +250,7 @@ std::vector<TempEntry> temp_entries(const fs::path& dir) {
 
 // Leftovers of builds of this guest whose process is gone (killed, crashed, power cut).
 void remove_stale_builds(const config::Roots& roots, std::string_view name) {
-  for (const auto& dir : {roots.config, roots.vdir}) {
+  for (const auto& dir : {roots.config, roots.vdir, storage::layers_root(roots)}) {
     for (const auto& t : temp_entries(dir)) {
       // The guest lock is held: a directory of our own pid is a leftover too.
       if (t.name == name && (t.pid == ::getpid() || !process_exists(t.pid))) {
@@ -392,6 +396,10 @@ void validate(const BuildOptions& o) {
       if (o.source.empty()) throw Error("method clone needs a source (--source GUEST|DIR)");
       if (o.source == o.name) throw Error("cannot clone vserver '" + o.name + "' from itself");
       break;
+    case Method::base:
+      if (o.base.empty()) throw Error("method base needs a base (--base BASE)");
+      if (!storage::valid_base_name(o.base)) throw Error("invalid base name " + quote(o.base));
+      break;
   }
   if (o.method != Method::skeleton && !o.command.empty()) {
     throw Error("only the skeleton method runs a command");
@@ -483,12 +491,15 @@ void rename_noreplace(const fs::path& from, const fs::path& to) {
   }
 }
 
-// Moves the finished build into place. With force, an existing guest is first renamed to
-// NAME~EPOCH~ (util-vserver's backup names); on failure everything is put back.
+// Moves the finished build into place: the layers of a unified guest (tmp_layers, when not
+// empty), its root, then its configuration, which makes the guest exist. With force, an existing
+// guest is first renamed to NAME~EPOCH~ (util-vserver's backup names), its layers too; on failure
+// everything is put back.
 void move_into_place(const config::Roots& roots, const std::string& name, const fs::path& tmp_cfg,
-                     const fs::path& tmp_vdir, const Report& progress) {
+                     const fs::path& tmp_vdir, const fs::path& tmp_layers, const Report& progress) {
   fs::path cfgdir = roots.guest_config_dir(name);
   fs::path vdir = roots.default_vdir(name);
+  fs::path layers = storage::layers_dir(roots, name);
   std::vector<std::pair<fs::path, fs::path>> moved;  // (from, to), to undo in reverse
   auto undo = [&]() noexcept {
     for (auto it = moved.rbegin(); it != moved.rend(); ++it) {
@@ -515,7 +526,18 @@ void move_into_place(const config::Roots& roots, const std::string& name, const 
         rename_noreplace(vdir, roots.vdir / backup);
         moved.emplace_back(vdir, roots.vdir / backup);
       }
+      if (lexists(layers)) {
+        rename_noreplace(layers, storage::layers_dir(roots, backup));
+        moved.emplace_back(layers, storage::layers_dir(roots, backup));
+      }
       if (progress) progress("Kept the previous vserver '" + name + "' as " + backup);
+    } else if (lexists(layers)) {
+      // Layers without a guest: left by a unified build or a unify that died before its end.
+      detail::remove_tree(layers);
+    }
+    if (!tmp_layers.empty()) {
+      rename_noreplace(tmp_layers, layers);
+      moved.emplace_back(tmp_layers, layers);
     }
     rename_noreplace(tmp_vdir, vdir);
     moved.emplace_back(tmp_vdir, vdir);
@@ -570,6 +592,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   remove_stale_builds(roots, name);
 
   // Everything that can be checked is checked before anything is written.
+  std::string base;  // the base of a unified guest
   std::optional<config::GuestConfig> source_cfg;
   std::optional<state::GuestLock> source_lock;
   fs::path source_dir;
@@ -588,6 +611,11 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
         rethrow_with_context(e, "clone source vserver '" + o.source + "'");
       }
       source_dir = source_cfg->vdir;
+      if (source_cfg->base) {
+        // A unified source: the clone shares its base and copies its upper layer.
+        base = *source_cfg->base;
+        source_dir = storage::guest_overlay(roots, *source_cfg)->upper;
+      }
     } else {
       source_dir = fs::absolute(o.source);
     }
@@ -597,6 +625,8 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     }
     if (!S_ISDIR(st.st_mode))
       throw Error("clone source " + source_dir.string() + ": not a directory");
+  } else if (o.method == Method::base) {
+    base = o.base;
   } else if (o.method == Method::busybox) {
     busybox = fs::absolute(o.busybox);
     detail::check_static_executable(busybox);
@@ -606,6 +636,16 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       struct stat st {};
       if (::fstat(f.get(), &st) != 0) throw_errno("stat", a.string());
       if (!S_ISREG(st.st_mode)) throw Error(a.string() + ": not a regular file");
+    }
+  }
+
+  // The base cannot be deleted while the guest is put on it.
+  std::optional<storage::BaseLock> base_lock;
+  if (!base.empty()) {
+    base_lock.emplace(roots);
+    if (!storage::base_exists(roots, base)) {
+      throw Error("base '" + base + "' does not exist (" + storage::base_dir(roots, base).string() +
+                  "; see vserver-base list)");
     }
   }
 
@@ -630,8 +670,15 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     cfg.init.style = *o.init_style;
   } else if (o.method == Method::busybox) {
     cfg.init.style = config::InitStyle::plain;  // busybox init as /sbin/init
+  } else if (o.method == Method::base) {
+    // The base's own init when it has no sysv rc script (a busybox base, for one).
+    fs::path b = storage::base_dir(roots, base);
+    if (!lexists(b / "etc/init.d/rc") && !lexists(b / "etc/rc.d/rc")) {
+      cfg.init.style = config::InitStyle::plain;
+    }
   }
   if (o.cflags) cfg.cflags = *o.cflags;
+  if (!base.empty()) cfg.base = base;
 
   std::optional<detail::TempDir> cfg_guard;
   {
@@ -667,6 +714,38 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     throw_errno("chown", tmp_vdir.string());
   if (::fchmod(root.fd.get(), 0755) != 0) throw_errno("chmod", tmp_vdir.string());
 
+  // A unified guest: tmp_vdir is the mount point; its files go to an upper layer of its own.
+  fs::path tmp_layers;
+  std::optional<detail::TempDir> layers_guard;
+  std::optional<storage::Overlay> overlay;
+  if (!base.empty()) {
+    fs::path lr = storage::layers_root(roots);
+    if (::mkdir(lr.c_str(), 0700) != 0 && errno != EEXIST) {
+      throw_errno("create directory", lr.string());
+    }
+    tmp_layers = lr / temp_name(name);
+    if (::mkdir(tmp_layers.c_str(), 0700) != 0) {
+      throw_errno("create directory", tmp_layers.string());
+    }
+    layers_guard.emplace(tmp_layers);
+    overlay =
+        storage::Overlay{storage::base_dir(roots, base), tmp_layers / "upper", tmp_layers / "work"};
+    if (::mkdir(overlay->upper.c_str(), 0755) != 0) {
+      throw_errno("create directory", overlay->upper.string());
+    }
+    if (::chmod(overlay->upper.c_str(), 0755) != 0) throw_errno("chmod", overlay->upper.string());
+    if (::mkdir(overlay->work.c_str(), 0700) != 0) {
+      throw_errno("create directory", overlay->work.string());
+    }
+  }
+  // Runs fn on the merged root of a unified guest (mounted in a helper's mount namespace).
+  auto in_merged_root = [&](const std::function<void(const detail::Root&)>& fn) {
+    storage::run_in_merged_root(*overlay, tmp_vdir, [&] {
+      detail::Root merged{tmp_vdir, open_file(tmp_vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+      fn(merged);
+    });
+  };
+
   switch (o.method) {
     case Method::skeleton:
       detail::populate_skeleton(root, hostname);
@@ -689,6 +768,20 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       detail::make_standard_dirs(root, true);
       break;
     case Method::clone: {
+      if (overlay) {
+        detail::Root upper{overlay->upper,
+                           open_file(overlay->upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+        std::size_t n = detail::copy_tree(source_dir, upper, o.warning);
+        if (o.progress) {
+          o.progress("Copied " + std::to_string(n) + " entries of the upper layer of vserver '" +
+                     o.source + "' (base '" + base + "') into " + overlay->upper.string());
+        }
+        in_merged_root([&](const detail::Root& merged) {
+          rename_hostname(merged, source_cfg->uts.nodename.value_or(source_cfg->name), hostname);
+          write_network_files(roots, merged, hostname, cfg.interfaces, false);
+        });
+        break;
+      }
       std::size_t n = detail::copy_tree(source_dir, root, o.warning);
       if (o.progress) {
         o.progress("Copied " + std::to_string(n) + " entries from " + source_dir.string() +
@@ -704,13 +797,27 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       detail::install_busybox(root, busybox, hostname);
       copy_default_files(roots, root);
       break;
+    case Method::base:
+      in_merged_root([&](const detail::Root& merged) {
+        detail::write_file_in(merged, "etc/hostname", hostname + "\n");
+        copy_default_files(roots, merged);
+        write_network_files(roots, merged, hostname, cfg.interfaces, true);
+      });
+      if (o.progress) {
+        o.progress("Layered vserver '" + name + "' on base '" + base + "'; its own files are in " +
+                   storage::layers_dir(roots, name).string());
+      }
+      break;
   }
-  write_network_files(roots, root, hostname, cfg.interfaces,
-                      o.method == Method::skeleton || o.method == Method::busybox);
+  if (!overlay) {
+    write_network_files(roots, root, hostname, cfg.interfaces,
+                        o.method == Method::skeleton || o.method == Method::busybox);
+  }
   detail::check_interrupted();
 
   root.fd.reset();
-  move_into_place(roots, name, tmp_cfg, tmp_vdir, o.progress);
+  move_into_place(roots, name, tmp_cfg, tmp_vdir, tmp_layers, o.progress);
+  if (layers_guard) layers_guard->dismiss();
   vdir_guard.dismiss();
   cfg_guard->dismiss();
   if (o.progress) {
@@ -838,6 +945,8 @@ void delete_guest(const config::Roots& roots_in, std::string_view name_in) {
     }
     detail::remove_tree(*real);
   }
+  // A unified guest's own files; its base stays.
+  detail::remove_tree(storage::layers_dir(roots, cfg.id()));
   // The guest's disk image, when the image method kept its disk limit.
   fs::path image = storage::guest_image(roots, name);
   if (!storage::image_mounts(image).empty()) {

@@ -33,8 +33,9 @@ enum class Method {
   archive,   // util-vserver's "template": unpack tarballs
   clone,     // copy another guest or a directory tree
   busybox,   // a small working guest made from a static busybox
+  base,      // a unified guest on a shared read-only base (docs/storage.md)
 };
-// The names used on the command line: skeleton, template, clone, busybox.
+// The names used on the command line: skeleton, template, clone, busybox, base.
 const char* to_string(Method m);
 std::optional<Method> method_from_string(std::string_view s);
 
@@ -54,6 +55,7 @@ struct BuildOptions {
   std::vector<fs::path> archives;     // template: unpacked in this order
   std::string source;                 // clone: a guest name or a directory
   fs::path busybox = "/bin/busybox";  // busybox: a statically linked busybox
+  std::string base;                   // base: the base (VDIR_ROOT/.bases/BASE) to layer on
 
   // Catch SIGINT, SIGTERM and SIGHUP during the build and abort it cleanly. Callers that manage
   // signals themselves set this to false and use request_interrupt().
@@ -76,6 +78,11 @@ ParsedInterface parse_interface(std::string_view spec, std::string id);
 
 // Builds the guest described by opts. Throws vs::Error on failure, after removing everything the
 // build created.
+//
+// Unified guests (docs/storage.md): method base makes a guest whose root is the base plus an
+// upper layer of its own holding /etc/hostname, /etc/hosts and /etc/resolv.conf; a clone of a
+// unified guest is a unified guest on the same base with a copy of the source's upper layer. Their
+// files are written through the merged root, mounted in a helper's private mount namespace.
 void build_guest(const config::Roots& roots, const BuildOptions& opts);
 
 // Allocates a context id like util-vserver: .defaults/context.next (default 40000), skipping ids

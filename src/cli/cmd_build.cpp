@@ -38,6 +38,11 @@ const char* const kBuildFooter = R"(Methods and their arguments (after --):
       A small working guest from a statically linked busybox (default /bin/busybox, Debian's
       busybox-static): applet links, /etc/passwd, group, shadow, inittab, init.d/rcS, profile.
       Its init style is plain (busybox init as /sbin/init) unless --initstyle says otherwise.
+  base --base BASE
+      A unified guest: its root is the shared read-only base VDIR_ROOT/.bases/BASE (see
+      vserver-base) with an overlayfs upper layer of its own in VDIR_ROOT/.layers/NAME, which
+      starts with /etc/hostname, /etc/hosts and /etc/resolv.conf. The base is never written
+      through the guest. A clone of a unified guest is unified on the same base.
   -d DIST is accepted by skeleton, template and clone for util-vserver compatibility; there are
   no distribution-specific steps.
 
@@ -56,6 +61,7 @@ Examples:
   vserver web02 build -m template --context 40012 --interface eth0:192.0.2.10/24 \
       --initstyle sysv -- -t /srv/images/bookworm.tar.xz
   vserver web03 build -m clone --interface web=eth0:192.0.2.11/24 -- --source web02
+  vserver web04 build -m base -- --base bookworm
   vserver sk build -m skeleton --interface nodev:192.0.2.12/32 -- -- sh -c 'echo hi > etc/motd')";
 
 // Method arguments of skeleton: [-d DIST] [--] [CMD ARGS...].
@@ -89,8 +95,10 @@ std::optional<int> parse_skeleton_args(const Args& args, build::BuildOptions& o)
   return std::nullopt;
 }
 
-std::optional<int> parse_method_args(build::Method method, const Args& args,
-                                     build::BuildOptions& o) {
+}  // namespace
+
+std::optional<int> parse_build_method_args(build::Method method, const Args& args,
+                                           build::BuildOptions& o) {
   std::string dist;
   switch (method) {
     case build::Method::skeleton:
@@ -124,9 +132,17 @@ std::optional<int> parse_method_args(build::Method method, const Args& args,
       o.busybox = path;
       return done;
     }
+    case build::Method::base: {
+      CLI::App app{"Layer the new guest on a shared read-only base.",
+                   "vserver NAME build -m base [OPTIONS] --"};
+      app.add_option("--base", o.base, "the base (see vserver-base list)")->required();
+      return parse_args(app, args, "build: base");
+    }
   }
   return std::nullopt;
 }
+
+namespace {
 
 std::vector<std::string> split_flags(const std::string& text) {
   std::vector<std::string> out;
@@ -160,9 +176,9 @@ int cmd_build(const Globals& g, const std::string& name, const Args& args) {
   std::string initstyle;
   std::string flags;
   bool force = false;
-  app.add_option("-m,--method", method, "skeleton, template, clone or busybox")
+  app.add_option("-m,--method", method, "skeleton, template, clone, busybox or base")
       ->required()
-      ->check(CLI::IsMember({"skeleton", "template", "clone", "busybox"}));
+      ->check(CLI::IsMember({"skeleton", "template", "clone", "busybox", "base"}));
   auto* context_opt = app.add_option("--context", context, "the context id (2..49151)")
                           ->check(CLI::Range(2, 49151));
   auto* hostname_opt =
@@ -195,7 +211,7 @@ int cmd_build(const Globals& g, const std::string& name, const Args& args) {
     o.cflags = std::set<std::string>(list.begin(), list.end());
   }
   o.force = force;
-  if (auto done = parse_method_args(o.method, method_args, o)) return *done;
+  if (auto done = parse_build_method_args(o.method, method_args, o)) return *done;
 
   o.progress = [](const std::string& line) { std::cout << line << std::endl; };
   o.warning = [](const std::string& line) { print_error("warning: " + line); };

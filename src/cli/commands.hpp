@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
+#include "build/build.hpp"
 #include "config/roots.hpp"
 
 namespace vs::cli {
@@ -21,6 +24,7 @@ int stat_main(const Globals& g, const Args& args);   // vserver-stat
 int vps_main(const Globals& g, const Args& args);    // vps
 int vkill_main(const Globals& g, const Args& args);  // vkill
 int vtop_main(const Globals& g, const Args& args);   // vtop
+int base_main(const Globals& g, const Args& args);   // vserver-base
 
 // vserver NAME COMMAND ARGS... — args excludes NAME and COMMAND.
 int cmd_build(const Globals& g, const std::string& name, const Args& args);
@@ -36,8 +40,15 @@ int cmd_exec(const Globals& g, const std::string& name, const Args& args);
 int cmd_suexec(const Globals& g, const std::string& name, const Args& args);
 int cmd_limit(const Globals& g, const std::string& name, const Args& args);
 int cmd_du(const Globals& g, const std::string& name, const Args& args);
+int cmd_unify(const Globals& g, const std::string& name, const Args& args);
+int cmd_make_base(const Globals& g, const std::string& name, const Args& args);
 // vserver list [--json] (no guest name).
 int cmd_list(const Globals& g, const Args& args);
+
+// Parses the method arguments of build (after --) into o; returns the exit status when the
+// command is done (--help, usage error) or nullopt to go on. Shared by vserver-base create.
+std::optional<int> parse_build_method_args(build::Method method, const Args& args,
+                                           build::BuildOptions& o);
 
 // The name this binary was called by (vserver, vkill, …), for messages.
 void set_program_name(const std::string& name);

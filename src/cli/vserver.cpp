@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "runtime/runtime.hpp"
 #include "state/state.hpp"
+#include "storage/layout.hpp"
 
 namespace vs::cli {
 
@@ -25,7 +26,8 @@ Runs isolated Linux guests (virtual private servers) on this host, configured in
 CONFIG_ROOT/NAME/ (util-vserver layout) with their root filesystem in VDIR_ROOT/NAME.
 
 Commands:
-  build -m METHOD ... -- ARGS   create a guest (methods: skeleton, template, clone, busybox)
+  build -m METHOD ... -- ARGS   create a guest (methods: skeleton, template, clone, busybox,
+                                base: layered on a shared read-only base)
   start [--foreground]          start the guest
   stop [--timeout S]            stop it: graceful per init style, then the kill sequence
   restart                       stop, then start
@@ -37,7 +39,9 @@ Commands:
   limit [show|set|unset|apply]  resource use and limits; change them while it runs
   du [--walk] [--json]          disk space and inodes used (vdu), against dlimits/
   check                         validate the configuration; every problem is printed
-  delete [--yes]                remove configuration and root filesystem
+  delete [--yes]                remove configuration and root filesystem (a base stays)
+  unify [BASE]                  turn a stopped guest into a base plus its own delta
+  make-base BASE                make a base of a stopped guest's root, layer the guest on it
   list [--json]                 all guests (no NAME)
 
 Options:
@@ -49,6 +53,7 @@ Options:
   --version           print the version
 
 NAME may also be a path to a configuration directory or a context id.
+Bases: vserver-base list|show|create|delete (docs/storage.md).
 See vserver(8), vserver-build(8), vserver-stat(8), vps(8), vkill(8).
 )";
 
@@ -56,11 +61,11 @@ using Handler = int (*)(const Globals&, const std::string&, const Args&);
 
 const std::map<std::string, Handler>& commands() {
   static const std::map<std::string, Handler> table = {
-      {"build", cmd_build},   {"delete", cmd_delete},   {"check", cmd_check},
-      {"start", cmd_start},   {"stop", cmd_stop},       {"restart", cmd_restart},
-      {"status", cmd_status}, {"running", cmd_running}, {"enter", cmd_enter},
-      {"exec", cmd_exec},     {"suexec", cmd_suexec},   {"limit", cmd_limit},
-      {"du", cmd_du},
+      {"build", cmd_build},   {"delete", cmd_delete},       {"check", cmd_check},
+      {"start", cmd_start},   {"stop", cmd_stop},           {"restart", cmd_restart},
+      {"status", cmd_status}, {"running", cmd_running},     {"enter", cmd_enter},
+      {"exec", cmd_exec},     {"suexec", cmd_suexec},       {"limit", cmd_limit},
+      {"unify", cmd_unify},   {"make-base", cmd_make_base}, {"du", cmd_du},
   };
   return table;
 }
@@ -297,9 +302,7 @@ int cmd_enter(const Globals& g, const std::string& name, const Args& args) {
   } else {
     for (const char* candidate : {"/bin/bash", "/bin/sh"}) {
       // A symlink in the guest points into the guest: check it without following it here.
-      std::error_code ec;
-      if (std::filesystem::exists(
-              std::filesystem::symlink_status(cfg.vdir.string() + candidate, ec))) {
+      if (storage::exists_in_root(g.roots, cfg, candidate)) {
         shell = candidate;
         break;
       }

@@ -358,6 +358,15 @@ void read_identity(TreeReader& r, const Roots& roots, std::string_view dirname, 
       cfg.shell = t->value;
     }
   }
+  if (auto t = r.scalar("unify/base")) {
+    if (valid_guest_name(t->value)) {
+      cfg.base = t->value;
+    } else {
+      r.problem(t->path, quote(t->value) +
+                             " is not a valid base name (1..64 characters of A-Z a-z 0-9 . _ -, "
+                             "not starting with . or -)");
+    }
+  }
 }
 
 void read_uts(TreeReader& r, GuestConfig& cfg) {
@@ -1938,6 +1947,10 @@ void write_guest(const GuestConfig& cfg) {
     w.remove("nice");
   }
   w.put_optional("shell", cfg.shell);
+  if (cfg.base && !valid_guest_name(*cfg.base)) {
+    throw Error(where + quote(*cfg.base) + " is not a valid base name");
+  }
+  w.put_optional("unify/base", cfg.base);
 
   write_init(w, cfg.init);
   write_network(w, cfg);

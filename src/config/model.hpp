@@ -222,6 +222,10 @@ struct GuestConfig {
   ByteLimits limits;
   DiskLimits dlimits;
   std::optional<std::string> shell;  // shell for enter
+  // unify/base (ours): the name of the read-only base the guest's root is layered on
+  // (VDIR_ROOT/.bases/BASE, see storage/layout.hpp); absent for a guest with a full root of its
+  // own.
+  std::optional<std::string> base;
   bool operator==(const GuestConfig&) const = default;
 
   // The guest's identity on the host (state record, lock, cgroup, log): the name of its

@@ -42,6 +42,7 @@
 #include "runtime/runtime.hpp"
 #include "runtime/security.hpp"
 #include "state/state.hpp"
+#include "storage/layout.hpp"
 #include "storage/storage.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
@@ -141,6 +142,7 @@ struct ChildSetup {
   procfs::Views views;
   bool wait_go = true;   // the supervisor still works on the child before it may go on
   bool loopback = true;  // the child brings up lo itself (a network namespace without links)
+  std::optional<storage::Overlay> overlay;  // the layers of a unified guest's root
 };
 
 // The guest's first process: PID 1 of the new PID namespace.
@@ -161,9 +163,12 @@ struct ChildSetup {
       if (::setdomainname(d.data(), d.size()) != 0) throw_errno("set domainname", d);
     }
     ::umask(0);
-    setup_rootfs(cfg, [&](const std::string& root) {
-      if (cs.procfs_fd >= 0) procfs::mount_views(cs.procfs_fd, root, cs.views);
-    });
+    setup_rootfs(
+        cfg,
+        [&](const std::string& root) {
+          if (cs.procfs_fd >= 0) procfs::mount_views(cs.procfs_fd, root, cs.views);
+        },
+        cs.overlay);
     ::umask(022);
     if (cfg.nice && ::setpriority(PRIO_PROCESS, 0, *cfg.nice) != 0) {
       throw_errno("set nice level", std::to_string(*cfg.nice));
@@ -304,6 +309,7 @@ struct Launch {
   int context;
   cgroup::Hierarchy hierarchy;
   cgroup::LimitPlan plan;
+  std::optional<storage::Overlay> overlay;
 };
 
 // The serving process of a guest's /proc views, restarted when it dies while the guest runs (at
@@ -409,6 +415,7 @@ int supervise(const Launch& l, Started started) {
   // The /proc views (virt_mem, virt_load, virt_cpu): the server runs before the guest mounts
   // them. The supervisor keeps the connection open, so a new server can take over if one dies.
   ChildSetup cs{l.plan, -1, procfs::views_for(cfg)};
+  cs.overlay = l.overlay;
   std::optional<procfs::Connection> procfs_conn;
   ProcfsServer procfs_server(cfg.id());
   if (cs.views.any()) {
@@ -593,6 +600,15 @@ void cleanup(const config::Roots& roots, const state::GuestState& st) {
 
 int start(const config::Roots& roots, const config::GuestConfig& cfg, const StartOptions& opts) {
   check_supported(cfg);
+  // A unified guest's layers are checked before anything is made for it.
+  auto overlay = storage::guest_overlay(roots, cfg);
+  if (overlay) {
+    try {
+      storage::check_overlay(cfg, *overlay);
+    } catch (const Error& e) {
+      rethrow_with_context(e, "start guest " + cfg.name);
+    }
+  }
   auto lock = std::make_unique<state::GuestLock>(roots, cfg.id());
   if (auto st = state::read_state(roots, cfg.id())) {
     if (state::init_alive(*st)) throw AlreadyRunning("vserver '" + cfg.name + "' already running");
@@ -601,8 +617,9 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   }
   int context = runtime_context(roots, cfg);
   ContextGuard context_guard(roots, context, cfg.id());
-  Launch l{roots, cfg, context, cgroup::Hierarchy::detect(),
-           cgroup::plan_limits(cfg, host_facts())};
+  Launch l{
+      roots,  cfg, context, cgroup::Hierarchy::detect(), cgroup::plan_limits(cfg, host_facts()),
+      overlay};
   for (const auto& note : l.plan.notes) {
     std::fprintf(stderr, "vserver %s: note: %s\n", cfg.name.c_str(), note.c_str());
   }

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/overlay.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
@@ -418,20 +419,18 @@ MountOptions parse_mount_options(std::string_view options) {
 }
 
 void setup_rootfs(const config::GuestConfig& cfg,
-                  const std::function<void(const std::string& root)>& after_proc) {
+                  const std::function<void(const std::string& root)>& after_proc,
+                  const std::optional<storage::Overlay>& overlay) {
   const std::string vdir = cfg.vdir.string();
   // Nothing mounted from here on may propagate back to the host.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     throw_errno("make mounts private in", "the guest's mount namespace");
   }
-  // pivot_root needs the new root to be a mount point.
-  if (::mount(vdir.c_str(), vdir.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-    throw_errno("bind mount guest root", vdir);
-  }
   // Device nodes in the guest's files are inert: only the private /dev below has working ones.
-  // The remount sets all per-mount flags at once: keep those the host's mount has.
+  // The mount flags of the host's mount that holds the guest's files are kept.
+  const std::string data_dir = overlay ? overlay->upper.string() : vdir;
   struct statvfs sv {};
-  if (::statvfs(vdir.c_str(), &sv) != 0) throw_errno("statvfs", vdir);
+  if (::statvfs(data_dir.c_str(), &sv) != 0) throw_errno("statvfs", data_dir);
   unsigned long keep = 0;
   if ((sv.f_flag & ST_RDONLY) != 0) keep |= MS_RDONLY;
   if ((sv.f_flag & ST_NOSUID) != 0) keep |= MS_NOSUID;
@@ -439,9 +438,19 @@ void setup_rootfs(const config::GuestConfig& cfg,
   if ((sv.f_flag & ST_NOATIME) != 0) keep |= MS_NOATIME;
   if ((sv.f_flag & ST_NODIRATIME) != 0) keep |= MS_NODIRATIME;
   if ((sv.f_flag & ST_RELATIME) != 0) keep |= MS_RELATIME;
-  if (::mount(nullptr, vdir.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_NODEV | keep, nullptr) !=
-      0) {
-    throw_errno("remount nodev", vdir);
+  if (overlay) {
+    // The merged root exists in this namespace only: it ends with the guest, whatever happens to
+    // the supervisor. pivot_root needs the new root to be a mount point, which it is.
+    storage::mount_overlay(*overlay, cfg.vdir, MS_NODEV | keep);
+  } else {
+    // pivot_root needs the new root to be a mount point.
+    if (::mount(vdir.c_str(), vdir.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      throw_errno("bind mount guest root", vdir);
+    }
+    if (::mount(nullptr, vdir.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_NODEV | keep, nullptr) !=
+        0) {
+      throw_errno("remount nodev", vdir);
+    }
   }
   UniqueFd rootfd(::open(vdir.c_str(), O_DIRECTORY | O_PATH | O_CLOEXEC));
   if (!rootfd) throw_errno("open guest root", vdir);

@@ -8,15 +8,21 @@
 #include <string>
 #include <string_view>
 
+#include <optional>
+
 #include "config/model.hpp"
+#include "storage/layout.hpp"
 #include "sys/fd.hpp"
 
 namespace vs::runtime {
 
 // Must run in a fresh mount namespace, as root, before the guest's security is applied.
-// after_proc runs once the guest's /proc is mounted (at ROOT/proc), before pivot_root.
+// after_proc runs once the guest's /proc is mounted (at ROOT/proc), before pivot_root. A unified
+// guest's root is the overlay (base + its upper layer) mounted on the vdir in this namespace only;
+// a guest with a full root gets its vdir bind-mounted onto itself.
 void setup_rootfs(const config::GuestConfig& cfg,
-                  const std::function<void(const std::string& root)>& after_proc = {});
+                  const std::function<void(const std::string& root)>& after_proc = {},
+                  const std::optional<storage::Overlay>& overlay = std::nullopt);
 
 // How open_in_root resolves a path: with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) where
 // the kernel has it (Linux 5.6), else by a walk of one component at a time with O_NOFOLLOW that
