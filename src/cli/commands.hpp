@@ -21,6 +21,7 @@ int stat_main(const Globals& g, const Args& args);   // vserver-stat
 int vps_main(const Globals& g, const Args& args);    // vps
 int vkill_main(const Globals& g, const Args& args);  // vkill
 int vtop_main(const Globals& g, const Args& args);   // vtop
+int autostart_main(const Globals& g, const Args& args);  // vserver-autostart
 
 // vserver NAME COMMAND ARGS... — args excludes NAME and COMMAND.
 int cmd_build(const Globals& g, const std::string& name, const Args& args);
