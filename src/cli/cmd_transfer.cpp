@@ -12,7 +12,7 @@ int cmd_rename(const Globals& g, const std::string& name, const Args& args) {
   CLI::App app{
       "Give the stopped vserver NAME the name NEW: everything that names it changes together, or "
       "nothing does.",
-      "vserver NAME rename NEW"};
+      "vserver NAME rename"};
   app.footer(
       "Changed: the configuration directory; the root when it is the default VDIR_ROOT/NAME (and\n"
       "the vdir link); the name file and uts/nodename when they held NAME; when the guest's\n"
@@ -38,7 +38,7 @@ int cmd_export(const Globals& g, const std::string& name, const Args& args) {
   CLI::App app{
       "Write the stopped vserver NAME, its configuration and its root filesystem, into one "
       "archive FILE, for vserver NEW import FILE here or on another host.",
-      "vserver NAME export FILE"};
+      "vserver NAME export"};
   app.footer(
       "FILE is a POSIX tar compressed by its suffix: .tar, .tar.gz (.tgz), .tar.xz (.txz),\n"
       ".tar.zst (.tzst). The first entry is vserver-export.json (name, context, hostname, date),\n"
@@ -69,7 +69,7 @@ int cmd_import(const Globals& g, const std::string& name, const Args& args) {
   CLI::App app{
       "Make the new vserver NAME from an archive written by vserver OLD export FILE: its "
       "configuration and its root filesystem.",
-      "vserver NAME import FILE"};
+      "vserver NAME import"};
   app.footer(
       "NAME must not exist. The guest keeps the exported context id when no guest here uses it,\n"
       "else it gets a free one (from .defaults/context.next), or the one given with --context.\n"
