@@ -282,7 +282,8 @@ std::optional<ExportManifest> read_export_manifest(const fs::path& archive) {
     if (n < 0) throw fail("read the manifest of");
     if (n == 0) break;
     text.append(buf.data(), static_cast<std::size_t>(n));
-    if (text.size() > 1024 * 1024) throw Error(archive.string() + ": the manifest is too large");
+    if (text.size() > std::size_t{1024} * 1024)
+      throw Error(archive.string() + ": the manifest is too large");
   }
   ExportManifest m;
   try {

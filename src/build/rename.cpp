@@ -65,7 +65,7 @@ std::optional<GuestFile> read_guest_file(const detail::Root& root, const char* r
   if (fd < 0) return std::nullopt;
   UniqueFd f(fd);
   struct stat st {};
-  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024) {
+  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > off_t{1024} * 1024) {
     return std::nullopt;
   }
   return GuestFile{read_fd(f.get()), static_cast<mode_t>(st.st_mode & 07777)};
