@@ -89,8 +89,12 @@ std::string quote(std::string_view s) {
 
 class Unpacker {
  public:
-  Unpacker(const Root& root, fs::path archive)
-      : la_(LibArchive::get()), root_(root), archive_(std::move(archive)) {}
+  Unpacker(const Root& root, fs::path archive, std::string_view under, bool stop_after)
+      : la_(LibArchive::get()),
+        root_(root),
+        archive_(std::move(archive)),
+        under_(under),
+        stop_after_(stop_after) {}
 
   std::string message(struct archive* a) const {
     const char* s = la_.error_string(a);
@@ -147,6 +151,11 @@ class Unpacker {
     if (raw == nullptr || *raw == '\0') refuse("", "the entry has no path");
     std::string entry = raw;
     auto comps = clean(entry, entry, "the path");
+    if (!under_.empty()) {
+      in_under_ = !comps.empty() && comps.front() == under_;
+      if (!in_under_) return false;
+      comps.erase(comps.begin());
+    }
     if (comps.empty()) return false;  // "./": the guest root keeps its own owner and mode
     path_ = comps.front();
     for (std::size_t i = 1; i < comps.size(); ++i) path_ += "/" + comps[i];
@@ -155,6 +164,12 @@ class Unpacker {
     const char* hardlink = la_.entry_hardlink(e);
     if (hardlink != nullptr) {
       auto target = clean(entry, hardlink, "the hard-link target");
+      if (!under_.empty()) {
+        if (target.empty() || target.front() != under_) {
+          refuse(entry, "the hard-link target is outside " + quote(under_));
+        }
+        target.erase(target.begin());
+      }
       if (target.empty()) refuse(entry, "the hard-link target is the guest root");
       check_no_symlink(entry, target, target.size() - 1, "the hard-link target");
       link_ = target.front();
@@ -234,9 +249,11 @@ class Unpacker {
       const char* raw = la_.entry_pathname(e);
       std::string entry = raw != nullptr ? raw : "";
       if (!prepare(e)) {
+        if (stop_after_ && seen_under_ && !in_under_) break;
         la_.read_data_skip(in.get());
         continue;
       }
+      seen_under_ = seen_under_ || in_under_;
       r = la_.write_header(out.get(), e);
       if (r == ARCHIVE_WARN) warn(quote(entry), out.get());
       if (r < ARCHIVE_WARN) {
@@ -292,6 +309,10 @@ class Unpacker {
   std::string path_;            // the current entry, cleaned
   std::string link_;            // its hard-link target, cleaned
   bool is_dir_ = false;
+  std::string under_;        // only entries below this top-level directory, stripped of it
+  bool stop_after_ = false;  // stop at the first entry past them
+  bool in_under_ = false;    // the current entry is below under_
+  bool seen_under_ = false;
 };
 
 }  // namespace
@@ -346,6 +367,24 @@ LibArchive::LibArchive(const char* soname) : soname_(soname) {
   bind(entry_filetype, "archive_entry_filetype");
   bind(entry_rdevmajor, "archive_entry_rdevmajor");
   bind(entry_rdevminor, "archive_entry_rdevminor");
+  bind(read_data, "archive_read_data");
+  bind(write_new, "archive_write_new");
+  bind(write_set_format_pax_restricted, "archive_write_set_format_pax_restricted");
+  bind(write_add_filter_gzip, "archive_write_add_filter_gzip");
+  bind(write_add_filter_xz, "archive_write_add_filter_xz");
+  bind(write_add_filter_zstd, "archive_write_add_filter_zstd");
+  bind(write_open_fd, "archive_write_open_fd");
+  bind(write_data, "archive_write_data");
+  bind(read_disk_new, "archive_read_disk_new");
+  bind(read_disk_entry_from_file, "archive_read_disk_entry_from_file");
+  bind(entry_new, "archive_entry_new");
+  bind(entry_free, "archive_entry_free");
+  bind(entry_copy_sourcepath, "archive_entry_copy_sourcepath");
+  bind(entry_copy_stat, "archive_entry_copy_stat");
+  bind(entry_set_size, "archive_entry_set_size");
+  bind(entry_set_filetype, "archive_entry_set_filetype");
+  bind(entry_set_perm, "archive_entry_set_perm");
+  bind(entry_set_mtime, "archive_entry_set_mtime");
 }
 
 const LibArchive& LibArchive::get() {
@@ -354,8 +393,9 @@ const LibArchive& LibArchive::get() {
   return la;
 }
 
-std::size_t unpack_archive(const Root& root, const fs::path& archive, const Report& warning) {
-  Unpacker u(root, fs::absolute(archive));
+std::size_t unpack_archive(const Root& root, const fs::path& archive, const Report& warning,
+                           std::string_view under, bool stop_after) {
+  Unpacker u(root, fs::absolute(archive), under, stop_after);
   return u.run(warning);
 }
 

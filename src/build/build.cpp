@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "build/internal.hpp"
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
+#include "runtime/runtime.hpp"
 #include "state/state.hpp"
 #include "storage/base.hpp"
 #include "storage/image.hpp"
@@ -548,6 +550,63 @@ void move_into_place(const config::Roots& roots, const std::string& name, const 
   }
 }
 
+// New SSH host keys for a clone, made by the guest's own ssh-keygen -A, run once confined as the
+// guest's init (no network). A guest without ssh-keygen gets them when its SSH server is
+// installed; a failure is a warning: the guest is built, and `vserver NAME exec ssh-keygen -A`
+// makes them later.
+void regenerate_host_keys(const config::Roots& roots, const std::string& name,
+                          const Report& progress, const Report& warning) {
+  config::GuestConfig cfg;
+  try {
+    cfg = config::load_guest(roots, name);
+  } catch (const Error& e) {
+    if (warning) warning("SSH host keys not regenerated: " + std::string(e.what()));
+    return;
+  }
+  std::string keygen;
+  for (const char* p : {"usr/bin/ssh-keygen", "bin/ssh-keygen"}) {
+    struct stat st {};
+    if (::fstatat(AT_FDCWD, (cfg.vdir / p).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      keygen = std::string("/") + p;
+      break;
+    }
+  }
+  if (keygen.empty()) {
+    if (progress) progress("No ssh-keygen in the guest: no SSH host keys to make");
+    return;
+  }
+  cfg.init.style = config::InitStyle::command;
+  cfg.init.cmd_start = {keygen, "-A"};
+  cfg.init.cmd_stop.clear();
+  cfg.network = config::NetworkMode::none;
+  cfg.interfaces.clear();
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork", "to make the SSH host keys of vserver " + name);
+  if (pid == 0) {
+    int rc = 1;
+    try {
+      runtime::StartOptions so;
+      so.foreground = true;
+      rc = runtime::start(roots, cfg, so);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "vserver %s: %s\n", name.c_str(), e.what());
+    }
+    std::fflush(nullptr);
+    ::_exit(rc & 0xff);
+  }
+  int wstatus = 0;
+  while (::waitpid(pid, &wstatus, 0) < 0) {
+    if (errno != EINTR) throw_errno("wait for ssh-keygen in vserver", name);
+  }
+  if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+    if (progress) progress("Made new SSH host keys with the guest's " + keygen + " -A");
+  } else if (warning) {
+    warning("SSH host keys not regenerated (" + keygen + " -A failed); run 'vserver " + name +
+            " exec ssh-keygen -A' once it runs");
+  }
+}
+
 }  // namespace
 
 int allocate_context(const config::Roots& roots_in) {
@@ -569,14 +628,16 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   validate(o);
   const config::Roots roots = absolute_roots(roots_in);
   const std::string& name = o.name;
-  const std::string hostname = o.hostname.value_or(name);
+  std::string hostname = o.hostname.value_or(name);
   detail::clear_interrupt();
   detail::InterruptScope signals(o.catch_signals);
 
   make_root_dir(roots.config);
   make_root_dir(roots.vdir);
-  state::GuestLock lock(roots, name);
+  std::optional<state::GuestLock> lock;
+  lock.emplace(roots, name);
   detail::check_interrupted();
+  bool regenerate_keys = false;  // a clone whose SSH host keys were removed
 
   fs::path cfgdir = roots.guest_config_dir(name);
   fs::path vdir = roots.default_vdir(name);
@@ -595,6 +656,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   std::string base;  // the base of a unified guest
   std::optional<config::GuestConfig> source_cfg;
   std::optional<state::GuestLock> source_lock;
+  std::vector<std::optional<ExportManifest>> exports;  // template: which archives are exports
   fs::path source_dir;
   fs::path busybox;
   if (o.method == Method::clone) {
@@ -636,6 +698,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       struct stat st {};
       if (::fstat(f.get(), &st) != 0) throw_errno("stat", a.string());
       if (!S_ISREG(st.st_mode)) throw Error(a.string() + ": not a regular file");
+      exports.push_back(read_export_manifest(a));
     }
   }
 
@@ -647,6 +710,45 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       throw Error("base '" + base + "' does not exist (" + storage::base_dir(roots, base).string() +
                   "; see vserver-base list)");
     }
+  }
+
+  // An import: the exported configuration, unpacked aside and checked before anything else.
+  std::optional<detail::TempDir> import_guard;
+  fs::path import_cfg;
+  if (o.import_config) {
+    if (o.archives.size() != 1 || !exports.front()) {
+      throw Error((o.archives.empty() ? std::string("import") : o.archives.front().string()) +
+                  ": not an archive made by vserver NAME export");
+    }
+    fs::path stage = roots.config / ("." + name + ".import-" + std::to_string(::getpid()));
+    detail::remove_tree(stage);  // a leftover of an earlier import by a process of this pid
+    if (::mkdir(stage.c_str(), 0700) != 0) throw_errno("create directory", stage.string());
+    import_guard.emplace(stage);
+    import_cfg = stage / name;
+    if (::mkdir(import_cfg.c_str(), 0755) != 0)
+      throw_errno("create directory", import_cfg.string());
+    detail::Root croot{import_cfg, open_file(import_cfg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+    detail::unpack_archive(croot, o.archives.front(), o.warning, "config", true);
+    // Where the guest's root and run-time state are is this host's business, never the archive's.
+    for (const char* link : {"vdir", "run", "cache"}) {
+      if (lexists(import_cfg / link)) {
+        throw Error(o.archives.front().string() + ": refusing entry \"config/" + link +
+                    "\": an export does not say where the guest's files are on this host");
+      }
+    }
+    config::Roots staged = roots;
+    staged.config = stage;
+    config::GuestConfig imported;
+    auto problems = config::check_guest(staged, name, imported);
+    if (!problems.empty()) {
+      std::string text;
+      for (const auto& p : problems) {
+        text += "\n" + (p.file.lexically_relative(import_cfg)).string() + ": " + p.message;
+      }
+      throw Error(o.archives.front().string() +
+                  ": the exported configuration has problems:" + text);
+    }
+    if (!o.hostname) hostname = imported.uts.nodename.value_or(exports.front()->name);
   }
 
   // The configuration, in a directory of its own until the end.
@@ -684,21 +786,43 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   {
     ContextLock context_lock(roots);
     auto used = used_contexts(roots, o.force ? name : "");
+    std::optional<int> exported = o.import_config ? exports.front()->context : std::nullopt;
     if (o.context) {
       if (auto it = used.find(*o.context); it != used.end()) {
         throw Error("context " + std::to_string(*o.context) + " is already used by " + it->second);
       }
       cfg.context = *o.context;
+    } else if (exported && used.count(*exported) == 0) {
+      cfg.context = *exported;  // the guest keeps its context where it is free
     } else {
       cfg.context = pick_context(roots, used);
+      if (exported && o.progress) {
+        o.progress("Context " + std::to_string(*exported) + " is used by " + used.at(*exported) +
+                   " here; vserver '" + name + "' gets context " + std::to_string(*cfg.context));
+      }
     }
     // Written while the lock is held, so that other builds see the context as taken.
-    if (::mkdir(tmp_cfg.c_str(), 0700) != 0) throw_errno("create directory", tmp_cfg.string());
-    cfg_guard.emplace(tmp_cfg);
-    if (::chmod(tmp_cfg.c_str(), 0755) != 0) throw_errno("chmod", tmp_cfg.string());
-    config::write_guest(cfg);
+    if (o.import_config) {
+      // The exported tree as it is (scripts and files this version does not model included),
+      // with the new context, and the new name where the old one was written.
+      rename_noreplace(import_cfg, tmp_cfg);
+      cfg_guard.emplace(tmp_cfg);
+      write_file_atomic(tmp_cfg / "context", std::to_string(*cfg.context) + "\n");
+      if (auto n = read_file_if_exists(tmp_cfg / "name"); n && trim(*n) == exports.front()->name) {
+        write_file_atomic(tmp_cfg / "name", name + "\n");
+      }
+      if (o.hostname) {
+        ::mkdir((tmp_cfg / "uts").c_str(), 0755);
+        write_file_atomic(tmp_cfg / "uts" / "nodename", *o.hostname + "\n");
+      }
+    } else {
+      if (::mkdir(tmp_cfg.c_str(), 0700) != 0) throw_errno("create directory", tmp_cfg.string());
+      cfg_guard.emplace(tmp_cfg);
+      if (::chmod(tmp_cfg.c_str(), 0755) != 0) throw_errno("chmod", tmp_cfg.string());
+      config::write_guest(cfg);
+    }
   }
-  if (!source_cfg) {
+  if (!source_cfg && !o.import_config) {
     // .defaults/fstab is the template of a new guest's fstab (§1.5).
     if (auto fstab = read_file_if_exists(roots.defaults_dir() / "fstab")) {
       write_file_atomic(tmp_cfg / "fstab", *fstab);
@@ -758,8 +882,10 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       }
       break;
     case Method::archive:
-      for (const auto& a : o.archives) {
-        std::size_t n = detail::unpack_archive(root, a, o.warning);
+      for (std::size_t i = 0; i < o.archives.size(); ++i) {
+        const auto& a = o.archives[i];
+        // An export: its root filesystem (its configuration only for an import).
+        std::size_t n = detail::unpack_archive(root, a, o.warning, exports[i] ? "root" : "");
         if (o.progress) {
           o.progress("Unpacked " + std::to_string(n) + " entries from " + a.string() + " into " +
                      vdir.string());
@@ -790,6 +916,14 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       detail::make_standard_dirs(root, true);
       if (source_cfg) {
         rename_hostname(root, source_cfg->uts.nodename.value_or(source_cfg->name), hostname);
+      }
+      {
+        auto reset = detail::reset_identity(root, regenerate_keys);
+        if (!reset.empty() && o.progress) {
+          std::string list;
+          for (const auto& r : reset) list += " /" + r;
+          o.progress("Reset the identity of the copy:" + list);
+        }
       }
       break;
     }
@@ -824,6 +958,9 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     o.progress("Built vserver '" + name + "' (context " + std::to_string(*cfg.context) + ") in " +
                vdir.string());
   }
+  lock.reset();
+  source_lock.reset();
+  if (regenerate_keys) regenerate_host_keys(roots, name, o.progress, o.warning);
 }
 
 // ---- delete ---------------------------------------------------------------------------------

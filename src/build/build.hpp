@@ -56,6 +56,10 @@ struct BuildOptions {
   std::string source;                 // clone: a guest name or a directory
   fs::path busybox = "/bin/busybox";  // busybox: a statically linked busybox
   std::string base;                   // base: the base (VDIR_ROOT/.bases/BASE) to layer on
+  // template with one archive made by export_guest: take the configuration from it too (vserver
+  // NEW import FILE), keeping its context when that is free here. Without it, an export given to
+  // the template method gives only its root filesystem.
+  bool import_config = false;
 
   // Catch SIGINT, SIGTERM and SIGHUP during the build and abort it cleanly. Callers that manage
   // signals themselves set this to false and use request_interrupt().
@@ -107,6 +111,40 @@ bool guest_running(const config::Roots& roots, std::string_view name);
 // that resolves to something that cannot be a guest root ("/", a top-level directory, a
 // directory holding the configured roots).
 void delete_guest(const config::Roots& roots, std::string_view name);
+
+// Renames a stopped guest: its configuration directory, its root when it is the default
+// VDIR_ROOT/NAME (and the vdir link), the name file and uts/nodename when they held the old name,
+// the guest's /etc/hostname and the names in its /etc/hosts when its hostname was the old name,
+// other guests' apps/init/depends, and the console log. Refused while the guest runs or when NEW
+// exists. Either everything is renamed or, after a failure, everything is as before.
+void rename_guest(const config::Roots& roots, std::string_view from, std::string_view to);
+// The lines of an /etc/hosts with every host name `from` (or `from.DOMAIN`) replaced by `to`;
+// addresses, comments and spacing unchanged.
+std::string rename_hosts_entries(std::string_view hosts, std::string_view from,
+                                 std::string_view to);
+
+// ---- export and import ---------------------------------------------------------------------
+
+// The first entry of an export archive.
+inline constexpr std::string_view kExportManifest = "vserver-export.json";
+
+struct ExportManifest {
+  int version = 1;
+  std::string name;            // the guest's name when exported
+  std::optional<int> context;  // its context id
+  std::string hostname;
+  std::string created;  // UTC, ISO 8601
+};
+
+// Writes the stopped guest's configuration and root filesystem into file (.tar, .tar.gz, .tgz,
+// .tar.xz, .txz, .tar.zst, .tzst: compressed by the suffix), atomically: a temporary file in the
+// same directory renamed over file at the end, removed on failure. Returns the number of entries.
+// Refused while the guest runs and when its configuration has problems.
+std::size_t export_guest(const config::Roots& roots, std::string_view name, const fs::path& file,
+                         const std::function<void(const std::string&)>& warning);
+// The manifest when archive is an export, nullopt for any other archive. Throws for an archive
+// that cannot be read and for an export with a bad or unknown manifest.
+std::optional<ExportManifest> read_export_manifest(const fs::path& archive);
 
 // Asks a running build to stop at the next check, as SIGINT does.
 void request_interrupt() noexcept;

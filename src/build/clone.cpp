@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -418,6 +419,87 @@ class Copier {
 std::size_t copy_tree(const fs::path& source, const Root& root, const Report& warning) {
   Copier c(fs::absolute(source), root, warning);
   return c.run();
+}
+
+}  // namespace vs::build::detail
+
+// ---- per-host identity of a copy ------------------------------------------------------------
+
+namespace vs::build::detail {
+
+namespace {
+
+std::string random_machine_id() {
+  std::array<unsigned char, 16> bytes{};
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("getrandom", "a machine id");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  // A version 4 UUID, as systemd-machine-id-setup makes (machine-id(5)).
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += hex[b >> 4];
+    out += hex[b & 0x0f];
+  }
+  return out;
+}
+
+// A regular file at dir/name (not followed if a symlink): its size and mode.
+std::optional<struct stat> regular_at(int dirfd, const char* name) {
+  struct stat st {};
+  if (::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+    return std::nullopt;
+  }
+  return st;
+}
+
+}  // namespace
+
+std::vector<std::string> reset_identity(const Root& root, bool& host_keys) {
+  std::vector<std::string> changed;
+  host_keys = false;
+  if (UniqueFd ssh = open_dir_in(root, "etc/ssh", false, 0755, true)) {
+    DirReader reader(ssh.get(), (root.path / "etc/ssh").string());
+    for (const auto& n : reader.names((root.path / "etc/ssh").string())) {
+      if (n.rfind("ssh_host_", 0) != 0) continue;
+      if (::unlinkat(ssh.get(), n.c_str(), 0) != 0) {
+        throw_errno("remove", (root.path / "etc/ssh" / n).string());
+      }
+      changed.push_back("etc/ssh/" + n);
+      host_keys = true;
+    }
+  }
+  std::string id = random_machine_id() + "\n";
+  if (UniqueFd etc = open_dir_in(root, "etc", false, 0755, true)) {
+    if (auto st = regular_at(etc.get(), "machine-id"); st && st->st_size > 0) {
+      write_file_in(root, "etc/machine-id", id, st->st_mode & 07777);
+      changed.emplace_back("etc/machine-id");
+    }
+  }
+  if (UniqueFd dbus = open_dir_in(root, "var/lib/dbus", false, 0755, true)) {
+    if (auto st = regular_at(dbus.get(), "machine-id")) {
+      write_file_in(root, "var/lib/dbus/machine-id", id, st->st_mode & 07777);
+      changed.emplace_back("var/lib/dbus/machine-id");
+    }
+  }
+  if (UniqueFd sd = open_dir_in(root, "var/lib/systemd", false, 0755, true)) {
+    for (const char* n : {"random-seed", "credential.secret"}) {
+      if (!regular_at(sd.get(), n)) continue;
+      if (::unlinkat(sd.get(), n, 0) != 0) {
+        throw_errno("remove", (root.path / "var/lib/systemd" / n).string());
+      }
+      changed.push_back(std::string("var/lib/systemd/") + n);
+    }
+  }
+  return changed;
 }
 
 }  // namespace vs::build::detail

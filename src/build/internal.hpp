@@ -121,11 +121,23 @@ void populate_skeleton(const Root& root, const std::string& hostname);
 // Unpacks one archive into root; returns the number of entries written. Refuses (throws, naming
 // the entry) entries that would escape the root or create device nodes other than the harmless
 // ones.
-std::size_t unpack_archive(const Root& root, const fs::path& archive, const Report& warning);
+// With under set, only the entries below that top-level directory of the archive are unpacked,
+// with the directory stripped from their names (and from hard-link targets, which must be below
+// it too); every other entry is skipped. After unpacking the entries below under, it stops at
+// the first entry past them when stop_after is set (the directory comes first in the archive).
+std::size_t unpack_archive(const Root& root, const fs::path& archive, const Report& warning,
+                           std::string_view under = {}, bool stop_after = false);
 
 // Copies the tree at source into root, preserving everything (see clone.cpp). Returns the number
 // of entries copied.
 std::size_t copy_tree(const fs::path& source, const Root& root, const Report& warning);
+
+// What a copy of a guest must not share with its source, so that the two can run side by side:
+// the SSH host keys (/etc/ssh/ssh_host_*, removed), the machine id (/etc/machine-id and a regular
+// /var/lib/dbus/machine-id, given a new random id; an empty /etc/machine-id stays empty, to be set
+// at first boot), systemd's random seed and credential secret (removed). Never follows symbolic
+// links. Returns the paths changed, relative to the root; host_keys is set when keys were removed.
+std::vector<std::string> reset_identity(const Root& root, bool& host_keys);
 
 // Throws unless path is a statically linked ELF executable (no PT_INTERP program header).
 void check_static_executable(const fs::path& path);

@@ -48,6 +48,25 @@ class LibArchive {
   decltype(&::archive_entry_filetype) entry_filetype = nullptr;
   decltype(&::archive_entry_rdevmajor) entry_rdevmajor = nullptr;
   decltype(&::archive_entry_rdevminor) entry_rdevminor = nullptr;
+  decltype(&::archive_read_data) read_data = nullptr;
+  // Writing archives (vserver NAME export).
+  decltype(&::archive_write_new) write_new = nullptr;
+  decltype(&::archive_write_set_format_pax_restricted) write_set_format_pax_restricted = nullptr;
+  decltype(&::archive_write_add_filter_gzip) write_add_filter_gzip = nullptr;
+  decltype(&::archive_write_add_filter_xz) write_add_filter_xz = nullptr;
+  decltype(&::archive_write_add_filter_zstd) write_add_filter_zstd = nullptr;
+  decltype(&::archive_write_open_fd) write_open_fd = nullptr;
+  decltype(&::archive_write_data) write_data = nullptr;
+  decltype(&::archive_read_disk_new) read_disk_new = nullptr;
+  decltype(&::archive_read_disk_entry_from_file) read_disk_entry_from_file = nullptr;
+  decltype(&::archive_entry_new) entry_new = nullptr;
+  decltype(&::archive_entry_free) entry_free = nullptr;
+  decltype(&::archive_entry_copy_sourcepath) entry_copy_sourcepath = nullptr;
+  decltype(&::archive_entry_copy_stat) entry_copy_stat = nullptr;
+  decltype(&::archive_entry_set_size) entry_set_size = nullptr;
+  decltype(&::archive_entry_set_filetype) entry_set_filetype = nullptr;
+  decltype(&::archive_entry_set_perm) entry_set_perm = nullptr;
+  decltype(&::archive_entry_set_mtime) entry_set_mtime = nullptr;
 
  private:
   struct Closer {

@@ -20,11 +20,12 @@ using Args = std::vector<std::string>;
 
 // Multi-call entry points (chosen by argv[0]).
 int vserver_main(int argc, char** argv);
-int stat_main(const Globals& g, const Args& args);   // vserver-stat
-int vps_main(const Globals& g, const Args& args);    // vps
-int vkill_main(const Globals& g, const Args& args);  // vkill
-int vtop_main(const Globals& g, const Args& args);   // vtop
-int base_main(const Globals& g, const Args& args);   // vserver-base
+int stat_main(const Globals& g, const Args& args);       // vserver-stat
+int vps_main(const Globals& g, const Args& args);        // vps
+int vkill_main(const Globals& g, const Args& args);      // vkill
+int vtop_main(const Globals& g, const Args& args);       // vtop
+int base_main(const Globals& g, const Args& args);       // vserver-base
+int autostart_main(const Globals& g, const Args& args);  // vserver-autostart
 
 // vserver NAME COMMAND ARGS... — args excludes NAME and COMMAND.
 int cmd_build(const Globals& g, const std::string& name, const Args& args);
@@ -42,6 +43,14 @@ int cmd_limit(const Globals& g, const std::string& name, const Args& args);
 int cmd_du(const Globals& g, const std::string& name, const Args& args);
 int cmd_unify(const Globals& g, const std::string& name, const Args& args);
 int cmd_make_base(const Globals& g, const std::string& name, const Args& args);
+int cmd_rename(const Globals& g, const std::string& name, const Args& args);
+int cmd_export(const Globals& g, const std::string& name, const Args& args);
+int cmd_import(const Globals& g, const std::string& name, const Args& args);
+// vserver NAME apt-get|apt-cache|apt-config ARGS...
+int cmd_apt(const Globals& g, const std::string& name, const std::string& command,
+            const Args& args);
+// vserver --all [--mark MARK] exec|apt-get ... (rest starts with the command).
+int cmd_all(const Globals& g, const std::string& mark, const Args& rest);
 // vserver list [--json] (no guest name).
 int cmd_list(const Globals& g, const Args& args);
 

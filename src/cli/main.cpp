@@ -1,4 +1,5 @@
-// One multi-call binary: vserver, vserver-stat, vps, vkill, vtop and vserver-base are links to it.
+// One multi-call binary: vserver, vserver-stat, vps, vkill, vtop, vserver-base and
+// vserver-autostart are links to it.
 #include <cstring>
 #include <exception>
 #include <string>
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
     if (prog == "vkill") return vs::cli::vkill_main(g, args);
     if (prog == "vtop") return vs::cli::vtop_main(g, args);
     if (prog == "vserver-base") return vs::cli::base_main(g, args);
+    if (prog == "vserver-autostart") return vs::cli::autostart_main(g, args);
     return vs::cli::vserver_main(argc, argv);
   } catch (const std::exception& e) {
     vs::cli::print_error(e.what());

@@ -21,6 +21,7 @@ namespace {
 
 constexpr const char* kUsage = R"(Usage: vserver [OPTIONS] NAME COMMAND [ARGS...]
        vserver [OPTIONS] list [--json]
+       vserver [OPTIONS] --all [--mark MARK] exec|apt-get ARGS...
 
 Runs isolated Linux guests (virtual private servers) on this host, configured in
 CONFIG_ROOT/NAME/ (util-vserver layout) with their root filesystem in VDIR_ROOT/NAME.
@@ -38,23 +39,32 @@ Commands:
   suexec USER CMD [ARGS...]     run a command inside as USER
   limit [show|set|unset|apply]  resource use and limits; change them while it runs
   du [--walk] [--json]          disk space and inodes used (vdu), against dlimits/
+  apt-get [--] ARGS...          the guest's apt-get (also apt-cache, apt-config)
+  rename NEW                    give a stopped guest another name, everywhere it is named
+  export FILE                   configuration and root filesystem into one archive
+  import FILE                   a new guest NAME from an export (no NAME must exist)
   check                         validate the configuration; every problem is printed
   delete [--yes]                remove configuration and root filesystem (a base stays)
   unify [BASE]                  turn a stopped guest into a base plus its own delta
   make-base BASE                make a base of a stopped guest's root, layer the guest on it
   list [--json]                 all guests (no NAME)
+  --all [--mark MARK] exec|apt-get ...
+                                in every running guest (with MARK: marked MARK), output
+                                prefixed with the guest's name; see vserver --all --help
 
 Options:
   --config-root DIR   configuration root (env VSERVER_CONFIG_ROOT, default /etc/vservers)
   --vdir-root DIR     root filesystems (env VSERVER_VDIR_ROOT, default /var/lib/vservers)
   --run-root DIR      runtime state (env VSERVER_RUN_ROOT, default /run/vservers)
   --log-root DIR      console logs (env VSERVER_LOG_ROOT, default /var/log/vservers)
+  --all               every running guest, for exec and apt-get (no NAME)
+  --mark MARK         with --all: only the guests whose apps/init/mark is MARK
   -h, --help          this help; "vserver NAME COMMAND --help" for a command
   --version           print the version
 
 NAME may also be a path to a configuration directory or a context id.
 Bases: vserver-base list|show|create|delete (docs/storage.md).
-See vserver(8), vserver-build(8), vserver-stat(8), vps(8), vkill(8).
+See vserver(8), vserver-build(8), vserver-autostart(8), vserver-stat(8), vps(8), vkill(8).
 )";
 
 using Handler = int (*)(const Globals&, const std::string&, const Args&);
@@ -66,6 +76,7 @@ const std::map<std::string, Handler>& commands() {
       {"status", cmd_status}, {"running", cmd_running},     {"enter", cmd_enter},
       {"exec", cmd_exec},     {"suexec", cmd_suexec},       {"limit", cmd_limit},
       {"unify", cmd_unify},   {"make-base", cmd_make_base}, {"du", cmd_du},
+      {"rename", cmd_rename}, {"export", cmd_export},       {"import", cmd_import},
   };
   return table;
 }
@@ -321,6 +332,8 @@ int vserver_main(int argc, char** argv) {
   Globals g;
   g.roots = config::Roots::from_environment();
   Args rest;
+  bool all = false;
+  std::string mark;
   int i = 1;
   for (; i < argc; ++i) {
     std::string a = argv[i];
@@ -336,7 +349,11 @@ int vserver_main(int argc, char** argv) {
       std::cout << "vserver " << VSERVER_VERSION << '\n';
       return 0;
     }
-    if (a == "--config-root") {
+    if (a == "--all") {
+      all = true;
+    } else if (a == "--mark") {
+      mark = value("--mark");
+    } else if (a == "--config-root") {
       g.roots.config = value("--config-root");
     } else if (a == "--vdir-root") {
       g.roots.vdir = value("--vdir-root");
@@ -355,6 +372,11 @@ int vserver_main(int argc, char** argv) {
     }
   }
   for (; i < argc; ++i) rest.emplace_back(argv[i]);
+  if (all) return cmd_all(g, mark, rest);
+  if (!mark.empty()) {
+    print_error("--mark selects guests for --all (see vserver --help)");
+    return 2;
+  }
   if (rest.empty()) {
     std::cerr << kUsage;
     return 2;
@@ -366,13 +388,14 @@ int vserver_main(int argc, char** argv) {
   }
   const std::string& command = rest[1];
   auto it = commands().find(command);
-  if (it == commands().end()) {
+  bool apt = command == "apt-get" || command == "apt-cache" || command == "apt-config";
+  if (it == commands().end() && !apt) {
     print_error("unknown command '" + command + "' (see vserver --help)");
     return 2;
   }
   Args args(rest.begin() + 2, rest.end());
   std::string name = rest[0];
-  if (command != "build") {
+  if (command != "build" && command != "import") {
     // util-vserver accepts a name, a path to the configuration directory or a context id.
     name = config::resolve_guest(g.roots, rest[0]);
     if (!wants_help(args) && !std::filesystem::is_directory(g.roots.guest_config_dir(name))) {
@@ -381,6 +404,7 @@ int vserver_main(int argc, char** argv) {
       return 5;
     }
   }
+  if (apt) return cmd_apt(g, name, command, args);
   return it->second(g, name, args);
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -226,6 +227,13 @@ void attach_new_pty(int sock) {
     env.push_back("SHELL=" + u.shell);
     if (const char* term = std::getenv("TERM"); term != nullptr) {
       env.push_back(std::string("TERM=") + term);
+    }
+    for (const auto& e : opts.environment) {
+      std::string var = e.substr(0, e.find('=') + 1);
+      env.erase(std::remove_if(env.begin(), env.end(),
+                               [&](const std::string& x) { return x.rfind(var, 0) == 0; }),
+                env.end());
+      env.push_back(e);
     }
     std::string dir = opts.login ? u.home : "/";
     if (::chdir(dir.c_str()) != 0 && ::chdir("/") != 0) throw_errno("change directory to", dir);

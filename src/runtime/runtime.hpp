@@ -60,10 +60,11 @@ Status status(const config::Roots& roots, std::string_view name);
 
 enum class Tty { automatic, always, never };
 struct ExecOptions {
-  std::vector<std::string> argv;  // the command; looked up in the guest's PATH if not a path
-  std::string user = "root";      // name or numeric uid, from the guest's /etc/passwd
-  Tty tty = Tty::never;           // automatic: a pseudo-terminal when stdin is a terminal
-  bool login = false;             // start in the user's home, argv[0] prefixed with '-'
+  std::vector<std::string> argv;         // the command; looked up in the guest's PATH if not a path
+  std::string user = "root";             // name or numeric uid, from the guest's /etc/passwd
+  Tty tty = Tty::never;                  // automatic: a pseudo-terminal when stdin is a terminal
+  bool login = false;                    // start in the user's home, argv[0] prefixed with '-'
+  std::vector<std::string> environment;  // VAR=VALUE entries added to (or replacing) the guest's
 };
 // Runs a command inside the running guest, confined like the guest's own processes, with stdin,
 // stdout and stderr passed through. Returns its exit status (128+N when killed by signal N).

@@ -79,7 +79,8 @@ Env::Env() {
                              fs::perms::others_read | fs::perms::others_exec);
   for (const char* d : {"etc", "vdir", "run", "log", "bin"}) fs::create_directories(root_ / d);
   bin_ = root_ / "bin";
-  for (const char* prog : {"vserver", "vserver-stat", "vps", "vkill", "vtop", "vserver-base"}) {
+  for (const char* prog : {"vserver", "vserver-stat", "vps", "vkill", "vtop", "vserver-base",
+                           "vserver-autostart"}) {
     fs::create_symlink(VSERVER_BINARY, bin_ / prog);
   }
 }

@@ -1,0 +1,258 @@
+// vserver NAME rename NEW: every place that names a stopped guest changes together, or none does.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <functional>
+#include <sstream>
+
+#include "build/build.hpp"
+#include "build/internal.hpp"
+#include "config/config.hpp"
+#include "state/state.hpp"
+#include "sys/error.hpp"
+#include "sys/file.hpp"
+
+namespace vs::build {
+
+namespace {
+
+bool lexists(const fs::path& p) {
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) == 0) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  throw_errno("stat", p.string());
+}
+
+void rename_noreplace(const fs::path& from, const fs::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
+    throw_errno("rename " + from.string() + " to", to.string());
+  }
+}
+
+// Steps done so far, undone in reverse order when a later one fails.
+class Undo {
+ public:
+  Undo() = default;
+  Undo(const Undo&) = delete;
+  Undo& operator=(const Undo&) = delete;
+  ~Undo() {
+    for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
+      try {
+        (*it)();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "vserver: rename: undo: %s\n", e.what());
+      }
+    }
+  }
+  void add(std::function<void()> f) { steps_.push_back(std::move(f)); }
+  void dismiss() { steps_.clear(); }
+
+ private:
+  std::vector<std::function<void()>> steps_;
+};
+
+// A regular file in a guest root (never through a symlink), its content and mode; nullopt when
+// it is absent, a symlink or too large to be a hostname or hosts file.
+struct GuestFile {
+  std::string content;
+  mode_t mode = 0644;
+};
+std::optional<GuestFile> read_guest_file(const detail::Root& root, const char* rel) {
+  UniqueFd etc = detail::open_dir_in(root, "etc", false, 0755, true);
+  if (!etc) return std::nullopt;
+  int fd = ::openat(etc.get(), rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return std::nullopt;
+  UniqueFd f(fd);
+  struct stat st {};
+  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > off_t{1024} * 1024) {
+    return std::nullopt;
+  }
+  return GuestFile{read_fd(f.get()), static_cast<mode_t>(st.st_mode & 07777)};
+}
+
+// Writes a one-value file of the configuration (value + newline), remembering how to undo it.
+void rewrite_config_file(Undo& undo, const fs::path& file, const std::string& value) {
+  std::string old = read_file(file);
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) throw_errno("stat", file.string());
+  write_file_atomic(file, value + "\n", st.st_mode & 07777);
+  undo.add([file, old, mode = st.st_mode & 07777] { write_file_atomic(file, old, mode); });
+}
+
+}  // namespace
+
+std::string rename_hosts_entries(std::string_view hosts, std::string_view from,
+                                 std::string_view to) {
+  std::string out;
+  for (const auto& line : split_lines(hosts)) {
+    std::string_view l = line;
+    std::size_t hash = l.find('#');
+    std::string_view body = l.substr(0, hash);
+    std::string_view comment = hash == std::string_view::npos ? "" : l.substr(hash);
+    // Fields after the address: names; the whitespace between them is kept as it was.
+    std::string rebuilt;
+    std::size_t pos = 0;
+    int field = 0;
+    while (pos < body.size()) {
+      std::size_t ws = body.find_first_not_of(" \t", pos);
+      rebuilt.append(body.substr(pos, (ws == std::string_view::npos ? body.size() : ws) - pos));
+      if (ws == std::string_view::npos) break;
+      std::size_t end = body.find_first_of(" \t", ws);
+      if (end == std::string_view::npos) end = body.size();
+      std::string_view word = body.substr(ws, end - ws);
+      if (field > 0 && word == from) {
+        rebuilt.append(to);
+      } else if (field > 0 && word.size() > from.size() && word.substr(0, from.size()) == from &&
+                 word[from.size()] == '.') {
+        rebuilt.append(std::string(to) + std::string(word.substr(from.size())));  // from.domain
+      } else {
+        rebuilt.append(word);
+      }
+      ++field;
+      pos = end;
+    }
+    out += rebuilt + std::string(comment) + "\n";
+  }
+  return out;
+}
+
+void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::string_view to_in) {
+  const std::string from(from_in);
+  const std::string to(to_in);
+  config::Roots roots = roots_in;
+  roots.config = fs::absolute(roots.config).lexically_normal();
+  roots.vdir = fs::absolute(roots.vdir).lexically_normal();
+  roots.run = fs::absolute(roots.run).lexically_normal();
+  roots.log = fs::absolute(roots.log).lexically_normal();
+  if (!config::valid_guest_name(to)) {
+    throw Error("invalid vserver name \"" + to +
+                "\" (1..64 characters of A-Z a-z 0-9 . _ -, not starting with . or -)");
+  }
+  if (from == to) throw Error("vserver '" + from + "' already has that name");
+  fs::path old_cfg = roots.guest_config_dir(from);
+  struct stat st {};
+  if (::stat(old_cfg.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw GuestNotFound("Can not find a vserver-setup at '" + old_cfg.string() + "/'");
+  }
+  // Both names locked, in a fixed order so that two renames cannot wait for each other.
+  std::optional<state::GuestLock> first;
+  std::optional<state::GuestLock> second;
+  first.emplace(roots, std::min(from, to));
+  second.emplace(roots, std::max(from, to));
+  if (guest_running(roots, from)) {
+    throw Error("vserver '" + from + "' is running; stop it before renaming it");
+  }
+  fs::path new_cfg = roots.guest_config_dir(to);
+  if (lexists(new_cfg) || lexists(roots.default_vdir(to))) {
+    throw Error("vserver '" + to + "' already exists (" +
+                (lexists(new_cfg) ? new_cfg : roots.default_vdir(to)).string() + ")");
+  }
+  fs::path new_log = roots.console_log(to);
+  if (lexists(new_log)) throw Error("a console log of '" + to + "' exists: " + new_log.string());
+
+  config::GuestConfig cfg;
+  auto problems = config::check_guest(roots, from, cfg);
+  (void)problems;  // a guest with configuration problems can be renamed; they stay as they were
+  const std::string old_host = cfg.uts.nodename.value_or(cfg.name);
+  const bool host_follows = !cfg.uts.nodename ? cfg.name == from : *cfg.uts.nodename == from;
+
+  Undo undo;
+  // 1. The configuration directory.
+  rename_noreplace(old_cfg, new_cfg);
+  undo.add([=] { rename_noreplace(new_cfg, old_cfg); });
+
+  // 2. The root, when it is the default one (a root elsewhere keeps its place).
+  fs::path old_vdir = roots.default_vdir(from);
+  fs::path new_vdir = cfg.vdir;
+  if (fs::absolute(cfg.vdir).lexically_normal() == old_vdir && lexists(old_vdir)) {
+    new_vdir = roots.default_vdir(to);
+    rename_noreplace(old_vdir, new_vdir);
+    undo.add([=] { rename_noreplace(new_vdir, old_vdir); });
+    fs::path link = new_cfg / "vdir";
+    if (::lstat(link.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      fs::path target = fs::read_symlink(link);
+      fs::path tmp = new_cfg / ".vdir.rename";
+      ::unlink(tmp.c_str());
+      if (::symlink(new_vdir.c_str(), tmp.c_str()) != 0) throw_errno("symlink", tmp.string());
+      if (::rename(tmp.c_str(), link.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        throw_errno("replace", link.string(), err);
+      }
+      undo.add([=] {
+        fs::remove(link);
+        fs::create_symlink(target, link);
+      });
+    }
+  }
+
+  // 3. The name file and uts/nodename, when they held the old name.
+  fs::path name_file = new_cfg / "name";
+  if (auto n = read_file_if_exists(name_file); n && trim(*n) == from) {
+    rewrite_config_file(undo, name_file, to);
+  }
+  fs::path nodename_file = new_cfg / "uts" / "nodename";
+  if (auto n = read_file_if_exists(nodename_file); n && trim(*n) == from) {
+    rewrite_config_file(undo, nodename_file, to);
+  }
+
+  // 4. /etc/hostname and /etc/hosts of the guest, when its hostname was the old name.
+  if (host_follows && lexists(new_vdir)) {
+    detail::Root root{new_vdir, open_file(new_vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+    auto restore = [new_vdir](const char* rel, const GuestFile& f) {
+      detail::Root r{new_vdir, open_file(new_vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+      detail::write_file_in(r, std::string("etc/") + rel, f.content, f.mode);
+    };
+    if (auto f = read_guest_file(root, "hostname"); f && trim(f->content) == old_host) {
+      detail::write_file_in(root, "etc/hostname", to + "\n", f->mode);
+      undo.add([=] { restore("hostname", *f); });
+    }
+    if (auto f = read_guest_file(root, "hosts")) {
+      std::string renamed = rename_hosts_entries(f->content, old_host, to);
+      if (renamed != f->content) {
+        detail::write_file_in(root, "etc/hosts", renamed, f->mode);
+        undo.add([=] { restore("hosts", *f); });
+      }
+    }
+  }
+
+  // 5. Other guests that depend on it.
+  for (const auto& other : config::list_guests(roots)) {
+    if (other == to) continue;
+    fs::path file = roots.guest_config_dir(other) / "apps" / "init" / "depends";
+    auto text = read_file_if_exists(file);
+    if (!text) continue;
+    std::string out;
+    bool changed = false;
+    for (const auto& line : split_lines(*text)) {
+      if (trim(line) == from) {
+        out += to + "\n";
+        changed = true;
+      } else {
+        out += line + "\n";
+      }
+    }
+    if (changed) {
+      struct stat fst {};
+      mode_t mode = ::stat(file.c_str(), &fst) == 0 ? (fst.st_mode & 07777) : 0644;
+      write_file_atomic(file, out, mode);
+      undo.add([file, old = *text, mode] { write_file_atomic(file, old, mode); });
+    }
+  }
+
+  // 6. The console log.
+  fs::path old_log = roots.console_log(from);
+  if (lexists(old_log)) {
+    rename_noreplace(old_log, new_log);
+    undo.add([=] { rename_noreplace(new_log, old_log); });
+  }
+
+  undo.dismiss();
+  // 7. What the old name left in the run-time root: a stale state record and its lock file (the
+  // lock is held, so nobody acts on the old name meanwhile; a waiter finds no guest).
+  state::remove_state(roots, from);
+  ::unlink((roots.run / ".lock" / from).c_str());
+}
+
+}  // namespace vs::build
