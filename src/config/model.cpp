@@ -26,6 +26,16 @@ constexpr std::array<std::pair<NetworkMode, const char*>, 6> kNetworkModes = {{
 
 }  // namespace
 
+const char* to_string(VshelperAction a) {
+  return a == VshelperAction::halt ? "halt" : "restart";
+}
+
+std::optional<VshelperAction> vshelper_action_from_string(std::string_view s) {
+  if (s == "restart") return VshelperAction::restart;
+  if (s == "halt" || s == "stop") return VshelperAction::halt;
+  return std::nullopt;
+}
+
 const char* to_string(InitStyle s) {
   for (const auto& [style, name] : kInitStyles) {
     if (style == s) return name;
