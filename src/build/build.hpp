@@ -12,14 +12,17 @@
 // builds in a child process.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "build/debian.hpp"
 #include "config/model.hpp"
 #include "config/roots.hpp"
 #include "sys/error.hpp"
@@ -29,12 +32,13 @@ namespace vs::build {
 namespace fs = std::filesystem;
 
 enum class Method {
-  skeleton,  // configuration plus an empty root with the standard directories
-  archive,   // util-vserver's "template": unpack tarballs
-  clone,     // copy another guest or a directory tree
-  busybox,   // a small working guest made from a static busybox
+  skeleton,     // configuration plus an empty root with the standard directories
+  archive,      // util-vserver's "template": unpack tarballs
+  clone,        // copy another guest or a directory tree
+  busybox,      // a small working guest made from a static busybox
+  debootstrap,  // Debian's debootstrap, then fitted for a container (docs/debian.md)
 };
-// The names used on the command line: skeleton, template, clone, busybox.
+// The names used on the command line: skeleton, template, clone, busybox, debootstrap.
 const char* to_string(Method m);
 std::optional<Method> method_from_string(std::string_view s);
 
@@ -54,6 +58,17 @@ struct BuildOptions {
   std::vector<fs::path> archives;     // template: unpacked in this order
   std::string source;                 // clone: a guest name or a directory
   fs::path busybox = "/bin/busybox";  // busybox: a statically linked busybox
+  // debootstrap: -d SUITE [-m MIRROR] [-s SCRIPT] [--variant V] [-- DEBOOTSTRAP-OPTIONS...].
+  // Without a mirror: NAME/apps/debootstrap/mirror (a guest being replaced with --force),
+  // .distributions/SUITE/debootstrap.mirror, .defaults/apps/debootstrap/mirror, then the host's
+  // apt sources (the source of SUITE, else of the host's own suite).
+  std::string suite;
+  std::string mirror;
+  std::string script;
+  std::string variant;
+  std::vector<std::string> debootstrap_options;
+  // debootstrap's progress (stage, packages done and total), several times a second.
+  std::function<void(const DebootstrapProgress&, std::int64_t elapsed_ms)> debootstrap_progress;
 
   // Catch SIGINT, SIGTERM and SIGHUP during the build and abort it cleanly. Callers that manage
   // signals themselves set this to false and use request_interrupt().
@@ -77,6 +92,16 @@ ParsedInterface parse_interface(std::string_view spec, std::string id);
 // Builds the guest described by opts. Throws vs::Error on failure, after removing everything the
 // build created.
 void build_guest(const config::Roots& roots, const BuildOptions& opts);
+
+// The mirror a debootstrap build of SUITE would use (see BuildOptions::mirror), and where it was
+// found; throws when there is none.
+std::pair<std::string, std::string> default_debootstrap_mirror(const config::Roots& roots,
+                                                               std::string_view name,
+                                                               std::string_view suite);
+
+// The packages a debootstrap build adds for an init style: sysv needs /etc/init.d/rc (sysv-rc),
+// plain a /sbin/init (sysvinit-core), systemd systemd and systemd-sysv.
+std::vector<std::string> init_packages(config::InitStyle style);
 
 // Allocates a context id like util-vserver: .defaults/context.next (default 40000), skipping ids
 // used by existing guests and by builds in progress; writes the next value back. Serialised by an
