@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
@@ -298,7 +299,11 @@ struct ChildSetup {
       }
     }
     install_seccomp(cfg.ccapabilities);
-    drop_capabilities(cfg.bcapabilities);
+    // systemd narrows the bounding set of its services (CapabilityBoundingSet=), which takes
+    // CAP_SETPCAP; it only ever lowers what the guest has.
+    std::uint64_t bcaps = cfg.bcapabilities;
+    if (cfg.init.style == config::InitStyle::systemd) bcaps |= std::uint64_t{1} << CAP_SETPCAP;
+    drop_capabilities(bcaps);
     if (cfg.init.style == config::InitStyle::sysv) {
       minimal_init(cfg, env, argv, sync_fd, late_limits);
     }

@@ -174,3 +174,40 @@ TEST(Debian, DebootstrapBuildsAGuestThatStarts) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Debian, SystemdGuestBootsToRunningWithNoFailedUnit) {
+  REQUIRE_ROOT();
+  const std::vector<std::string> packages{"systemd", "systemd-sysv"};
+  REQUIRE_DEBIAN_WITH(packages);
+  Env env;
+  std::string g = env.unique_name("dsd");
+  Result r = env.run({g, "build", "-m", "template", "--initstyle", "systemd", "--", "-t",
+                      it::debian_tarball(packages).string()},
+                     "", 600);
+  ASSERT_EQ(r.rc, 0) << r;
+  r = env.run({g, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  std::string state;
+  EXPECT_TRUE(wait_for(
+      [&] {
+        state = env.run({g, "exec", "systemctl", "is-system-running"}).out;
+        return state == "running\n" || state == "degraded\n";
+      },
+      60000))
+      << state;
+  r = env.run({g, "exec", "systemctl", "list-units", "--failed", "--plain", "--no-legend"});
+  EXPECT_EQ(r.out, "") << r;
+  // PID 1 is systemd, in a container named vserver, with a machine id of its own.
+  EXPECT_EQ(env.run({g, "exec", "cat", "/proc/1/comm"}).out, "systemd\n");
+  EXPECT_EQ(env.run({g, "exec", "systemd-detect-virt", "--container"}).out, "vserver\n");
+  EXPECT_EQ(vs::read_file(env.vdir(g) / "etc/machine-id").size(), 33U);
+  // Stopped with SIGRTMIN+3: systemd shuts down in order and the guest is gone.
+  r = env.run({g, "stop"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.err.find("still running after"), std::string::npos) << r;
+  it::expect_nothing_left(env, g);
+}
+
+}  // namespace
