@@ -6,6 +6,7 @@ packages=(
   libseccomp-dev libcap-dev libmnl-dev libarchive-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libfuse3-dev fuse3
   busybox-static procps tar zstd xz-utils
+  debootstrap debian-archive-keyring
 )
 missing=()
 for p in "${packages[@]}"; do
