@@ -239,8 +239,11 @@ bool DebootstrapStatus::feed(std::string_view line) {
       }};
       for (const auto& [name, action] : kActions) {
         if (name_ != name) continue;
-        // Validating the Release file is not a package.
-        if (name_ == "VALIDATING" && (args_.empty() || args_[0] == "Release")) break;
+        // Validating the Release and Packages files is not a package.
+        if (name_ == "VALIDATING" &&
+            (args_.empty() || args_[0] == "Release" || args_[0] == "Packages")) {
+          break;
+        }
         if (progress_.action != action) {
           progress_.action = action;
           progress_.done = 0;

@@ -85,7 +85,11 @@ TEST(DebootstrapStatus, StagesAndPackageCounts) {
   st.feed("I: VALIDATING");
   st.feed("IA: Release");
   st.feed("IF: Validating %s %s");
+  st.feed("I: VALIDATING");
+  st.feed("IA: Packages");
+  st.feed("IF: Validating %s");
   EXPECT_EQ(st.progress().done, 0);
+  EXPECT_EQ(st.progress().action, "");
   st.feed("P: 3 121 SIZEDEBS");
   st.feed("PF: Finding package sizes");
   EXPECT_EQ(st.progress().total, 121);
