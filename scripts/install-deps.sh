@@ -7,6 +7,7 @@ packages=(
   libgtest-dev libfuse3-dev fuse3
   busybox-static procps tar zstd xz-utils e2fsprogs xfsprogs
   clang libclang-rt-dev
+  debootstrap debian-archive-keyring
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -20,6 +20,9 @@
 #include <functional>
 #include <map>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "build/internal.hpp"
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
@@ -42,6 +45,7 @@ constexpr std::array<std::pair<Method, const char*>, 5> kMethods = {{
     {Method::clone, "clone"},
     {Method::busybox, "busybox"},
     {Method::base, "base"},
+    {Method::debootstrap, "debootstrap"},
 }};
 
 std::string quote(std::string_view s) {
@@ -402,6 +406,13 @@ void validate(const BuildOptions& o) {
       if (o.base.empty()) throw Error("method base needs a base (--base BASE)");
       if (!storage::valid_base_name(o.base)) throw Error("invalid base name " + quote(o.base));
       break;
+    case Method::debootstrap:
+      if (o.suite.empty()) throw Error("method debootstrap needs a suite (-d SUITE)");
+      if (o.suite.find_first_of("/ \t") != std::string::npos || o.suite.front() == '-') {
+        throw Error("invalid suite " + quote(o.suite));
+      }
+      if (::geteuid() != 0) throw Error("method debootstrap needs root");
+      break;
   }
   if (o.method != Method::skeleton && !o.command.empty()) {
     throw Error("only the skeleton method runs a command");
@@ -609,6 +620,47 @@ void regenerate_host_keys(const config::Roots& roots, const std::string& name,
 
 }  // namespace
 
+std::pair<std::string, std::string> default_debootstrap_mirror(const config::Roots& roots,
+                                                               std::string_view name,
+                                                               std::string_view suite) {
+  std::vector<fs::path> files;
+  if (config::valid_guest_name(name)) {
+    files.push_back(roots.guest_config_dir(name) / "apps/debootstrap/mirror");
+  }
+  if (!suite.empty() && suite.find('/') == std::string_view::npos) {
+    files.push_back(roots.config / ".distributions" / std::string(suite) / "debootstrap.mirror");
+  }
+  files.push_back(roots.defaults_dir() / "apps/debootstrap/mirror");
+  for (const auto& f : files) {
+    if (auto text = read_file_if_exists(f)) {
+      std::string m(trim(*text));
+      if (!m.empty()) return {m, f.string()};
+    }
+  }
+  std::string host = host_codename();
+  if (auto m = mirror_for_suite(host_apt_sources(), suite, host)) {
+    return {*m, "the host's apt sources"};
+  }
+  throw Error("no mirror for suite " + quote(suite) + ": none in " +
+              (roots.defaults_dir() / "apps/debootstrap/mirror").string() +
+              " and no apt source of this host serves it; give one with -m MIRROR");
+}
+
+std::vector<std::string> init_packages(config::InitStyle style) {
+  switch (style) {
+    case config::InitStyle::sysv:
+      return {"sysv-rc"};
+    case config::InitStyle::plain:
+      return {"sysvinit-core"};
+    case config::InitStyle::systemd:
+      return {"systemd", "systemd-sysv"};
+    case config::InitStyle::minit:
+    case config::InitStyle::command:
+      return {};
+  }
+  return {};
+}
+
 int allocate_context(const config::Roots& roots_in) {
   config::Roots roots = absolute_roots(roots_in);
   ContextLock lock(roots);
@@ -659,6 +711,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   std::vector<std::optional<ExportManifest>> exports;  // template: which archives are exports
   fs::path source_dir;
   fs::path busybox;
+  detail::DebootstrapRun deb;
   if (o.method == Method::clone) {
     std::error_code ec;
     if (config::valid_guest_name(o.source) &&
@@ -692,6 +745,19 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   } else if (o.method == Method::busybox) {
     busybox = fs::absolute(o.busybox);
     detail::check_static_executable(busybox);
+  } else if (o.method == Method::debootstrap) {
+    deb.suite = o.suite;
+    deb.variant = o.variant;
+    deb.script = o.script;
+    deb.extra = o.debootstrap_options;
+    if (o.mirror.empty()) {
+      auto [mirror, from] = default_debootstrap_mirror(roots, name, o.suite);
+      deb.mirror = mirror;
+      if (o.progress) o.progress("Mirror " + mirror + " (from " + from + ")");
+    } else {
+      deb.mirror = o.mirror;
+    }
+    deb.include = init_packages(o.init_style.value_or(config::InitStyle::sysv));
   } else if (o.method == Method::archive) {
     for (const auto& a : o.archives) {
       UniqueFd f = open_file(a, O_RDONLY);
@@ -942,6 +1008,25 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
                    storage::layers_dir(roots, name).string());
       }
       break;
+    case Method::debootstrap: {
+      if (o.progress) {
+        o.progress("Running " +
+                   fmt::format("{}", fmt::join(detail::debootstrap_argv(deb, vdir), " ")));
+      }
+      detail::run_debootstrap(deb, tmp_vdir, o.debootstrap_progress, o.warning);
+      // debootstrap's own directory is gone on success; a guest has no use for a hostname of the
+      // build host's.
+      detail::make_standard_dirs(root, true);
+      detail::write_file_in(root, "etc/hostname", hostname + "\n");
+      detail::write_file_in(root, "etc/hosts", detail::hosts_file(hostname));
+      for (const auto& change : fit_debian_for_container(tmp_vdir)) {
+        if (o.progress) o.progress("Fitted for a container: " + change);
+      }
+      // util-vserver's mark of a guest whose packages are managed from inside.
+      fs::create_directories(tmp_cfg / "apps/pkgmgmt");
+      write_file_atomic(tmp_cfg / "apps/pkgmgmt/internal", "");
+      break;
+    }
   }
   if (!overlay) {
     write_network_files(roots, root, hostname, cfg.interfaces,

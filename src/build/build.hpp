@@ -12,14 +12,17 @@
 // builds in a child process.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "build/debian.hpp"
 #include "config/model.hpp"
 #include "config/roots.hpp"
 #include "sys/error.hpp"
@@ -29,13 +32,14 @@ namespace vs::build {
 namespace fs = std::filesystem;
 
 enum class Method {
-  skeleton,  // configuration plus an empty root with the standard directories
-  archive,   // util-vserver's "template": unpack tarballs
-  clone,     // copy another guest or a directory tree
-  busybox,   // a small working guest made from a static busybox
-  base,      // a unified guest on a shared read-only base (docs/storage.md)
+  skeleton,     // configuration plus an empty root with the standard directories
+  archive,      // util-vserver's "template": unpack tarballs
+  clone,        // copy another guest or a directory tree
+  busybox,      // a small working guest made from a static busybox
+  base,         // a unified guest on a shared read-only base (docs/storage.md)
+  debootstrap,  // Debian's debootstrap, then fitted for a container (docs/debian.md)
 };
-// The names used on the command line: skeleton, template, clone, busybox, base.
+// The names used on the command line: skeleton, template, clone, busybox, base, debootstrap.
 const char* to_string(Method m);
 std::optional<Method> method_from_string(std::string_view s);
 
@@ -60,6 +64,17 @@ struct BuildOptions {
   // NEW import FILE), keeping its context when that is free here. Without it, an export given to
   // the template method gives only its root filesystem.
   bool import_config = false;
+  // debootstrap: -d SUITE [-m MIRROR] [-s SCRIPT] [--variant V] [-- DEBOOTSTRAP-OPTIONS...].
+  // Without a mirror: NAME/apps/debootstrap/mirror (a guest being replaced with --force),
+  // .distributions/SUITE/debootstrap.mirror, .defaults/apps/debootstrap/mirror, then the host's
+  // apt sources (the source of SUITE, else of the host's own suite).
+  std::string suite;
+  std::string mirror;
+  std::string script;
+  std::string variant;
+  std::vector<std::string> debootstrap_options;
+  // debootstrap's progress (stage, packages done and total), several times a second.
+  std::function<void(const DebootstrapProgress&, std::int64_t elapsed_ms)> debootstrap_progress;
 
   // Catch SIGINT, SIGTERM and SIGHUP during the build and abort it cleanly. Callers that manage
   // signals themselves set this to false and use request_interrupt().
@@ -88,6 +103,16 @@ ParsedInterface parse_interface(std::string_view spec, std::string id);
 // unified guest is a unified guest on the same base with a copy of the source's upper layer. Their
 // files are written through the merged root, mounted in a helper's private mount namespace.
 void build_guest(const config::Roots& roots, const BuildOptions& opts);
+
+// The mirror a debootstrap build of SUITE would use (see BuildOptions::mirror), and where it was
+// found; throws when there is none.
+std::pair<std::string, std::string> default_debootstrap_mirror(const config::Roots& roots,
+                                                               std::string_view name,
+                                                               std::string_view suite);
+
+// The packages a debootstrap build adds for an init style: sysv needs /etc/init.d/rc (sysv-rc),
+// plain a /sbin/init (sysvinit-core), systemd systemd and systemd-sysv.
+std::vector<std::string> init_packages(config::InitStyle style);
 
 // Allocates a context id like util-vserver: .defaults/context.next (default 40000), skipping ids
 // used by existing guests and by builds in progress; writes the next value back. Serialised by an

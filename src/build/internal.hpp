@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "build/debian.hpp"
 #include "sys/fd.hpp"
 
 namespace vs::build::detail {
@@ -143,5 +145,21 @@ std::vector<std::string> reset_identity(const Root& root, bool& host_keys);
 void check_static_executable(const fs::path& path);
 // Installs busybox, its applet links and the files of a minimal bootable system into root.
 void install_busybox(const Root& root, const fs::path& busybox, const std::string& hostname);
+
+// Runs debootstrap into target (an empty directory), in its own process group and mount
+// namespace, reporting its progress; ends it and throws on interruption, throws with debootstrap's
+// errors when it fails.
+struct DebootstrapRun {
+  std::string suite;
+  std::string mirror;
+  std::string variant;               // --variant (minbase, buildd, ...); empty: debootstrap's
+  std::string script;                // the suite script, when not the suite's own
+  std::vector<std::string> include;  // --include packages
+  std::vector<std::string> extra;    // more debootstrap options
+};
+using DebootstrapReport = std::function<void(const DebootstrapProgress&, std::int64_t elapsed_ms)>;
+std::vector<std::string> debootstrap_argv(const DebootstrapRun& run, const fs::path& target);
+void run_debootstrap(const DebootstrapRun& run, const fs::path& target,
+                     const DebootstrapReport& progress, const Report& warning);
 
 }  // namespace vs::build::detail

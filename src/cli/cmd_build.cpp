@@ -43,8 +43,15 @@ const char* const kBuildFooter = R"(Methods and their arguments (after --):
       vserver-base) with an overlayfs upper layer of its own in VDIR_ROOT/.layers/NAME, which
       starts with /etc/hostname, /etc/hosts and /etc/resolv.conf. The base is never written
       through the guest. A clone of a unified guest is unified on the same base.
+  debootstrap -d SUITE [-m MIRROR] [-s SCRIPT] [--variant V] [-- DEBOOTSTRAP-OPTIONS...]
+      Debian's debootstrap (package debootstrap) into the new root, plus the init system the
+      init style needs (sysv: sysv-rc; plain: sysvinit-core; systemd: systemd, systemd-sysv).
+      MIRROR defaults to NAME/apps/debootstrap/mirror, .distributions/SUITE/debootstrap.mirror,
+      .defaults/apps/debootstrap/mirror, then the host's apt sources. Shows its progress. The
+      root is then fitted for a container (no gettys, no services that touch the kernel, machine
+      id emptied); the root password stays unset. See docs/debian.md.
   -d DIST is accepted by skeleton, template and clone for util-vserver compatibility; there are
-  no distribution-specific steps.
+  no distribution-specific steps there.
 
 --interface [NAME=][DEV:]IP[/PREFIX|/MASK], repeatable, creates interfaces/0, 1, ...
   DEV may be the word nodev; without DEV the address is marked nodev. IP is IPv4 or IPv6: when
@@ -62,7 +69,9 @@ Examples:
       --initstyle sysv -- -t /srv/images/bookworm.tar.xz
   vserver web03 build -m clone --interface web=eth0:192.0.2.11/24 -- --source web02
   vserver web04 build -m base -- --base bookworm
-  vserver sk build -m skeleton --interface nodev:192.0.2.12/32 -- -- sh -c 'echo hi > etc/motd')";
+  vserver sk build -m skeleton --interface nodev:192.0.2.12/32 -- -- sh -c 'echo hi > etc/motd'
+  vserver deb1 build -m debootstrap --hostname deb1 -- -d bookworm --variant minbase
+  vserver deb2 build -m debootstrap --initstyle systemd -- -d bookworm -- --include=less)";
 
 // Method arguments of skeleton: [-d DIST] [--] [CMD ARGS...].
 std::optional<int> parse_skeleton_args(const Args& args, build::BuildOptions& o) {
@@ -94,6 +103,98 @@ std::optional<int> parse_skeleton_args(const Args& args, build::BuildOptions& o)
   o.command.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
   return std::nullopt;
 }
+
+// Method arguments of debootstrap: -d SUITE [-m MIRROR] [-s SCRIPT] [--variant V]
+// [-- DEBOOTSTRAP-OPTIONS...].
+std::optional<int> parse_debootstrap_args(const Args& args, build::BuildOptions& o) {
+  std::size_t i = 0;
+  while (i < args.size()) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      std::cout << "Usage: vserver NAME build -m debootstrap [OPTIONS] -- -d SUITE [-m MIRROR] "
+                   "[-s SCRIPT] [--variant VARIANT] [-- DEBOOTSTRAP-OPTIONS...]\n"
+                   "  -d SUITE         the Debian suite (bookworm, trixie, stable, ...)\n"
+                   "  -m MIRROR        the archive; default: NAME/apps/debootstrap/mirror,\n"
+                   "                   .distributions/SUITE/debootstrap.mirror,\n"
+                   "                   .defaults/apps/debootstrap/mirror, then the host's apt "
+                   "sources\n"
+                   "  -s SCRIPT        debootstrap's suite script, when not the suite's own\n"
+                   "  --variant V      minbase (the smallest), buildd, fakechroot\n"
+                   "  -- OPTIONS       passed to debootstrap, e.g. --include=cron,less\n";
+      return 0;
+    }
+    if (a == "--") {
+      o.debootstrap_options.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    }
+    std::string* target = nullptr;
+    std::string value;
+    bool has_value = false;
+    if (a == "-d") target = &o.suite;
+    if (a == "-m") target = &o.mirror;
+    if (a == "-s") target = &o.script;
+    if (a == "--variant") target = &o.variant;
+    if (a.rfind("--variant=", 0) == 0) {
+      target = &o.variant;
+      value = a.substr(10);
+      has_value = true;
+    }
+    if (target == nullptr) {
+      print_error("build: debootstrap: unknown argument " + a + " (try --help)");
+      return 2;
+    }
+    if (!has_value) {
+      if (i + 1 >= args.size()) {
+        print_error("build: debootstrap: " + a + " needs a value (try --help)");
+        return 2;
+      }
+      value = args[++i];
+    }
+    *target = value;
+    ++i;
+  }
+  if (o.suite.empty()) {
+    print_error("build: debootstrap: -d SUITE is required (try --help)");
+    return 2;
+  }
+  return std::nullopt;
+}
+
+// The progress of debootstrap: one line rewritten in place on a terminal, a line per stage
+// otherwise.
+class DebootstrapDisplay {
+ public:
+  DebootstrapDisplay() : tty_(::isatty(STDOUT_FILENO) == 1) {}
+  DebootstrapDisplay(const DebootstrapDisplay&) = delete;
+  DebootstrapDisplay& operator=(const DebootstrapDisplay&) = delete;
+  ~DebootstrapDisplay() { finish(); }
+
+  void update(const build::DebootstrapProgress& p, std::int64_t elapsed_ms) {
+    std::string line = build::render_progress(p, elapsed_ms);
+    if (tty_) {
+      if (line == last_) return;
+      std::cout << "\r\033[K" << line << std::flush;
+      open_ = true;
+    } else if (p.stage != stage_ || (p.action != action_ && !p.action.empty())) {
+      std::cout << line << std::endl;
+    }
+    stage_ = p.stage;
+    action_ = p.action;
+    last_ = line;
+  }
+  // Ends the line in place before other output.
+  void finish() {
+    if (open_) std::cout << std::endl;
+    open_ = false;
+  }
+
+ private:
+  bool tty_;
+  bool open_ = false;
+  std::string stage_;
+  std::string action_;
+  std::string last_;
+};
 
 }  // namespace
 
@@ -138,6 +239,8 @@ std::optional<int> parse_build_method_args(build::Method method, const Args& arg
       app.add_option("--base", o.base, "the base (see vserver-base list)")->required();
       return parse_args(app, args, "build: base");
     }
+    case build::Method::debootstrap:
+      return parse_debootstrap_args(args, o);
   }
   return std::nullopt;
 }
@@ -176,19 +279,19 @@ int cmd_build(const Globals& g, const std::string& name, const Args& args) {
   std::string initstyle;
   std::string flags;
   bool force = false;
-  app.add_option("-m,--method", method, "skeleton, template, clone, busybox or base")
+  app.add_option("-m,--method", method,
+                 "skeleton, template, clone, busybox, base or debootstrap")
       ->required()
-      ->check(CLI::IsMember({"skeleton", "template", "clone", "busybox", "base"}));
+      ->check(CLI::IsMember({"skeleton", "template", "clone", "busybox", "base", "debootstrap"}));
   auto* context_opt = app.add_option("--context", context, "the context id (2..49151)")
                           ->check(CLI::Range(2, 49151));
   auto* hostname_opt =
       app.add_option("--hostname", hostname, "uts/nodename (default: the guest name)");
   app.add_option("--interface", interfaces, "[NAME=][DEV:]IP[/PREFIX], repeatable (see below)")
       ->allow_extra_args(false);
-  // Only the styles this version can start (minit and systemd guests come later); the command
-  // style is chosen by writing apps/init/cmd.start after the build.
+  // The command style is chosen by writing apps/init/cmd.start after the build.
   auto* initstyle_opt = app.add_option("--initstyle", initstyle, "apps/init/style")
-                            ->check(CLI::IsMember({"sysv", "plain"}));
+                            ->check(CLI::IsMember({"sysv", "plain", "minit", "systemd"}));
   auto* flags_opt = app.add_option("--flags", flags, "context flags for cflags, f1,f2,...");
   app.add_flag("--force", force, "replace an existing (stopped) guest, keeping it as NAME~EPOCH~");
   if (auto done = parse_args(app, opts, "build")) return *done;
@@ -213,8 +316,18 @@ int cmd_build(const Globals& g, const std::string& name, const Args& args) {
   o.force = force;
   if (auto done = parse_build_method_args(o.method, method_args, o)) return *done;
 
-  o.progress = [](const std::string& line) { std::cout << line << std::endl; };
-  o.warning = [](const std::string& line) { print_error("warning: " + line); };
+  DebootstrapDisplay display;
+  o.progress = [&display](const std::string& line) {
+    display.finish();
+    std::cout << line << std::endl;
+  };
+  o.warning = [&display](const std::string& line) {
+    display.finish();
+    print_error("warning: " + line);
+  };
+  o.debootstrap_progress = [&display](const build::DebootstrapProgress& p, std::int64_t ms) {
+    display.update(p, ms);
+  };
   build::build_guest(g.roots, o);
   return 0;
 }

@@ -40,8 +40,9 @@ namespace vs::config {
 
 namespace {
 
-constexpr std::array<const char*, 4> kFallbackItems = {
-    "shell", "apps/init/environment", "apps/init/killseq", "apps/vshelper/sync-timeout"};
+constexpr std::array<const char*, 5> kFallbackItems = {
+    "shell", "apps/init/environment", "apps/init/killseq", "apps/vshelper/sync-timeout",
+    "apps/vshelper/action"};
 
 bool falls_back(const fs::path& rel) {
   return std::find(kFallbackItems.begin(), kFallbackItems.end(), rel.string()) !=
@@ -519,6 +520,16 @@ void read_init(TreeReader& r, std::string_view dirname, GuestConfig& cfg) {
   if (auto t = r.scalar("apps/vshelper/sync-timeout")) {
     if (auto v = bounded(r, *t, 1, 86400, "a timeout in seconds")) init.stop_timeout = *v;
   }
+  if (auto t = r.scalar("apps/vshelper/action")) {
+    if (auto a = vshelper_action_from_string(t->value)) {
+      init.vshelper_action = *a;
+    } else {
+      r.problem(t->path, "unknown vshelper action " + quote(t->value) + " (restart, halt)");
+    }
+  }
+  struct stat st {};
+  init.vshelper_disabled = r.flag("apps/vshelper/disabled") ||
+                           ::stat((r.defaults() / "apps/vshelper/disabled").c_str(), &st) == 0;
 }
 
 // Global defaults of interfaces/ (§1.4), checked once.
@@ -1539,6 +1550,13 @@ void write_init(TreeWriter& w, const InitConfig& init) {
   } else {
     w.remove("apps/vshelper/sync-timeout");
   }
+  if (init.vshelper_action != defaults.vshelper_action || w.in_defaults("apps/vshelper/action")) {
+    w.put_line("apps/vshelper/action", to_string(init.vshelper_action));
+  } else {
+    w.remove("apps/vshelper/action");
+  }
+  w.put_flag("apps/vshelper/disabled",
+             init.vshelper_disabled && !w.in_defaults("apps/vshelper/disabled"));
 }
 
 void write_network(TreeWriter& w, const GuestConfig& cfg) {

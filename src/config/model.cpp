@@ -46,6 +46,16 @@ std::optional<DiskLimitMethod> disk_limit_method_from_string(std::string_view s)
   return std::nullopt;
 }
 
+const char* to_string(VshelperAction a) {
+  return a == VshelperAction::halt ? "halt" : "restart";
+}
+
+std::optional<VshelperAction> vshelper_action_from_string(std::string_view s) {
+  if (s == "restart") return VshelperAction::restart;
+  if (s == "halt" || s == "stop") return VshelperAction::halt;
+  return std::nullopt;
+}
+
 const char* to_string(InitStyle s) {
   for (const auto& [style, name] : kInitStyles) {
     if (style == s) return name;

@@ -183,6 +183,10 @@ struct Uts {
   bool operator==(const Uts&) const = default;
 };
 
+enum class VshelperAction { restart, halt };
+const char* to_string(VshelperAction a);
+std::optional<VshelperAction> vshelper_action_from_string(std::string_view s);
+
 struct InitConfig {
   InitStyle style = InitStyle::sysv;
   std::optional<std::string> mark;       // apps/init/mark
@@ -196,6 +200,12 @@ struct InitConfig {
   std::vector<int> killseq = {15, 5, 9};
   // apps/vshelper/sync-timeout: seconds a graceful stop may take before the kill sequence.
   int stop_timeout = 30;
+  // What a reboot(2) inside the guest does (util-vserver's vshelper). action: "restart" (the
+  // default: a reboot starts the guest again, a halt or poweroff stops it) or "halt" (both stop
+  // it). disabled: reboot and halt both just stop the guest. An executable apps/vshelper/restart,
+  // halt or poweroff runs on the host, as "FILE CONTEXT EVENT", instead of the action.
+  VshelperAction vshelper_action = VshelperAction::restart;
+  bool vshelper_disabled = false;
   bool operator==(const InitConfig&) const = default;
 };
 

@@ -15,10 +15,14 @@
 //      context id
 #include <fcntl.h>
 #include <malloc.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/reboot.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -27,6 +31,7 @@
 
 #include <fmt/format.h>
 #include <linux/close_range.h>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -71,8 +76,54 @@ std::string sysv_rc_script() {
   return {};
 }
 
-// PID 1 of a sysv-style guest: runs "rc RUNLEVEL", reaps orphans, and on SIGTERM, SIGINT or
-// SIGPWR ends everything with SIGTERM, then SIGKILL after 5 seconds, and exits.
+// sysvinit's request on /run/initctl (initreq.h): what shutdown, reboot, halt and telinit send.
+struct InitRequest {
+  int magic;  // kInitMagic
+  int cmd;    // 1: change runlevel
+  int runlevel;
+  int sleeptime;
+  char data[368];
+};
+constexpr int kInitMagic = 0x03091969;
+constexpr int kInitCmdRunlevel = 1;
+
+// Starts "rc LEVEL" with the environment sysv-rc expects; returns its pid (or -1).
+pid_t spawn_rc(const std::string& rc, const std::vector<std::string>& argv,
+               const std::vector<std::string>& env, const std::string& level,
+               const std::string& prev, const std::vector<cgroup::ProcessLimit>& late_limits,
+               const sigset_t& blocked) {
+  pid_t child = ::fork();
+  if (child != 0) return child;
+  sigprocmask(SIG_UNBLOCK, &blocked, nullptr);
+  std::vector<std::string> rc_env = env;
+  rc_env.push_back("RUNLEVEL=" + level);
+  rc_env.push_back("PREVLEVEL=" + prev);
+  try {
+    exec_program(rc, argv, rc_env, late_limits);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "init: %s\n", e.what());
+  }
+  ::_exit(127);
+}
+
+// /run/initctl, so that shutdown, reboot, halt and telinit inside the guest reach us; -1 when the
+// guest has no /run or the FIFO cannot be made.
+int open_initctl() {
+  struct stat st {};
+  if (::lstat("/run", &st) != 0 || !S_ISDIR(st.st_mode)) return -1;
+  if (::lstat("/run/initctl", &st) == 0 && !S_ISFIFO(st.st_mode)) return -1;
+  if (::lstat("/run/initctl", &st) != 0 && ::mkfifo("/run/initctl", 0600) != 0) return -1;
+  // Read and write: the FIFO never reports EOF when a writer goes away.
+  return ::open("/run/initctl", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+}
+
+// PID 1 of a sysv-style guest: runs "rc RUNLEVEL", reaps orphans, and
+//  - on SIGTERM, SIGINT or SIGPWR ends everything with SIGTERM, then SIGKILL after 5 seconds, and
+//    exits (vserver stop runs "rc 0" first);
+//  - on a runlevel request on /run/initctl (shutdown, reboot, halt, telinit inside the guest):
+//    runlevel 0 or 6 runs "rc 0" or "rc 6", then halts or reboots the guest's PID namespace
+//    (reboot(2), which the supervisor sees as the end of init by SIGINT or SIGHUP); another
+//    runlevel runs "rc N".
 [[noreturn]] void minimal_init(const config::GuestConfig& cfg, const std::vector<std::string>& env,
                                std::vector<std::string> argv, int sync_fd,
                                const std::vector<cgroup::ProcessLimit>& late_limits) {
@@ -82,7 +133,8 @@ std::string sysv_rc_script() {
   // host's vserver binary (docs/security.md).
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   std::string rc;
-  if (argv.empty()) {
+  bool own_rc = argv.empty();
+  if (own_rc) {
     rc = sysv_rc_script();
     if (rc.empty()) {
       child_fail(sync_fd,
@@ -97,30 +149,48 @@ std::string sysv_rc_script() {
   sigemptyset(&set);
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGPWR, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
   sigprocmask(SIG_BLOCK, &set, nullptr);
-  pid_t child = ::fork();
+  int sfd = ::signalfd(-1, &set, SFD_CLOEXEC);
+  if (sfd < 0) child_fail(sync_fd, errno_message("signalfd", "init of guest " + cfg.name, errno));
+  int initctl = own_rc ? open_initctl() : -1;
+  std::string level = cfg.init.runlevel_start;
+  pid_t child = spawn_rc(rc, argv, env, level, "N", late_limits, set);
   if (child < 0) child_fail(sync_fd, errno_message("fork", "rc in guest " + cfg.name, errno));
-  if (child == 0) {
-    sigprocmask(SIG_UNBLOCK, &set, nullptr);
-    std::vector<std::string> rc_env = env;
-    rc_env.push_back("RUNLEVEL=" + cfg.init.runlevel_start);
-    rc_env.emplace_back("PREVLEVEL=N");
-    try {
-      exec_program(rc, argv, rc_env, late_limits);
-    } catch (const Error& e) {
-      std::fprintf(stderr, "init: %s\n", e.what());
-    }
-    ::_exit(127);
-  }
   ::close(sync_fd);  // the guest is up: the supervisor sees EOF
+
+  pid_t shutdown_rc = -1;  // "rc 0" or "rc 6" asked for from inside
+  int shutdown_cmd = 0;
   for (;;) {
-    siginfo_t si{};
-    if (sigwaitinfo(&set, &si) < 0) continue;
-    if (si.si_signo == SIGCHLD) {
-      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    std::array<pollfd, 2> p{{{sfd, POLLIN, 0}, {initctl, POLLIN, 0}}};
+    if (::poll(p.data(), initctl >= 0 ? 2 : 1, -1) < 0) continue;
+    if ((p[1].revents & POLLIN) != 0) {
+      InitRequest req{};
+      ssize_t n = ::read(initctl, &req, sizeof req);
+      if (n == static_cast<ssize_t>(sizeof req) && req.magic == kInitMagic &&
+          req.cmd == kInitCmdRunlevel && shutdown_rc < 0) {
+        char want = static_cast<char>(req.runlevel);
+        std::string next(1, want);
+        if (want == '0' || want == '6') {
+          shutdown_cmd = want == '0' ? RB_POWER_OFF : RB_AUTOBOOT;
+          shutdown_rc = spawn_rc(rc, {rc, next}, env, next, level, late_limits, set);
+          if (shutdown_rc < 0) ::reboot(shutdown_cmd);
+        } else if (want >= '1' && want <= '5') {
+          spawn_rc(rc, {rc, next}, env, next, level, late_limits, set);
+        }
+        level = next;
+      }
+    }
+    if ((p[0].revents & POLLIN) == 0) continue;
+    signalfd_siginfo si{};
+    if (::read(sfd, &si, sizeof si) != static_cast<ssize_t>(sizeof si)) continue;
+    if (si.ssi_signo == SIGCHLD) {
+      pid_t r;
+      while ((r = ::waitpid(-1, nullptr, WNOHANG)) > 0) {
+        // rc 0 / rc 6 is done and did not end the guest itself: do it now.
+        if (r == shutdown_rc) ::reboot(shutdown_cmd);
       }
       continue;
     }
-    if (si.si_signo == SIGTERM || si.si_signo == SIGINT || si.si_signo == SIGPWR) {
+    if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT || si.ssi_signo == SIGPWR) {
       ::kill(-1, SIGTERM);
       std::int64_t deadline = monotonic_ms() + 5000;
       while (monotonic_ms() < deadline) {
@@ -133,6 +203,46 @@ std::string sysv_rc_script() {
       ::_exit(0);
     }
   }
+}
+
+// The first process of the styles that exec one (sysv runs rc under our init instead).
+std::vector<std::string> style_command(config::InitStyle style) {
+  switch (style) {
+    case config::InitStyle::plain:
+      return {"/sbin/init"};
+    case config::InitStyle::systemd:
+      // Debian's systemd-sysv links /sbin/init to systemd; without it, systemd itself.
+      if (::access("/sbin/init", X_OK) == 0) return {"/sbin/init"};
+      if (::access("/lib/systemd/systemd", X_OK) == 0) return {"/lib/systemd/systemd"};
+      return {"/usr/lib/systemd/systemd"};
+    case config::InitStyle::minit:
+      return {"/sbin/minit-start"};
+    case config::InitStyle::sysv:
+    case config::InitStyle::command:
+      return {};
+  }
+  return {};
+}
+
+// systemd wants a machine id. A tree shared by several guests (a template, a clone) has none
+// (docs/debian.md): the guest gets its own here, kept across restarts. Runs inside the guest's
+// root.
+void ensure_machine_id() {
+  struct stat st {};
+  if (::lstat("/etc/machine-id", &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size >= 32)) return;
+  std::array<unsigned char, 16> raw{};
+  UniqueFd r(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
+  if (!r || ::read(r.get(), raw.data(), raw.size()) != static_cast<ssize_t>(raw.size())) {
+    throw_errno("read", "/dev/urandom for a machine id");
+  }
+  raw[6] = static_cast<unsigned char>((raw[6] & 0x0f) | 0x40);  // a v4 UUID, as systemd makes
+  raw[8] = static_cast<unsigned char>((raw[8] & 0x3f) | 0x80);
+  std::string id;
+  for (unsigned char c : raw) id += fmt::format("{:02x}", c);
+  UniqueFd f(
+      ::open("/etc/machine-id", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0444));
+  if (!f) throw_errno("write", "/etc/machine-id of the guest");
+  write_all(f.get(), id + "\n", "/etc/machine-id of the guest");
 }
 
 // What the guest's first process needs besides its configuration.
@@ -190,7 +300,8 @@ struct ChildSetup {
     }
     // apps/init/cmd.start overrides the start command of every style (util-vserver).
     std::vector<std::string> argv = cfg.init.cmd_start;
-    if (argv.empty() && cfg.init.style == config::InitStyle::plain) argv = {"/sbin/init"};
+    if (argv.empty()) argv = style_command(cfg.init.style);
+    if (cfg.init.style == config::InitStyle::systemd) ensure_machine_id();
     std::string program;
     if (!argv.empty()) {
       program = find_program(argv[0], env);
@@ -199,7 +310,11 @@ struct ChildSetup {
       }
     }
     install_seccomp(cfg.ccapabilities);
-    drop_capabilities(cfg.bcapabilities);
+    // systemd narrows the bounding set of its services (CapabilityBoundingSet=), which takes
+    // CAP_SETPCAP; it only ever lowers what the guest has.
+    std::uint64_t bcaps = cfg.bcapabilities;
+    if (cfg.init.style == config::InitStyle::systemd) bcaps |= std::uint64_t{1} << CAP_SETPCAP;
+    drop_capabilities(bcaps);
     if (cfg.init.style == config::InitStyle::sysv) {
       minimal_init(cfg, env, argv, sync_fd, late_limits);
     }
@@ -274,11 +389,10 @@ class NetworkGuard {
 
 void check_supported(const config::GuestConfig& cfg) {
   using config::InitStyle;
-  if (cfg.init.style == InitStyle::minit || cfg.init.style == InitStyle::systemd) {
-    throw Error(
-        fmt::format("start guest {}: init style '{}' is not supported by this version; use "
-                    "plain, sysv or command in {}/apps/init/style",
-                    cfg.name, config::to_string(cfg.init.style), cfg.cfgdir.string()));
+  if (cfg.init.style == InitStyle::systemd && cfg.network == config::NetworkMode::host) {
+    // systemd would take the host's network as its own (and its udev the host's devices).
+    std::fprintf(stderr, "vserver %s: note: a systemd guest on the host's network\n",
+                 cfg.name.c_str());
   }
   if (cfg.init.style == InitStyle::command && cfg.init.cmd_start.empty()) {
     throw Error("start guest " + cfg.name + ": init style command needs " + cfg.cfgdir.string() +
@@ -401,9 +515,19 @@ void enter_uptime_namespace(const config::GuestConfig& cfg) {
   write_existing("/proc/self/timens_offsets", offsets);
 }
 
-// Runs the guest; calls started() once its init runs. Returns init's exit status.
+// How a guest's init ended. Inside a PID namespace reboot(2) ends its init as if by SIGHUP
+// (restart) or SIGINT (halt, poweroff); it never reaches the host.
+enum class InitEnd { exited, reboot, halt };
+
+struct Outcome {
+  int status = 0;
+  InitEnd end = InitEnd::exited;
+  bool stop_requested = false;  // vserver stop (SIGUSR1) or the supervisor was told to end
+};
+
+// Runs the guest; calls started() once its init runs. Returns how init ended.
 template <typename Started>
-int supervise(const Launch& l, Started started) {
+Outcome supervise(const Launch& l, Started started) {
   const config::GuestConfig& cfg = l.cfg;
   auto cg = cgroup::GuestCgroup::create(l.hierarchy,
                                         cfg.cgroup.base.value_or(cgroup::default_base(l.hierarchy)),
@@ -452,7 +576,7 @@ int supervise(const Launch& l, Started started) {
   // Block the signals the supervisor waits for before the child exists, so none is lost.
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT}) sigaddset(&set, s);
+  for (int s : {SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1}) sigaddset(&set, s);
   sigset_t old;
   sigprocmask(SIG_BLOCK, &set, &old);
 
@@ -525,21 +649,26 @@ int supervise(const Launch& l, Started started) {
   ::malloc_trim(0);
 
   // Supervise until init ends.
-  int status = 0;
+  Outcome out;
   for (;;) {
     siginfo_t si{};
     if (sigwaitinfo(&set, &si) < 0) continue;
     if (si.si_signo == SIGCHLD) {
       pid_t r = ::waitpid(init, &wstatus, WNOHANG);
       if (r == init) {
-        status = exit_status(wstatus);
+        out.status = exit_status(wstatus);
+        if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGHUP) out.end = InitEnd::reboot;
+        if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGINT) out.end = InitEnd::halt;
         break;
       }
       if (procfs_conn) procfs_server.check(procfs_conn->fd(), cs.views, cg);
       continue;
     }
+    // vserver stop is stopping the guest: however its init ends, it is not restarted.
+    if (si.si_signo == SIGUSR1) out.stop_requested = true;
     // The supervisor asked to end (host shutdown): ask the guest to stop as its style wants.
     if (si.si_signo == SIGTERM || si.si_signo == SIGHUP) {
+      out.stop_requested = true;
       ::kill(init, graceful_signal(cfg.init.style));
     }
     // SIGINT and SIGQUIT from a terminal reach the guest's init directly in the foreground.
@@ -547,8 +676,115 @@ int supervise(const Launch& l, Started started) {
   procfs_server.stop();
   sigprocmask(SIG_SETMASK, &old, nullptr);
   cleanup(l.roots, st);
-  std::fprintf(stderr, "vserver %s: stopped (init exit status %d)\n", cfg.name.c_str(), status);
-  return status;
+  const char* how = out.end == InitEnd::reboot ? "rebooted from inside"
+                    : out.end == InitEnd::halt ? "halted from inside"
+                                               : "stopped";
+  std::fprintf(stderr, "vserver %s: %s (init exit status %d)\n", cfg.name.c_str(), how, out.status);
+  return out;
+}
+
+// util-vserver's vshelper: what a reboot or halt inside the guest leads to. Returns true when
+// the guest is to be started again.
+bool vshelper(const config::GuestConfig& cfg, int context, const Outcome& out) {
+  if (out.stop_requested || out.end == InitEnd::exited) return false;
+  if (cfg.init.vshelper_disabled) return false;
+  const char* event = out.end == InitEnd::reboot ? "restart" : "halt";
+  // An executable apps/vshelper/EVENT runs instead of the action (halt and poweroff look alike
+  // from the host: both end init with SIGINT).
+  std::vector<fs::path> handlers{cfg.cfgdir / "apps/vshelper" / event};
+  if (out.end == InitEnd::halt) handlers.push_back(cfg.cfgdir / "apps/vshelper/poweroff");
+  for (const auto& h : handlers) {
+    if (::access(h.c_str(), X_OK) != 0) continue;
+    std::fprintf(stderr, "vserver %s: running %s\n", cfg.name.c_str(), h.c_str());
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      std::string ctx = std::to_string(context);
+      std::string file = h.string();
+      std::string ev = event;
+      if (::chdir(cfg.cfgdir.c_str()) != 0) ::_exit(126);
+      char* argv[] = {file.data(), ctx.data(), ev.data(), nullptr};
+      ::execv(argv[0], argv);
+      ::_exit(127);
+    }
+    if (pid > 0) {
+      int ws = 0;
+      while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+      }
+      if (exit_status(ws) != 0) {
+        std::fprintf(stderr, "vserver %s: %s exited with status %d\n", cfg.name.c_str(), h.c_str(),
+                     exit_status(ws));
+      }
+    }
+    return false;
+  }
+  return out.end == InitEnd::reboot && cfg.init.vshelper_action == config::VshelperAction::restart;
+}
+
+// Supervises the guest, and starts it again each time a reboot inside asks for it: with its
+// configuration read afresh, the same context id, and new namespaces, mounts, cgroup and network.
+// first_started() is called when the first run's init runs. Returns the last init's exit status.
+template <typename Started>
+int supervise_runs(const config::Roots& roots, const config::GuestConfig& first_cfg, int context,
+                   Started first_started) {
+  // SIGUSR1 (from vserver stop) is taken with sigwaitinfo while a run is supervised; between runs
+  // it must not end the supervisor.
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {};
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGUSR1, &sa, nullptr);
+  config::GuestConfig cfg = first_cfg;
+  Launch l{roots,
+           cfg,
+           context,
+           cgroup::Hierarchy::detect(),
+           cgroup::plan_limits(cfg, host_facts()),
+           storage::guest_overlay(roots, cfg)};
+  Outcome out = supervise(l, first_started);
+  while (vshelper(cfg, context, out)) {
+    std::fprintf(stderr, "vserver %s: restarting\n", cfg.name.c_str());
+    // Nobody starts or stops the guest while it is down between two runs.
+    auto lock = std::make_unique<state::GuestLock>(roots, first_cfg.id());
+    // The previous run's cleanup released the guest's disk image: the new run mounts it again.
+    std::optional<storage::Prepared> prepared;
+    std::optional<storage::Overlay> overlay;
+    try {
+      cfg = config::load_guest(roots, first_cfg.id());
+      check_supported(cfg);
+      overlay = storage::guest_overlay(roots, cfg);
+      if (overlay) storage::check_overlay(cfg, *overlay);
+      if (cfg.context || state::claim_context(roots, context, cfg.id())) {
+        context = runtime_context(roots, cfg);
+      }
+      prepared.emplace(storage::prepare(roots, cfg));
+      for (const auto& note : prepared->notes) {
+        std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), note.c_str());
+      }
+    } catch (const Error& e) {
+      std::fprintf(stderr, "vserver %s: not restarted: %s\n", first_cfg.name.c_str(), e.what());
+      return out.status;
+    }
+    ContextGuard context_guard(roots, context, cfg.id());
+    Launch next{roots,
+                cfg,
+                context,
+                cgroup::Hierarchy::detect(),
+                cgroup::plan_limits(cfg, host_facts()),
+                overlay};
+    try {
+      out = supervise(next, [&] {
+        prepared->keep();
+        lock.reset();
+        context_guard.dismiss();
+      });
+    } catch (const Error& e) {
+      std::fprintf(stderr, "vserver %s: restart failed: %s\n", cfg.name.c_str(), e.what());
+      return 1;
+    }
+  }
+  return out.status;
 }
 
 void redirect_stdio(const config::Roots& roots, const std::string& name) {
@@ -640,7 +876,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   }
 
   if (opts.foreground) {
-    return supervise(l, [&] {
+    return supervise_runs(roots, cfg, context, [&] {
       storage.keep();
       lock.reset();
       context_guard.dismiss();  // the guest's cleanup drops it
@@ -671,7 +907,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
       }
       // The caller may be gone (killed) by the time we report: that must not end the supervision.
       ::signal(SIGPIPE, SIG_IGN);
-      rc = supervise(l, [&] {
+      rc = supervise_runs(roots, cfg, context, [&] {
         try {
           write_all(report_write.get(), "OK", "start report");
         } catch (const Error& e) {

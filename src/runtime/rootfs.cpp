@@ -12,6 +12,7 @@
 
 #include <linux/magic.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -155,6 +156,44 @@ void setup_proc_sys(int rootfd, const std::string& root, bool private_net) {
       if (e.code() != ENOENT) throw;
     }
   }
+}
+
+// Whether the guest's tree expects /run to be a tmpfs (the FHS 3 layout: /var/run is a link to it).
+bool wants_run_tmpfs(int rootfd) {
+  char buf[64];
+  ssize_t n = ::readlinkat(rootfd, "var/run", buf, sizeof buf);
+  if (n <= 0) return false;
+  std::string_view target(buf, static_cast<size_t>(n));
+  struct stat st {};
+  return (target == "/run" || target == "../run") &&
+         ::fstatat(rootfd, "run", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool fstab_mounts(const config::GuestConfig& cfg, std::string_view target) {
+  return std::any_of(cfg.fstab.begin(), cfg.fstab.end(),
+                     [&](const config::FstabEntry& e) { return e.target == target; });
+}
+
+// /run (and /run/lock) as tmpfs: nothing stale from the previous run (pid files, sockets)
+// survives a restart, as on a booted system.
+void setup_run(int rootfd, const std::string& root, const config::GuestConfig& cfg) {
+  if (fstab_mounts(cfg, "/run") || !wants_run_tmpfs(rootfd)) return;
+  do_mount("tmpfs", at(rootfd, root, "/run", false).where(), "tmpfs", MS_NOSUID | MS_NODEV,
+           "mode=755,size=20%");
+  if (cfg.init.style == config::InitStyle::systemd && !fstab_mounts(cfg, "/run/lock")) {
+    do_mount("tmpfs", at(rootfd, root, "/run/lock", true).where(), "tmpfs",
+             MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=5m");
+  }
+}
+
+// What systemd as the guest's init needs and cannot mount itself without CAP_SYS_ADMIN: the
+// guest's own part of the cgroup tree, writable, at /sys/fs/cgroup. The cgroup namespace roots it
+// at the guest's cgroup. On a hybrid cgroup v1 host this is the guest's cgroup in the unified
+// (v2) hierarchy, without controllers: systemd runs in unified mode and keeps its units apart,
+// the guest's limits stay those of its v1 cgroups.
+void setup_systemd(int rootfd, const std::string& root) {
+  do_mount("cgroup2", at(rootfd, root, "/sys/fs/cgroup", false).where(), "cgroup2",
+           MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
 }
 
 bool provided_by_us(const config::FstabEntry& e) {
@@ -458,6 +497,8 @@ void setup_rootfs(const config::GuestConfig& cfg,
   setup_proc_sys(rootfd.get(), vdir, cfg.network != config::NetworkMode::host);
   if (after_proc) after_proc(vdir);
   setup_dev(rootfd.get(), vdir);
+  setup_run(rootfd.get(), vdir, cfg);
+  if (cfg.init.style == config::InitStyle::systemd) setup_systemd(rootfd.get(), vdir);
   mount_fstab(rootfd.get(), vdir, cfg);
 
   if (::fchdir(rootfd.get()) != 0) throw_errno("change directory to", vdir);

@@ -78,6 +78,13 @@ void graceful_stop(const config::Roots& roots, const config::GuestConfig& cfg, i
       run_inside(roots, cfg, argv, deadline_ms);
       break;
     }
+    case InitStyle::minit:
+      // util-vserver: /sbin/minit-stop inside, then the kill sequence for what is left.
+      run_inside(roots, cfg,
+                 cfg.init.cmd_stop.empty() ? std::vector<std::string>{"/sbin/minit-stop"}
+                                           : cfg.init.cmd_stop,
+                 deadline_ms);
+      break;
     default:
       if (!cfg.init.cmd_stop.empty()) {
         run_inside(roots, cfg, cfg.init.cmd_stop, deadline_ms);
@@ -138,6 +145,16 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
     return false;
   }
   cgroup::GuestCgroup cg = guest_cgroup(*st);
+  // Tell the supervisor that the guest is being stopped, so that it does not take a reboot on the
+  // way down (an init that reboots on SIGINT, a shutdown script) for a reboot to restart from.
+  if (state::supervisor_alive(*st)) {
+    try {
+      UniqueFd sfd = pidfd_open(st->supervisor_pid, "supervisor of " + cfg.name);
+      pidfd_signal(sfd.get(), SIGUSR1);
+    } catch (const Error&) {
+      // Gone meanwhile: nobody restarts the guest then.
+    }
+  }
   int timeout_s = opts.timeout.value_or(cfg.init.stop_timeout);
   std::int64_t deadline = monotonic_ms() + timeout_s * 1000LL;
   graceful_stop(roots, cfg, init.get(), deadline);

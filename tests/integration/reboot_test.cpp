@@ -1,0 +1,140 @@
+// reboot, halt and poweroff inside a guest restart or stop that guest, never the host;
+// util-vserver's apps/vshelper/action and per-event handlers; vserver stop is never taken for a
+// reboot. Busybox guests (plain init style: busybox init as PID 1).
+#include <unistd.h>
+
+#include <fstream>
+
+#include "harness.hpp"
+#include "sys/file.hpp"
+
+namespace {
+
+using it::Env;
+using it::Result;
+
+// The guest's init pid as the state record has it (empty when not running).
+std::string init_pid(const Env& env, const std::string& g) {
+  auto text = vs::read_file_if_exists(env.run_root() / g / "state");
+  if (!text) return {};
+  auto pos = text->find("init_pid");
+  return pos == std::string::npos ? std::string() : text->substr(pos, text->find('\n', pos) - pos);
+}
+
+// Waits up to timeout_ms for pred.
+template <typename Pred>
+bool wait_for(Pred pred, int timeout_ms = 15000) {
+  for (int t = 0; t < timeout_ms; t += 100) {
+    if (pred()) return true;
+    ::usleep(100000);
+  }
+  return pred();
+}
+
+TEST(Reboot, RebootInsideRestartsTheGuestHaltStopsIt) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  std::string first = init_pid(env, g);
+  ASSERT_FALSE(first.empty());
+  std::string boot_id = vs::read_file("/proc/sys/kernel/random/boot_id");
+  // Busybox reboot asks init (SIGTERM); init calls reboot(2), which ends the PID namespace.
+  env.run({g, "exec", "reboot"});
+  EXPECT_TRUE(wait_for([&] {
+    std::string now = init_pid(env, g);
+    return !now.empty() && now != first;
+  })) << vs::read_file_if_exists(env.log_root() / (g + ".log")).value_or("");
+  EXPECT_EQ(env.run({g, "running"}).rc, 0);
+  // The restarted guest works, with a new init.
+  Result r = env.run({g, "exec", "cat", "/proc/1/comm"});
+  EXPECT_EQ(r.rc, 0) << r;
+  // The host did not reboot.
+  EXPECT_EQ(vs::read_file("/proc/sys/kernel/random/boot_id"), boot_id);
+
+  env.run({g, "exec", "poweroff"});
+  EXPECT_TRUE(wait_for([&] { return env.run({g, "status"}).rc == 3; }));
+  it::expect_nothing_left(env, g);
+  std::string log = vs::read_file_if_exists(env.log_root() / (g + ".log")).value_or("");
+  EXPECT_NE(log.find("rebooted from inside"), std::string::npos) << log;
+  EXPECT_NE(log.find("halted from inside"), std::string::npos) << log;
+}
+
+TEST(Reboot, VshelperActionHaltMakesARebootStop) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  env.write_config(g, "apps/vshelper/action", "halt\n");
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  env.run({g, "exec", "reboot"});
+  EXPECT_TRUE(wait_for([&] { return env.run({g, "status"}).rc == 3; }));
+  it::expect_nothing_left(env, g);
+}
+
+TEST(Reboot, VshelperEventHandlerRunsInsteadOfTheAction) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  std::filesystem::path mark = env.cfgdir(g) / "restart-ran";
+  env.write_config(g, "apps/vshelper/restart",
+                   "#!/bin/sh\necho \"$1 $2\" > " + mark.string() + "\n");
+  std::filesystem::permissions(env.cfgdir(g) / "apps/vshelper/restart",
+                               std::filesystem::perms::owner_all);
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  env.run({g, "exec", "reboot"});
+  EXPECT_TRUE(wait_for([&] { return std::filesystem::exists(mark); }));
+  std::string ctx = vs::read_file(env.cfgdir(g) / "context");
+  EXPECT_EQ(vs::read_file_if_exists(mark).value_or(""), std::string(vs::trim(ctx)) + " restart\n");
+  // The handler replaced the restart.
+  EXPECT_TRUE(wait_for([&] { return env.run({g, "status"}).rc == 3; }));
+}
+
+TEST(Reboot, BadVshelperActionIsRefusedWithTheFileNamed) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  env.write_config(g, "apps/vshelper/action", "explode\n");
+  Result r = env.run({g, "start"});
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("apps/vshelper/action"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("explode"), std::string::npos) << r;
+}
+
+TEST(Reboot, StopIsNotTakenForAReboot) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  // An init that reboots on ctrl-alt-del (SIGINT, how a plain-style guest is stopped).
+  std::ofstream(env.vdir(g) / "etc/inittab")
+      << "::sysinit:/etc/init.d/rcS\n::ctrlaltdel:/sbin/reboot\n::shutdown:/bin/sync\n";
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  Result r = env.run({g, "stop"});
+  EXPECT_EQ(r.rc, 0) << r;
+  ::usleep(500000);
+  EXPECT_EQ(env.run({g, "status"}).rc, 3);
+  it::expect_nothing_left(env, g);
+}
+
+TEST(InitStyles, MinitStartAndStopCommandsRunInside) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest({"--initstyle", "minit"});
+  std::ofstream(env.vdir(g) / "sbin/minit-start")
+      << "#!/bin/sh\necho started > /started\n"
+      << "trap 'exit 0' TERM\nwhile :; do sleep 1; done\n";
+  std::ofstream(env.vdir(g) / "sbin/minit-stop") << "#!/bin/sh\necho stopped > /stopped\n"
+                                                 << "kill -TERM 1\n";
+  for (const char* f : {"sbin/minit-start", "sbin/minit-stop"}) {
+    std::filesystem::permissions(env.vdir(g) / f, std::filesystem::perms::owner_all);
+  }
+  EXPECT_EQ(vs::read_file(env.cfgdir(g) / "apps/init/style"), "minit\n");
+  Result r = env.run({g, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_TRUE(wait_for([&] { return std::filesystem::exists(env.vdir(g) / "started"); }));
+  r = env.run({g, "stop"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_TRUE(std::filesystem::exists(env.vdir(g) / "stopped"));
+  it::expect_nothing_left(env, g);
+}
+
+}  // namespace
