@@ -39,7 +39,7 @@ namespace vs::build {
 
 namespace {
 
-constexpr std::array<std::pair<Method, const char*>, 5> kMethods = {{
+constexpr std::array<std::pair<Method, const char*>, 6> kMethods = {{
     {Method::skeleton, "skeleton"},
     {Method::archive, "template"},
     {Method::clone, "clone"},

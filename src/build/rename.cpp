@@ -3,13 +3,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <functional>
 #include <sstream>
+#include <utility>
 
 #include "build/build.hpp"
 #include "build/internal.hpp"
 #include "config/config.hpp"
 #include "state/state.hpp"
+#include "storage/image.hpp"
+#include "storage/layout.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
@@ -148,6 +152,18 @@ void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::
     throw Error("vserver '" + to + "' already exists (" +
                 (lexists(new_cfg) ? new_cfg : roots.default_vdir(to)).string() + ")");
   }
+  // A unified guest's layers and the disk image of the image method are named after the guest.
+  const fs::path old_layers = storage::layers_dir(roots, from);
+  const fs::path new_layers = storage::layers_dir(roots, to);
+  const fs::path old_image = storage::guest_image(roots, from);
+  const fs::path new_image = storage::guest_image(roots, to);
+  for (const auto& p : {new_layers, new_image}) {
+    if (lexists(p)) throw Error("files of a vserver '" + to + "' exist: " + p.string());
+  }
+  if (auto mounts = storage::image_mounts(old_image); !mounts.empty()) {
+    throw Error("the disk image " + old_image.string() + " of vserver '" + from +
+                "' is mounted on " + mounts.front().string() + "; unmount it first");
+  }
   fs::path new_log = roots.console_log(to);
   if (lexists(new_log)) throw Error("a console log of '" + to + "' exists: " + new_log.string());
 
@@ -187,6 +203,13 @@ void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::
     }
   }
 
+  // 2b. Its layers and its disk image.
+  for (const auto& [a, b] : {std::pair{old_layers, new_layers}, std::pair{old_image, new_image}}) {
+    if (!lexists(a)) continue;
+    rename_noreplace(a, b);
+    undo.add([a = a, b = b] { rename_noreplace(b, a); });
+  }
+
   // 3. The name file and uts/nodename, when they held the old name.
   fs::path name_file = new_cfg / "name";
   if (auto n = read_file_if_exists(name_file); n && trim(*n) == from) {
@@ -198,10 +221,18 @@ void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::
   }
 
   // 4. /etc/hostname and /etc/hosts of the guest, when its hostname was the old name.
-  if (host_follows && lexists(new_vdir)) {
-    detail::Root root{new_vdir, open_file(new_vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
-    auto restore = [new_vdir](const char* rel, const GuestFile& f) {
-      detail::Root r{new_vdir, open_file(new_vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+  // A unified guest has them in its upper layer (the build puts them there); the files of a guest
+  // whose root is in a disk image are out of reach until it runs.
+  const fs::path files_root = cfg.base ? new_layers / "upper" : new_vdir;
+  if (host_follows && lexists(new_image)) {
+    std::fprintf(stderr,
+                 "vserver %s: /etc/hostname and /etc/hosts are in the disk image %s and were not "
+                 "changed; change them inside the guest\n",
+                 to.c_str(), new_image.string().c_str());
+  } else if (host_follows && lexists(files_root)) {
+    detail::Root root{files_root, open_file(files_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+    auto restore = [files_root](const char* rel, const GuestFile& f) {
+      detail::Root r{files_root, open_file(files_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
       detail::write_file_in(r, std::string("etc/") + rel, f.content, f.mode);
     };
     if (auto f = read_guest_file(root, "hostname"); f && trim(f->content) == old_host) {

@@ -279,8 +279,7 @@ int cmd_build(const Globals& g, const std::string& name, const Args& args) {
   std::string initstyle;
   std::string flags;
   bool force = false;
-  app.add_option("-m,--method", method,
-                 "skeleton, template, clone, busybox, base or debootstrap")
+  app.add_option("-m,--method", method, "skeleton, template, clone, busybox, base or debootstrap")
       ->required()
       ->check(CLI::IsMember({"skeleton", "template", "clone", "busybox", "base", "debootstrap"}));
   auto* context_opt = app.add_option("--context", context, "the context id (2..49151)")

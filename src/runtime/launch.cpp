@@ -14,11 +14,11 @@
 //   5. supervisor: kill what is left in the cgroup, remove it and the state record, drop the
 //      context id
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
@@ -767,12 +767,9 @@ int supervise_runs(const config::Roots& roots, const config::GuestConfig& first_
       return out.status;
     }
     ContextGuard context_guard(roots, context, cfg.id());
-    Launch next{roots,
-                cfg,
-                context,
-                cgroup::Hierarchy::detect(),
-                cgroup::plan_limits(cfg, host_facts()),
-                overlay};
+    Launch next{
+        roots,  cfg, context, cgroup::Hierarchy::detect(), cgroup::plan_limits(cfg, host_facts()),
+        overlay};
     try {
       out = supervise(next, [&] {
         prepared->keep();

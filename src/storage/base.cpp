@@ -160,8 +160,10 @@ void create_base(const config::Roots& roots_in, const build::BuildOptions& o) {
     }
     case build::Method::skeleton:
     case build::Method::base:
+    case build::Method::debootstrap:
       throw Error(std::string("a base cannot be made with method ") + build::to_string(o.method) +
-                  " (use template, busybox or clone)");
+                  " (use template, busybox or clone; a guest built with debootstrap becomes a "
+                  "base with vserver NAME make-base BASE)");
   }
 
   // After the source's lock: unify takes a guest's lock, then this one.
@@ -210,6 +212,7 @@ void create_base(const config::Roots& roots_in, const build::BuildOptions& o) {
     }
     case build::Method::skeleton:
     case build::Method::base:
+    case build::Method::debootstrap:
       break;
   }
   build::detail::check_interrupted();
