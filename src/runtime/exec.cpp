@@ -260,6 +260,18 @@ void attach_new_pty(int sock) {
   ::_exit(127);
 }
 
+// The v2 cgroup a command joins: the guest's own, unless the guest has given it controllers for
+// cgroups of its own (a systemd guest does); a cgroup with controllers for its children holds no
+// processes, so the command then joins the cgroup of the guest's init (systemd's init.scope).
+fs::path command_cgroup(const cgroup::GuestCgroup& cg, pid_t init) {
+  auto controllers = read_file_if_exists(cg.path() / "cgroup.subtree_control");
+  if (!controllers || trim(*controllers).empty()) return cg.path();
+  auto own = read_file_if_exists("/proc/" + std::to_string(init) + "/cgroup");
+  if (auto dir = own ? init_cgroup_dir(cg.path(), *own) : std::nullopt) return *dir;
+  throw Error("exec in guest: the cgroup of its init (pid " + std::to_string(init) +
+              ") was not found below " + cg.path().string());
+}
+
 // The helper: joins the guest and runs the command as its child; exits with its status.
 [[noreturn]] void join_helper(const state::GuestState& st, const config::GuestConfig& cfg,
                               const ExecOptions& opts, int pty_sock) {
@@ -268,10 +280,11 @@ void attach_new_pty(int sock) {
     if (!state::init_alive(st)) throw NotRunning("vserver '" + cfg.name + "' is not running");
     // The helper itself stays outside the guest's cgroup: only the command belongs to the guest.
     cgroup::GuestCgroup cg = guest_cgroup(st);
-    UniqueFd cg_dir = open_file(cg.path(), O_RDONLY | O_DIRECTORY);
+    fs::path v2_dir = command_cgroup(cg, st.init_pid);
+    UniqueFd cg_dir = open_file(v2_dir, O_RDONLY | O_DIRECTORY);
     std::vector<UniqueFd> procs;
     for (const auto& dir : cg.all_dirs()) {
-      procs.push_back(open_file(dir / "cgroup.procs", O_WRONLY));
+      procs.push_back(open_file((dir == cg.path() ? v2_dir : dir) / "cgroup.procs", O_WRONLY));
     }
     auto limits = cgroup::plan_limits(cfg, host_facts()).rlimits;
     int nstype = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID;

@@ -4,7 +4,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -54,5 +57,12 @@ pid_t clone_into_cgroup(unsigned long flags, int cgroup_dir, bool& in_cgroup);
 bool network_needs_supervisor(const config::GuestConfig& cfg);
 // Brings up lo in the caller's network namespace.
 void loopback_up();
+
+// The directory of a process's cgroup v2, given the directory of the guest's cgroup it lives in
+// (or below) and the process's /proc/PID/cgroup as the host reads it
+// ("0::/vservers/web/init.scope"): the guest's directory with the part of the process's path below
+// the guest's. nullopt when the process is not in the guest's cgroup or below.
+std::optional<std::filesystem::path> init_cgroup_dir(const std::filesystem::path& guest_dir,
+                                                     std::string_view proc_cgroup);
 
 }  // namespace vs::runtime::detail

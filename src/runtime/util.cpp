@@ -13,6 +13,7 @@
 #include "runtime/internal.hpp"
 #include "runtime/runtime.hpp"
 #include "sys/error.hpp"
+#include "sys/file.hpp"
 
 namespace vs::runtime {
 
@@ -151,6 +152,26 @@ pid_t clone_into_cgroup(unsigned long flags, int cgroup_dir, bool& in_cgroup) {
   in_cgroup = false;
   return static_cast<pid_t>(
       ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+}
+
+std::optional<std::filesystem::path> init_cgroup_dir(const std::filesystem::path& guest_dir,
+                                                     std::string_view proc_cgroup) {
+  namespace fs = std::filesystem;
+  const std::string guest = guest_dir.lexically_normal().string();
+  for (const auto& line : split_lines(std::string(proc_cgroup))) {
+    if (line.rfind("0::/", 0) != 0) continue;
+    const fs::path path = fs::path(line.substr(3)).lexically_normal();
+    // The longest leading part of the process's path that the guest's directory ends with is the
+    // guest's own path in the hierarchy; what follows it is below the guest.
+    for (fs::path p = path; p.has_relative_path(); p = p.parent_path()) {
+      const std::string head = p.string();
+      if (guest.size() > head.size() &&
+          guest.compare(guest.size() - head.size(), head.size(), head) == 0) {
+        return guest_dir.lexically_normal() / path.lexically_relative(p);
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 int graceful_signal(config::InitStyle style) {
