@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -72,15 +73,19 @@ bool is_root() {
 }
 
 Env::Env() {
-  char tmpl[] = "/tmp/vs-it-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  // TMPDIR moves the roots (the cgroup v2 VM puts them on a tmpfs: its /tmp is an overlayfs, which
+  // cannot hold the upper layer of a unified guest).
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string tmpl =
+      std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/vs-it-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp in " + tmpl + " failed");
   root_ = tmpl;
   fs::permissions(root_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                              fs::perms::others_read | fs::perms::others_exec);
   for (const char* d : {"etc", "vdir", "run", "log", "bin"}) fs::create_directories(root_ / d);
   bin_ = root_ / "bin";
-  for (const char* prog : {"vserver", "vserver-stat", "vps", "vkill", "vtop", "vserver-base",
-                           "vserver-autostart"}) {
+  for (const char* prog :
+       {"vserver", "vserver-stat", "vps", "vkill", "vtop", "vserver-base", "vserver-autostart"}) {
     fs::create_symlink(VSERVER_BINARY, bin_ / prog);
   }
 }

@@ -70,8 +70,10 @@ for ((i = 0; i < shards; i++)); do
     export VM_PASS_ENV="${VM_PASS_ENV:-} GTEST_TOTAL_SHARDS GTEST_SHARD_INDEX"
     rc=0
     # The disk-limit tests need ext4 and XFS with project quotas and loop devices (modules of the
-    # VM's kernel; this machine's own kernel has no quota support).
+    # VM's kernel; this machine's own kernel has no quota support). The tests' roots go on a tmpfs
+    # (TMPDIR): the VM's /tmp is an overlayfs, which cannot be a unified guest's upper layer.
     "$RUN_VM" "$BUILD" sh -c 'for m in loop ext4 xfs quota_v2; do modprobe "$m" 2>/dev/null; done
+      mkdir -p /run/vs-it && mount -t tmpfs -o mode=0755 vs-it /run/vs-it && export TMPDIR=/run/vs-it
       exec "$@"' sh "$BUILD/integration_tests" "${args[@]}" \
       "--gtest_output=xml:$BUILD/integration-v2-$i.xml" 2>&1 || rc=$?
     echo "$rc" >"$rcdir/$i"
