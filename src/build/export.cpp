@@ -24,6 +24,7 @@
 #include "build/libarchive.hpp"
 #include "config/config.hpp"
 #include "state/state.hpp"
+#include "storage/layout.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
@@ -325,6 +326,17 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
     for (const auto& p : problems) text += "\n" + p.to_string();
     throw Error("vserver '" + name +
                 "' has configuration problems; fix them before exporting:" + text);
+  }
+  // Their files are not in the vdir on the host: refused rather than exported empty.
+  if (cfg.base) {
+    throw Error("vserver '" + name + "' is layered on base '" + *cfg.base +
+                "': its files are the base's and those of " +
+                storage::layers_dir(roots, cfg.id()).string() +
+                "; export does not take unified guests yet");
+  }
+  if (fs::path image = storage::guest_image(roots, cfg.id()); ::lstat(image.c_str(), &st) == 0) {
+    throw Error("the files of vserver '" + name + "' are in the disk image " + image.string() +
+                "; export does not take guests kept by the image method yet");
   }
   if (::stat(cfg.vdir.c_str(), &st) != 0)
     throw_errno("stat the root of vserver " + name, cfg.vdir.string());
