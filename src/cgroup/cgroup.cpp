@@ -495,10 +495,14 @@ bool GuestCgroup::kill_all(int timeout_ms) const {
 }
 
 void GuestCgroup::destroy() const {
-  // The base directories (the shared "vservers") stay: the next guest needs them, and making a
-  // cgroup costs more than keeping an empty one.
   std::int64_t deadline = now_ms() + 10000;
-  for (const auto& d : all_dirs()) remove_dir(d, deadline);
+  for (const auto& d : all_dirs()) {
+    remove_dir(d, deadline);
+    // The shared parent ("vservers") goes with the last guest: on a hybrid host it lies below the
+    // caller's own cgroup in some hierarchies, which differs from one caller to the next, and kept
+    // parents would pile up. Another guest still in it keeps it (EBUSY).
+    ::rmdir(d.parent_path().c_str());
+  }
 }
 
 void GuestCgroup::write(const CgroupWrite& w) const {

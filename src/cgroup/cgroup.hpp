@@ -106,8 +106,8 @@ class GuestCgroup {
   // cgroup to be empty. Returns true when it is. An empty cgroup is left alone.
   bool kill_all(int timeout_ms = 10000) const;
   // Removes the directories (and child cgroups the guest made), waiting up to 10 seconds for
-  // killed processes to be released. The base directories stay for the next guest. No error if
-  // already gone; throws if processes remain.
+  // killed processes to be released. The shared base directory goes when it is left empty. No error
+  // if already gone; throws if processes remain.
   void destroy() const;
 
   // Writes the limits (cgroup_writes for this version). Throws naming the file and the value.
