@@ -20,117 +20,13 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "build/debian.hpp"
+
 namespace it {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string trim(std::string s) {
-  auto sp = [](unsigned char c) { return std::isspace(c) != 0; };
-  while (!s.empty() && sp(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && sp(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
-}
-
-std::vector<std::string> words(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string host_codename() {
-  std::ifstream in("/etc/os-release");
-  std::string version;
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string key = line.substr(0, eq);
-    std::string val = line.substr(eq + 1);
-    if (val.size() >= 2 && (val.front() == '"' || val.front() == '\'')) {
-      val = val.substr(1, val.size() - 2);
-    }
-    if (key == "VERSION_CODENAME" && !val.empty()) return val;
-    if (key == "VERSION") version = val;
-  }
-  // VERSION="12 (bookworm)"
-  auto open = version.find('(');
-  auto close = version.find(')');
-  if (open != std::string::npos && close != std::string::npos && close > open) {
-    return version.substr(open + 1, close - open - 1);
-  }
-  return {};
-}
-
-struct Entry {
-  std::string uri;
-  std::vector<std::string> suites;
-};
-
-// One-line format: deb [options] URI SUITE [COMPONENT...]
-void parse_one_line(const fs::path& file, std::vector<Entry>& out) {
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) {
-    line = line.substr(0, line.find('#'));
-    auto w = words(line);
-    if (w.empty() || w[0] != "deb") continue;
-    size_t i = 1;
-    if (i < w.size() && w[i].front() == '[') {
-      while (i < w.size() && w[i].back() != ']') ++i;
-      ++i;
-    }
-    if (i + 1 >= w.size()) continue;
-    out.push_back({w[i], {w[i + 1]}});
-  }
-}
-
-// deb822 format: stanzas of "Field: value" separated by blank lines.
-void parse_deb822(const fs::path& file, std::vector<Entry>& out) {
-  std::ifstream in(file);
-  std::vector<std::pair<std::string, std::string>> fields;
-  auto flush = [&] {
-    std::vector<std::string> types;
-    std::vector<std::string> uris;
-    std::vector<std::string> suites;
-    bool enabled = true;
-    for (const auto& [k, v] : fields) {
-      if (k == "types") types = words(v);
-      if (k == "uris") uris = words(v);
-      if (k == "suites") suites = words(v);
-      if (k == "enabled" && lower(trim(v)) == "no") enabled = false;
-    }
-    fields.clear();
-    if (!enabled || std::find(types.begin(), types.end(), "deb") == types.end()) return;
-    for (const auto& u : uris) out.push_back({u, suites});
-  };
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line[0] == '#') continue;
-    if (trim(line).empty()) {
-      flush();
-      continue;
-    }
-    if ((line[0] == ' ' || line[0] == '\t') && !fields.empty()) {
-      fields.back().second += " " + trim(line);
-      continue;
-    }
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    fields.emplace_back(lower(trim(line.substr(0, colon))), trim(line.substr(colon + 1)));
-  }
-  flush();
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 fs::path cache_dir() {
   const char* env = std::getenv("VSERVER_TEST_CACHE");
@@ -279,27 +175,10 @@ std::vector<std::string> debian_default_packages() {
 
 DebianSource host_debian_source() {
   DebianSource src;
-  src.suite = host_codename();
+  src.suite = vs::build::host_codename();
   if (src.suite.empty()) return src;
-  std::vector<Entry> entries;
-  if (fs::exists("/etc/apt/sources.list")) parse_one_line("/etc/apt/sources.list", entries);
-  std::vector<fs::path> parts;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/etc/apt/sources.list.d", ec)) {
-    parts.push_back(e.path());
-  }
-  std::sort(parts.begin(), parts.end());
-  for (const auto& p : parts) {
-    std::string n = p.filename().string();
-    if (ends_with(n, ".list")) parse_one_line(p, entries);
-    if (ends_with(n, ".sources")) parse_deb822(p, entries);
-  }
-  for (const auto& e : entries) {
-    if (std::find(e.suites.begin(), e.suites.end(), src.suite) != e.suites.end()) {
-      src.mirror = e.uri;
-      break;
-    }
-  }
+  src.mirror =
+      vs::build::mirror_for_suite(vs::build::host_apt_sources(), src.suite, src.suite).value_or("");
   return src;
 }
 
