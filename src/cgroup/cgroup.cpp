@@ -176,11 +176,12 @@ class Events {
  public:
   explicit Events(const fs::path& dir) {
     fd_.reset(::open((dir / "cgroup.events").c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd_ && errno != ENOENT && errno != ENOTDIR) {
+    // ENODEV: the cgroup is being removed (by the supervisor, at the same time as a stop).
+    if (!fd_ && errno != ENOENT && errno != ENOTDIR && errno != ENODEV) {
       throw_errno("open", (dir / "cgroup.events").string());
     }
   }
-  // False when the cgroup is gone (or, on v1, has no such file).
+  // False when the cgroup is gone or going (or, on v1, has no such file).
   [[nodiscard]] bool open() const { return fd_.valid(); }
   // "populated 1"; false too when the cgroup was removed meanwhile.
   [[nodiscard]] bool populated() const {
