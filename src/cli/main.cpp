@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   vs::cli::set_program_name(prog);
   try {
     if (prog == "vserver") return vs::cli::vserver_main(argc, argv);
+    if (prog == "vserver-supervisor") return vs::runtime::resume_supervision();
     vs::cli::Globals g;
     g.roots = vs::config::Roots::from_environment();
     vs::cli::Args args(argv + 1, argv + argc);

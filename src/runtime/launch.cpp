@@ -33,6 +33,8 @@
 #include <linux/close_range.h>
 #include <array>
 #include <cerrno>
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
@@ -424,6 +426,9 @@ struct Launch {
   cgroup::Hierarchy hierarchy;
   cgroup::LimitPlan plan;
   std::optional<storage::Overlay> overlay;
+  // A supervisor of its own (not the caller on a terminal): it turns into vserver-monitor while
+  // the guest runs.
+  bool detached = false;
 };
 
 // The serving process of a guest's /proc views, restarted when it dies while the guest runs (at
@@ -503,16 +508,106 @@ void apply_cgroup_limits(const config::GuestConfig& cfg, const cgroup::GuestCgro
 }
 
 // Puts the guest's future processes in a new time namespace whose CLOCK_BOOTTIME starts at 0, so
-// /proc/uptime inside shows the guest's uptime (util-vserver's virt_uptime).
-void enter_uptime_namespace(const config::GuestConfig& cfg) {
+// /proc/uptime inside shows the guest's uptime (util-vserver's virt_uptime). False when the
+// kernel has no time namespaces.
+bool enter_uptime_namespace(const config::GuestConfig& cfg) {
   timespec now{};
   ::clock_gettime(CLOCK_BOOTTIME, &now);
   if (::unshare(CLONE_NEWTIME) != 0) {
-    if (errno == EINVAL) return;  // a kernel without time namespaces: the host's uptime shows
+    if (errno == EINVAL) return false;  // no time namespaces: the host's uptime shows
     throw_errno("unshare", "time namespace of guest " + cfg.name);
   }
   std::string offsets = fmt::format("boottime {} 0", -static_cast<long long>(now.tv_sec));
   write_existing("/proc/self/timens_offsets", offsets);
+  return true;
+}
+
+constexpr const char* kSupervisorVars[] = {
+    "VSERVER_SUPERVISOR_GUEST",  "VSERVER_SUPERVISOR_INIT",    "VSERVER_SUPERVISOR_SIGNAL",
+    "VSERVER_SUPERVISOR_EXE_FD", "VSERVER_SUPERVISOR_WSTATUS", "VSERVER_SUPERVISOR_STOP"};
+
+// Where vserver-monitor is: next to this binary (a build tree), else where it is installed.
+std::optional<std::string> monitor_path() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path sibling = self.parent_path() / "vserver-monitor";
+    if (::access(sibling.c_str(), X_OK) == 0) return sibling.string();
+  }
+  std::string installed = VSERVER_LIBEXECDIR "/vserver-monitor";
+  if (::access(installed.c_str(), X_OK) == 0) return installed;
+  return std::nullopt;
+}
+
+// Replaces the supervisor of a running guest with vserver-monitor (src/monitor/monitor.cpp),
+// which keeps the pid, init as its child and the blocked signals, and executes this binary
+// again (resume_supervision) when init has ended. What the supervisor holds while the guest runs
+// is then that small static program instead of this process's heap, libraries and page tables.
+// Returns only when that cannot be done: the supervisor then goes on as it is.
+void become_monitor(const config::Roots& roots, const config::GuestConfig& cfg, pid_t init,
+                    bool own_time_namespace) {
+  auto path = monitor_path();
+  if (!path) {
+    std::fprintf(stderr,
+                 "vserver %s: note: no vserver-monitor next to this binary or in %s; the "
+                 "supervisor stays resident as it is\n",
+                 cfg.name.c_str(), VSERVER_LIBEXECDIR);
+    return;
+  }
+  // execve would move the monitor into the time namespace made for the guest's processes; it
+  // stays in the host's, so that a restart sets the next guest's uptime from the host's clock.
+  if (own_time_namespace) {
+    UniqueFd own(::open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC));
+    if (!own || ::setns(own.get(), CLONE_NEWTIME) != 0) {
+      std::fprintf(stderr, "vserver %s: note: leave the guest's time namespace: %s\n",
+                   cfg.name.c_str(), std::strerror(errno));
+      return;
+    }
+  }
+  // The monitor executes the binary that started the guest, even if it has been replaced since.
+  int exe = ::open("/proc/self/exe", O_RDONLY);  // inherited on purpose: no O_CLOEXEC
+  if (exe < 0) {
+    std::fprintf(stderr, "vserver %s: note: open /proc/self/exe: %s\n", cfg.name.c_str(),
+                 std::strerror(errno));
+    return;
+  }
+  auto is_ours = [](std::string_view entry) {
+    for (const char* v : kSupervisorVars) {
+      std::string_view name(v);
+      if (entry.size() > name.size() && entry.substr(0, name.size()) == name &&
+          entry[name.size()] == '=')
+        return true;
+    }
+    for (std::string_view name :
+         {"VSERVER_CONFIG_ROOT=", "VSERVER_VDIR_ROOT=", "VSERVER_RUN_ROOT=", "VSERVER_LOG_ROOT="}) {
+      if (entry.substr(0, name.size()) == name) return true;
+    }
+    return false;
+  };
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!is_ours(*e)) env.emplace_back(*e);
+  }
+  std::error_code ec;
+  env.push_back("VSERVER_CONFIG_ROOT=" + fs::absolute(roots.config, ec).string());
+  env.push_back("VSERVER_VDIR_ROOT=" + fs::absolute(roots.vdir, ec).string());
+  env.push_back("VSERVER_RUN_ROOT=" + fs::absolute(roots.run, ec).string());
+  env.push_back("VSERVER_LOG_ROOT=" + fs::absolute(roots.log, ec).string());
+  env.push_back("VSERVER_SUPERVISOR_GUEST=" + cfg.id());
+  env.push_back("VSERVER_SUPERVISOR_INIT=" + std::to_string(init));
+  env.push_back("VSERVER_SUPERVISOR_SIGNAL=" + std::to_string(graceful_signal(cfg.init.style)));
+  env.push_back("VSERVER_SUPERVISOR_EXE_FD=" + std::to_string(exe));
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string title = "vserver-supervisor";
+  std::string name = cfg.name;
+  std::array<char*, 3> argv{title.data(), name.data(), nullptr};
+  ::execve(path->c_str(), argv.data(), envp.data());
+  int err = errno;
+  ::close(exe);
+  std::fprintf(stderr, "vserver %s: note: run %s: %s; the supervisor stays resident as it is\n",
+               cfg.name.c_str(), path->c_str(), std::strerror(err));
 }
 
 // How a guest's init ended. Inside a PID namespace reboot(2) ends its init as if by SIGHUP
@@ -524,6 +619,25 @@ struct Outcome {
   InitEnd end = InitEnd::exited;
   bool stop_requested = false;  // vserver stop (SIGUSR1) or the supervisor was told to end
 };
+
+// How init ended, from its wait status.
+Outcome outcome_of(int wstatus) {
+  Outcome out;
+  out.status = exit_status(wstatus);
+  if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGHUP) out.end = InitEnd::reboot;
+  if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGINT) out.end = InitEnd::halt;
+  return out;
+}
+
+// After init has ended: removes what the run left on the host and says how it ended.
+void finish_run(const config::Roots& roots, const state::GuestState& st, const std::string& name,
+                const Outcome& out) {
+  cleanup(roots, st);
+  const char* how = out.end == InitEnd::reboot ? "rebooted from inside"
+                    : out.end == InitEnd::halt ? "halted from inside"
+                                               : "stopped";
+  std::fprintf(stderr, "vserver %s: %s (init exit status %d)\n", name.c_str(), how, out.status);
+}
 
 // Runs the guest; calls started() once its init runs. Returns how init ended.
 template <typename Started>
@@ -549,7 +663,7 @@ Outcome supervise(const Launch& l, Started started) {
   }
   // virt_uptime (on unless cflags says ~virt_uptime): the guest's own uptime, from a time
   // namespace whose boot time is the guest's start.
-  if (cfg.cflags.count("~virt_uptime") == 0) enter_uptime_namespace(cfg);
+  bool own_time_namespace = cfg.cflags.count("~virt_uptime") == 0 && enter_uptime_namespace(cfg);
 
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -644,8 +758,10 @@ Outcome supervise(const Launch& l, Started started) {
   net_guard.dismiss();
   started();
   msg = std::string();
-  // The supervisor lives as long as the guest: give back the heap pages the start used and no
-  // longer needs (8 KiB of its 52, for each guest).
+  // The supervisor lives as long as the guest: a detached one becomes the small vserver-monitor
+  // (the /proc views' server is a child it watches, so not with those); on a terminal, or when
+  // that fails, it gives back at least the heap pages the start used and no longer needs.
+  if (l.detached && !cs.views.any()) become_monitor(l.roots, cfg, init, own_time_namespace);
   ::malloc_trim(0);
 
   // Supervise until init ends.
@@ -656,9 +772,9 @@ Outcome supervise(const Launch& l, Started started) {
     if (si.si_signo == SIGCHLD) {
       pid_t r = ::waitpid(init, &wstatus, WNOHANG);
       if (r == init) {
-        out.status = exit_status(wstatus);
-        if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGHUP) out.end = InitEnd::reboot;
-        if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGINT) out.end = InitEnd::halt;
+        bool stop_requested = out.stop_requested;
+        out = outcome_of(wstatus);
+        out.stop_requested = stop_requested;
         break;
       }
       if (procfs_conn) procfs_server.check(procfs_conn->fd(), cs.views, cg);
@@ -675,11 +791,7 @@ Outcome supervise(const Launch& l, Started started) {
   }
   procfs_server.stop();
   sigprocmask(SIG_SETMASK, &old, nullptr);
-  cleanup(l.roots, st);
-  const char* how = out.end == InitEnd::reboot ? "rebooted from inside"
-                    : out.end == InitEnd::halt ? "halted from inside"
-                                               : "stopped";
-  std::fprintf(stderr, "vserver %s: %s (init exit status %d)\n", cfg.name.c_str(), how, out.status);
+  finish_run(l.roots, st, cfg.name, out);
   return out;
 }
 
@@ -723,26 +835,21 @@ bool vshelper(const config::GuestConfig& cfg, int context, const Outcome& out) {
   return out.end == InitEnd::reboot && cfg.init.vshelper_action == config::VshelperAction::restart;
 }
 
-// Supervises the guest, and starts it again each time a reboot inside asks for it: with its
-// configuration read afresh, the same context id, and new namespaces, mounts, cgroup and network.
-// first_started() is called when the first run's init runs. Returns the last init's exit status.
-template <typename Started>
-int supervise_runs(const config::Roots& roots, const config::GuestConfig& first_cfg, int context,
-                   Started first_started) {
-  // SIGUSR1 (from vserver stop) is taken with sigwaitinfo while a run is supervised; between runs
-  // it must not end the supervisor.
+// SIGUSR1 (from vserver stop) is taken with sigwaitinfo while a run is supervised; between runs
+// it must not end the supervisor.
+void ignore_stop_signal_between_runs() {
   struct sigaction sa {};
   sa.sa_handler = [](int) {};
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGUSR1, &sa, nullptr);
+}
+
+// After a run that ended as out says: starts the guest again each time a reboot inside asks for
+// it, with its configuration read afresh, the same context id, and new namespaces, mounts, cgroup
+// and network. Returns the last init's exit status.
+int restart_runs(const config::Roots& roots, const config::GuestConfig& first_cfg, int context,
+                 Outcome out, bool detached) {
   config::GuestConfig cfg = first_cfg;
-  Launch l{roots,
-           cfg,
-           context,
-           cgroup::Hierarchy::detect(),
-           cgroup::plan_limits(cfg, host_facts()),
-           storage::guest_overlay(roots, cfg)};
-  Outcome out = supervise(l, first_started);
   while (vshelper(cfg, context, out)) {
     std::fprintf(stderr, "vserver %s: restarting\n", cfg.name.c_str());
     // Nobody starts or stops the guest while it is down between two runs.
@@ -767,9 +874,13 @@ int supervise_runs(const config::Roots& roots, const config::GuestConfig& first_
       return out.status;
     }
     ContextGuard context_guard(roots, context, cfg.id());
-    Launch next{
-        roots,  cfg, context, cgroup::Hierarchy::detect(), cgroup::plan_limits(cfg, host_facts()),
-        overlay};
+    Launch next{roots,
+                cfg,
+                context,
+                cgroup::Hierarchy::detect(),
+                cgroup::plan_limits(cfg, host_facts()),
+                overlay,
+                detached};
     try {
       out = supervise(next, [&] {
         prepared->keep();
@@ -782,6 +893,25 @@ int supervise_runs(const config::Roots& roots, const config::GuestConfig& first_
     }
   }
   return out.status;
+}
+
+// Supervises the guest, and starts it again each time a reboot inside asks for it (restart_runs).
+// first_started() is called when the first run's init runs. Returns the last init's exit status;
+// a detached supervisor (not the caller on a terminal) does not return while the guest runs, but
+// becomes vserver-monitor, and then resume_supervision does the rest.
+template <typename Started>
+int supervise_runs(const config::Roots& roots, const config::GuestConfig& first_cfg, int context,
+                   Started first_started, bool detached) {
+  ignore_stop_signal_between_runs();
+  Launch l{roots,
+           first_cfg,
+           context,
+           cgroup::Hierarchy::detect(),
+           cgroup::plan_limits(first_cfg, host_facts()),
+           storage::guest_overlay(roots, first_cfg),
+           detached};
+  Outcome out = supervise(l, first_started);
+  return restart_runs(roots, first_cfg, context, out, detached);
 }
 
 void redirect_stdio(const config::Roots& roots, const std::string& name) {
@@ -873,11 +1003,14 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   }
 
   if (opts.foreground) {
-    return supervise_runs(roots, cfg, context, [&] {
-      storage.keep();
-      lock.reset();
-      context_guard.dismiss();  // the guest's cleanup drops it
-    });
+    return supervise_runs(
+        roots, cfg, context,
+        [&] {
+          storage.keep();
+          lock.reset();
+          context_guard.dismiss();  // the guest's cleanup drops it
+        },
+        false);
   }
 
   int pipefd[2];
@@ -904,14 +1037,17 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
       }
       // The caller may be gone (killed) by the time we report: that must not end the supervision.
       ::signal(SIGPIPE, SIG_IGN);
-      rc = supervise_runs(roots, cfg, context, [&] {
-        try {
-          write_all(report_write.get(), "OK", "start report");
-        } catch (const Error& e) {
-          std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
-        }
-        report_write.reset();
-      });
+      rc = supervise_runs(
+          roots, cfg, context,
+          [&] {
+            try {
+              write_all(report_write.get(), "OK", "start report");
+            } catch (const Error& e) {
+              std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
+            }
+            report_write.reset();
+          },
+          true);
     } catch (const std::exception& e) {
       if (report_write) {
         std::string m = e.what();
@@ -935,6 +1071,68 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   ::waitpid(sup, nullptr, 0);
   if (report.empty()) throw Error("start guest " + cfg.name + ": the supervisor died");
   throw Error(report);
+}
+
+int resume_supervision() {
+  // What vserver-monitor passes on (see become_monitor), taken out of the environment that
+  // handler scripts and later runs inherit.
+  auto take = [](const char* var) -> std::optional<std::string> {
+    const char* v = std::getenv(var);
+    if (v == nullptr) return std::nullopt;
+    std::string value = v;
+    ::unsetenv(var);
+    return value;
+  };
+  auto number = [](const std::optional<std::string>& v) -> std::optional<long> {
+    if (!v) return std::nullopt;
+    long n = 0;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (ec != std::errc() || p != v->data() + v->size()) return std::nullopt;
+    return n;
+  };
+  auto guest = take("VSERVER_SUPERVISOR_GUEST");
+  auto init = number(take("VSERVER_SUPERVISOR_INIT"));
+  auto exe = number(take("VSERVER_SUPERVISOR_EXE_FD"));
+  auto wstatus = number(take("VSERVER_SUPERVISOR_WSTATUS"));
+  bool stop_requested = take("VSERVER_SUPERVISOR_STOP") == "1";
+  (void)take("VSERVER_SUPERVISOR_SIGNAL");
+  if (exe) ::close(static_cast<int>(*exe));
+  if (!guest || !init) {
+    throw Error(
+        "vserver-supervisor is what a guest's supervisor runs when the guest's init has ended; it "
+        "is not run by hand");
+  }
+  config::Roots roots = config::Roots::from_environment();
+  ignore_stop_signal_between_runs();
+  Outcome out = wstatus ? outcome_of(static_cast<int>(*wstatus)) : Outcome{};
+  out.stop_requested = stop_requested;
+  std::optional<config::GuestConfig> cfg;
+  std::string cfg_error;
+  try {
+    cfg = config::load_guest(roots, *guest);
+  } catch (const Error& e) {
+    cfg_error = e.what();
+  }
+  std::string name = cfg ? cfg->name : *guest;
+  auto st = state::read_state(roots, *guest);
+  if (!st || st->init_pid != static_cast<pid_t>(*init)) {
+    // vserver stop has cleaned up already (it does when this took too long).
+    std::fprintf(stderr, "vserver %s: stopped (init exit status %d)\n", name.c_str(), out.status);
+    return out.status;
+  }
+  finish_run(roots, *st, name, out);
+  // The supervision signals stay blocked until the run has been cleaned up, as in supervise().
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1}) sigaddset(&set, s);
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  if (!cfg) {
+    if (out.end == InitEnd::reboot && !out.stop_requested) {
+      std::fprintf(stderr, "vserver %s: not restarted: %s\n", name.c_str(), cfg_error.c_str());
+    }
+    return out.status;
+  }
+  return restart_runs(roots, *cfg, st->context, out, true);
 }
 
 }  // namespace vs::runtime

@@ -92,6 +92,12 @@ void set_process_limits(pid_t pid, const std::vector<cgroup::ProcessLimit>& limi
 // of the plan (what could not be expressed). Throws NotRunning when the guest is not running.
 std::vector<std::string> apply_limits(const config::Roots& roots, const config::GuestConfig& cfg);
 
+// The rest of a detached supervisor's work once the guest's init has ended: the supervisor became
+// vserver-monitor while the guest ran, and that executes this binary again as
+// "vserver-supervisor NAME" with what it saw in the environment. Cleans the run up, and starts the
+// guest again after a reboot from inside. Returns the supervisor's exit status.
+int resume_supervision();
+
 // Lets ps show a title for this process (the supervisor, the guest's minimal init). Call
 // remember_argv from main once.
 void remember_argv(int argc, char** argv);

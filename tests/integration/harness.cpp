@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include <array>
-#include <cstdlib>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -84,8 +84,8 @@ Env::Env() {
                              fs::perms::others_read | fs::perms::others_exec);
   for (const char* d : {"etc", "vdir", "run", "log", "bin"}) fs::create_directories(root_ / d);
   bin_ = root_ / "bin";
-  for (const char* prog :
-       {"vserver", "vserver-stat", "vps", "vkill", "vtop", "vserver-base", "vserver-autostart"}) {
+  for (const char* prog : {"vserver", "vserver-stat", "vps", "vkill", "vtop", "vserver-base",
+                           "vserver-autostart", "vserver-supervisor"}) {
     fs::create_symlink(VSERVER_BINARY, bin_ / prog);
   }
 }

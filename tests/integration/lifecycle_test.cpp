@@ -144,6 +144,73 @@ TEST(Lifecycle, SupervisorKilledStatusAndStopStillWork) {
   EXPECT_EQ(env.run({g, "start"}).rc, 0);
 }
 
+// The executable a process runs, and one field of its smaps_rollup (KiB).
+std::string exe_name(int pid) {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec)
+      .filename()
+      .string();
+}
+long rollup_kib(int pid, const std::string& field) {
+  std::string text = vs::read_file("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  auto pos = text.find("\n" + field + ":");
+  return pos == std::string::npos ? -1 : std::stol(text.substr(pos + field.size() + 2));
+}
+int parent_of(int pid) {
+  std::string text = vs::read_file("/proc/" + std::to_string(pid) + "/status");
+  return std::stoi(text.substr(text.find("PPid:") + 5));
+}
+
+// A detached guest's supervisor turns into vserver-monitor while the guest runs: the same pid,
+// still init's parent, shown as vserver-supervisor NAME, a fraction of the full binary's memory;
+// the full binary comes back to clean up.
+TEST(Lifecycle, DetachedSupervisorBecomesTheSmallMonitor) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  int sup = supervisor_pid(env, g);
+  EXPECT_EQ(exe_name(sup), "vserver-monitor");
+  std::string cmdline = vs::read_file("/proc/" + std::to_string(sup) + "/cmdline");
+  EXPECT_EQ(cmdline, std::string("vserver-supervisor\0", 19) + g + std::string("\0", 1));
+  std::string state = vs::read_file(env.run_root() / g / "state");
+  int init = std::stoi(state.substr(state.find("\"init_pid\":") + 11));
+  EXPECT_EQ(parent_of(init), sup);
+  // The full supervisor keeps about 240 KiB of private memory; the monitor a few pages.
+  long dirty = rollup_kib(sup, "Private_Dirty");
+  EXPECT_GE(dirty, 0);
+  EXPECT_LT(dirty, 128) << "KiB private dirty of the supervisor";
+  EXPECT_EQ(env.run({g, "exec", "true"}).rc, 0);
+  Result r = env.run({g, "stop", "--timeout", "10"});
+  EXPECT_EQ(r.rc, 0) << r;
+  it::expect_nothing_left(env, g);
+  std::string log = vs::read_file_if_exists(env.log_root() / (g + ".log")).value_or("");
+  EXPECT_EQ(log.find("note:"), std::string::npos) << log;
+
+  // Neither program is for running by hand.
+  r = env.run_program(std::filesystem::path(VSERVER_BINARY).parent_path() / "vserver-monitor", {});
+  EXPECT_EQ(r.rc, 2) << r;
+  EXPECT_NE(r.err.find("not by hand"), std::string::npos) << r;
+  r = env.run_as("vserver-supervisor", {g});
+  EXPECT_EQ(r.rc, 1) << r;
+  EXPECT_NE(r.err.find("not run by hand"), std::string::npos) << r;
+}
+
+// A guest whose /proc views are served keeps the full supervisor, which restarts the server.
+TEST(Lifecycle, SupervisorOfAGuestWithProcViewsStaysWhole) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  env.write_config(g, "cflags", "virt_mem\n");
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  int sup = supervisor_pid(env, g);
+  EXPECT_EQ(exe_name(sup), std::filesystem::path(VSERVER_BINARY).filename().string());
+  Result r = env.run({g, "exec", "grep", "MemTotal", "/proc/meminfo"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(env.run({g, "stop", "--timeout", "10"}).rc, 0);
+  it::expect_nothing_left(env, g);
+}
+
 TEST(Lifecycle, GuestInitKilledIsCleanedUpBySupervisor) {
   REQUIRE_ROOT();
   Env env;

@@ -3,6 +3,7 @@
 // reboot. Busybox guests (plain init style: busybox init as PID 1).
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "harness.hpp"
@@ -13,12 +14,17 @@ namespace {
 using it::Env;
 using it::Result;
 
-// The guest's init pid as the state record has it (empty when not running).
-std::string init_pid(const Env& env, const std::string& g) {
+// A line of the guest's state record ("NAME": VALUE,), empty when not running.
+std::string field(const Env& env, const std::string& g, const std::string& name) {
   auto text = vs::read_file_if_exists(env.run_root() / g / "state");
   if (!text) return {};
-  auto pos = text->find("init_pid");
+  auto pos = text->find(name);
   return pos == std::string::npos ? std::string() : text->substr(pos, text->find('\n', pos) - pos);
+}
+
+// The guest's init pid as the state record has it (empty when not running).
+std::string init_pid(const Env& env, const std::string& g) {
+  return field(env, g, "init_pid");
 }
 
 // Waits up to timeout_ms for pred.
@@ -38,6 +44,8 @@ TEST(Reboot, RebootInsideRestartsTheGuestHaltStopsIt) {
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
   std::string first = init_pid(env, g);
   ASSERT_FALSE(first.empty());
+  std::string sup_before = field(env, g, "supervisor_pid");
+  ASSERT_FALSE(sup_before.empty());
   std::string boot_id = vs::read_file("/proc/sys/kernel/random/boot_id");
   // Busybox reboot asks init (SIGTERM); init calls reboot(2), which ends the PID namespace.
   env.run({g, "exec", "reboot"});
@@ -49,6 +57,21 @@ TEST(Reboot, RebootInsideRestartsTheGuestHaltStopsIt) {
   // The restarted guest works, with a new init.
   Result r = env.run({g, "exec", "cat", "/proc/1/comm"});
   EXPECT_EQ(r.rc, 0) << r;
+  // The same supervisor restarted it and became the monitor again; the new run's uptime starts
+  // at its start (the monitor kept the host's clock, not the first run's).
+  std::string state = vs::read_file(env.run_root() / g / "state");
+  EXPECT_NE(state.find(sup_before), std::string::npos) << state;
+  std::error_code ec;
+  std::string sup = sup_before.substr(sup_before.find(':') + 1);
+  sup = sup.substr(sup.find_first_not_of(' '));
+  sup = sup.substr(0, sup.find_first_of(",\n"));
+  EXPECT_EQ(std::filesystem::read_symlink("/proc/" + sup + "/exe", ec).filename(),
+            "vserver-monitor");
+  r = env.run({g, "exec", "cat", "/proc/uptime"});
+  ASSERT_EQ(r.rc, 0) << r;
+  double uptime = std::stod(r.out);
+  EXPECT_GE(uptime, 0.0) << r;
+  EXPECT_LT(uptime, 60.0) << r;
   // The host did not reboot.
   EXPECT_EQ(vs::read_file("/proc/sys/kernel/random/boot_id"), boot_id);
 
