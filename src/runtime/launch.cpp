@@ -900,18 +900,10 @@ int restart_runs(const config::Roots& roots, const config::GuestConfig& first_cf
 // a detached supervisor (not the caller on a terminal) does not return while the guest runs, but
 // becomes vserver-monitor, and then resume_supervision does the rest.
 template <typename Started>
-int supervise_runs(const config::Roots& roots, const config::GuestConfig& first_cfg, int context,
-                   Started first_started, bool detached) {
+int supervise_runs(const Launch& first, Started first_started) {
   ignore_stop_signal_between_runs();
-  Launch l{roots,
-           first_cfg,
-           context,
-           cgroup::Hierarchy::detect(),
-           cgroup::plan_limits(first_cfg, host_facts()),
-           storage::guest_overlay(roots, first_cfg),
-           detached};
-  Outcome out = supervise(l, first_started);
-  return restart_runs(roots, first_cfg, context, out, detached);
+  Outcome out = supervise(first, first_started);
+  return restart_runs(first.roots, first.cfg, first.context, out, first.detached);
 }
 
 void redirect_stdio(const config::Roots& roots, const std::string& name) {
@@ -980,9 +972,13 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   }
   int context = runtime_context(roots, cfg);
   ContextGuard context_guard(roots, context, cfg.id());
-  Launch l{
-      roots,  cfg, context, cgroup::Hierarchy::detect(), cgroup::plan_limits(cfg, host_facts()),
-      overlay};
+  Launch l{roots,
+           cfg,
+           context,
+           cgroup::Hierarchy::detect(),
+           cgroup::plan_limits(cfg, host_facts()),
+           overlay,
+           !opts.foreground};
   for (const auto& note : l.plan.notes) {
     std::fprintf(stderr, "vserver %s: note: %s\n", cfg.name.c_str(), note.c_str());
   }
@@ -1003,14 +999,11 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   }
 
   if (opts.foreground) {
-    return supervise_runs(
-        roots, cfg, context,
-        [&] {
-          storage.keep();
-          lock.reset();
-          context_guard.dismiss();  // the guest's cleanup drops it
-        },
-        false);
+    return supervise_runs(l, [&] {
+      storage.keep();
+      lock.reset();
+      context_guard.dismiss();  // the guest's cleanup drops it
+    });
   }
 
   int pipefd[2];
@@ -1037,17 +1030,14 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
       }
       // The caller may be gone (killed) by the time we report: that must not end the supervision.
       ::signal(SIGPIPE, SIG_IGN);
-      rc = supervise_runs(
-          roots, cfg, context,
-          [&] {
-            try {
-              write_all(report_write.get(), "OK", "start report");
-            } catch (const Error& e) {
-              std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
-            }
-            report_write.reset();
-          },
-          true);
+      rc = supervise_runs(l, [&] {
+        try {
+          write_all(report_write.get(), "OK", "start report");
+        } catch (const Error& e) {
+          std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
+        }
+        report_write.reset();
+      });
     } catch (const std::exception& e) {
       if (report_write) {
         std::string m = e.what();

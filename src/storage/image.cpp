@@ -228,6 +228,11 @@ std::vector<fs::path> image_mounts(const fs::path& image) {
 }
 
 void release_image(const fs::path& image) {
+  // A loop device's backing_file names its image by path, "PATH (deleted)" once the file is gone,
+  // which never matches: without the file there is nothing to find (and no /sys/block scan for
+  // every guest's stop).
+  struct stat st {};
+  if (::stat(image.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) return;
   for (const auto& m : image_mounts(image)) {
     if (::umount2(m.c_str(), 0) != 0) {
       if (errno != EBUSY) throw_errno("unmount disk image " + image.string() + " from", m.string());
