@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vserver side by side with crun, runc, LXC and systemd-nspawn, on one busybox root.
 #
-#   bench/compare.sh [--quick] [--rounds N] [--guests N] [--figures LIST] [--out FILE] [BUILD_DIR]
+#   bench/compare.sh [--quick] [--rounds N] [--guests N] [--parallel P] [--figures LIST]
+#                    [--out FILE] [BUILD_DIR]
 #
 # LIST is a comma-separated choice of oneshot,startstop,exec,density,work (default: all).
 # --quick: 10 rounds, 50 guests, 3 repetitions of the work figure (about 1 minute); the default is
@@ -13,7 +14,8 @@
 #   startstop  a detached guest whose init is `sleep`: start (until it runs), then stop (SIGKILL,
 #              cleanup), each timed
 #   exec       /bin/true run in a running guest
-#   density    N idle guests started one after the other, memory per guest, all stopped
+#   density    N idle guests started one after the other, memory per guest, all stopped; then
+#              the same N started and stopped P at a time (--parallel, default 4)
 #   work       CPU-bound and system-call-heavy loops in a guest and on the host
 #
 # Every tool gets the same root (built once with `vserver NAME build -m busybox`), new PID, mount,
@@ -32,16 +34,17 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  echo "usage: $0 [--quick] [--rounds N] [--guests N] [--figures LIST] [--out FILE] [BUILD_DIR]" >&2
+  echo "usage: $0 [--quick] [--rounds N] [--guests N] [--parallel P] [--figures LIST] [--out FILE] [BUILD_DIR]" >&2
   exit 2
 }
-quick=0 rounds='' guests='' figures=oneshot,startstop,exec,density,work out='' build=''
+quick=0 rounds='' guests='' parallel=4 figures=oneshot,startstop,exec,density,work out='' build=''
 all_args=("$@")
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
     --rounds) rounds=${2:-} && shift ;;
     --guests) guests=${2:-} && shift ;;
+    --parallel) parallel=${2:-} && shift ;;
     --figures) figures=${2:-} && shift ;;
     --out) out=${2:-} && shift ;;
     -h | --help) usage ;;
@@ -53,7 +56,7 @@ done
 build=${build:-build}
 if ((quick)); then : "${rounds:=10}" "${guests:=50}"; reps=3; else : "${rounds:=60}" "${guests:=200}"; reps=9; fi
 idle_rounds=$(((rounds + 2) / 3))
-[[ $rounds =~ ^[1-9][0-9]{0,3}$ && $guests =~ ^[1-9][0-9]{0,3}$ ]] || usage
+[[ $rounds =~ ^[1-9][0-9]{0,3}$ && $guests =~ ^[1-9][0-9]{0,3}$ && $parallel =~ ^[1-9][0-9]?$ ]] || usage
 for f in ${figures//,/ }; do
   [[ $f =~ ^(oneshot|startstop|exec|density|work)$ ]] || { echo "$0: unknown figure $f" >&2; usage; }
 done
@@ -149,6 +152,8 @@ echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (before)"
 "$bin" vsb-one build -m busybox >/dev/null
 root=$VSERVER_VDIR_ROOT/vsb-one
 gcc -O2 -static -o "$root/vsbwork" "$here/work.c"
+gcc -O2 -o "$tmp/machine" "$here/machine.c"
+echo "costs:    $("$tmp/machine")"
 # A guest configuration whose root is the shared one; $2 is its init, one argument per line.
 vguest() {
   local g=$VSERVER_CONFIG_ROOT/$1
@@ -421,6 +426,22 @@ if has density; then
     oci_bundle "$tmp/oci/d$i-runc" "/vsbench.runc.d$i" /bin/sleep 1000000
     lxc_container "d$i" /bin/sleep 1000000
   done
+  # Runs FUNCTION I for every guest I, $parallel at a time (the oldest is waited for first); fails
+  # if one of them failed.
+  par() {
+    local i p pids=() rc=0
+    for i in $(seq -w 1 "$guests"); do
+      "$1" "$i" &
+      pids+=($!)
+      if ((${#pids[@]} >= parallel)); then
+        wait "${pids[0]}" || rc=1
+        pids=("${pids[@]:1}")
+      fi
+    done
+    for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    return $rc
+  }
+  par_rows=()
   for tool in vserver crun runc lxc; do
     case $tool in
       vserver) up() { "$bin" "vsb-d$1" start; }; down() { "$bin" "vsb-d$1" stop --timeout 0 >/dev/null 2>&1; } ;;
@@ -465,6 +486,17 @@ if has density; then
       rmdir "$memcg_self" 2>/dev/null || true
       memcg_self=''
     fi
+    # The same guests again, $parallel commands at a time (what a boot-time start can do).
+    sleep 1
+    p0=$EPOCHREALTIME
+    up_ok=ok down_ok=ok
+    par up || up_ok=failed
+    p1=$EPOCHREALTIME
+    par down || down_ok=failed
+    p2=$EPOCHREALTIME
+    par_rows+=("$(awk -v t="$tool" -v a="$p0" -v b="$p1" -v c="$p2" -v u="$up_ok" -v d="$down_ok" \
+      'BEGIN { printf "| %s | %.2f s%s | %.2f s%s |", t, b - a, u == "ok" ? "" : " (a start failed)",
+               c - b, d == "ok" ? "" : " (a stop failed)" }')")
     n=$guests
     python3 - "$tool" "$n" "$t0" "$t1" "$t2" "$t3" "$u0" "$u1" "$k0" "$k1" "$host" "$slab0" "$slab1" "${times[*]}" <<'PY'
 import statistics, sys
@@ -478,6 +510,12 @@ print(f"| {tool} | {t1 - t0:.2f} s | {statistics.median(times[:k]):.1f} / {stati
       f"| {t3 - t2:.2f} s | {mem(u1 - u0)} | {mem(k1 - k0)} | {host / n:.0f} KiB | {(s1 - s0) / n:.0f} KiB |")
 PY
   done
+  echo
+  echo "The same $guests guests started, then stopped, $parallel commands at a time:"
+  echo
+  echo "| tool | start all | stop all |"
+  echo "|---|---|---|"
+  printf '%s\n' "${par_rows[@]}"
 fi
 echo
 echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (end)"
