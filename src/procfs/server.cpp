@@ -462,15 +462,14 @@ void set_command_line(std::string_view name) {
   unsigned long arg_start = fields[45], arg_end = fields[46];
   unsigned long env_start = fields[47], env_end = fields[48];
 
-  // One argument, as the fallback below gives: "vserver-procfs NAME" whichever path is taken.
-  std::string args = "vserver-procfs ";
-  args += name;
-  args += '\0';
-  char* area = new char[args.size()];  // lives as long as the process
-  std::memcpy(area, args.data(), args.size());
-  auto start = reinterpret_cast<unsigned long>(area);
+  // One argument, as the fallback below gives: "vserver-procfs NAME" whichever path is taken. It
+  // must live as long as the process.
+  static std::string area;
+  area = "vserver-procfs " + std::string(name);
+  area += '\0';
+  auto start = reinterpret_cast<unsigned long>(area.data());
   if (::prctl(PR_SET_MM, PR_SET_MM_ARG_START, start, 0, 0) == 0) {
-    if (::prctl(PR_SET_MM, PR_SET_MM_ARG_END, start + args.size(), 0, 0) == 0) return;
+    if (::prctl(PR_SET_MM, PR_SET_MM_ARG_END, start + area.size(), 0, 0) == 0) return;
     if (::prctl(PR_SET_MM, PR_SET_MM_ARG_START, arg_start, 0, 0) < 0) return;
   }
 
@@ -483,7 +482,8 @@ void set_command_line(std::string_view name) {
   std::string title = "vserver-procfs " + std::string(name);
   std::size_t n = std::min<std::size_t>(title.size(), limit - arg_start - 1);
   ::clearenv();
-  char* p = reinterpret_cast<char*>(arg_start);
+  // The kernel's address of this process's argument strings.
+  char* p = reinterpret_cast<char*>(arg_start);  // NOLINT(performance-no-int-to-ptr)
   std::memset(p, ' ', arg_end - arg_start);
   std::memcpy(p, title.data(), n);
   p[n] = '\0';

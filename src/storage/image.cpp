@@ -123,8 +123,8 @@ LoopDevice::~LoopDevice() {
   ::ioctl(fd_.get(), LOOP_CLR_FD, 0);
 }
 
-MountGuard::MountGuard(std::string source, fs::path target, const char* type, unsigned long flags,
-                       const std::string& data)
+MountGuard::MountGuard(const std::string& source, fs::path target, const char* type,
+                       unsigned long flags, const std::string& data)
     : target_(std::move(target)) {
   if (::mount(source.c_str(), target_.c_str(), type, flags,
               data.empty() ? nullptr : data.c_str()) != 0) {

@@ -34,7 +34,7 @@ class LoopDevice {
 // A filesystem mounted by us, unmounted on destruction unless kept.
 class MountGuard {
  public:
-  MountGuard(std::string source, fs::path target, const char* type, unsigned long flags,
+  MountGuard(const std::string& source, fs::path target, const char* type, unsigned long flags,
              const std::string& data);
   MountGuard(const MountGuard&) = delete;
   MountGuard& operator=(const MountGuard&) = delete;
