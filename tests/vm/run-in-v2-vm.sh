@@ -21,6 +21,10 @@
 #   VM_MEM=2048M          guest memory (the tmpfs overlay that holds the root's writes lives in it)
 #   VM_SMP=2              virtual CPUs
 #   VM_TIMEOUT=3600       seconds before the VM is killed (0: never)
+#   VM_BOOT_TIMEOUT=300   seconds for the guest to reach its command; a VM that has not by then is
+#                         killed and booted again (under TCG on a busy host a boot now and then
+#                         hangs before the first console line; a boot takes 2-10 s)
+#   VM_BOOT_TRIES=3       boots tried before giving up
 #   VM_DEBUG=1            show the kernel console on stderr and boot without "quiet"
 #   VM_MACHINE=pc         pc or microvm (boots 0.5 s faster, but its only reference for the
 #                         TSC calibration is the PIT: on a busy host under TCG that calibration
@@ -59,6 +63,8 @@ shift
 VM_MEM=${VM_MEM:-2048M}
 VM_SMP=${VM_SMP:-2}
 VM_TIMEOUT=${VM_TIMEOUT:-3600}
+VM_BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-300}
+VM_BOOT_TRIES=${VM_BOOT_TRIES:-3}
 VM_DEBUG=${VM_DEBUG:-0}
 VM_MACHINE=${VM_MACHINE:-pc}
 VM_ACCEL=${VM_ACCEL:-auto}
@@ -67,6 +73,8 @@ VM_PASS_ENV=${VM_PASS_ENV:-}
 case $VM_MACHINE in microvm | pc) ;; *) die "VM_MACHINE=$VM_MACHINE: use microvm or pc" ;; esac
 case $VM_ACCEL in auto | tcg | kvm) ;; *) die "VM_ACCEL=$VM_ACCEL: use auto, tcg or kvm" ;; esac
 case $VM_TIMEOUT in '' | *[!0-9]*) die "VM_TIMEOUT=$VM_TIMEOUT: not a number of seconds" ;; esac
+case $VM_BOOT_TIMEOUT in '' | *[!0-9]* | 0) die "VM_BOOT_TIMEOUT=$VM_BOOT_TIMEOUT: not a number of seconds" ;; esac
+case $VM_BOOT_TRIES in '' | *[!0-9]* | 0) die "VM_BOOT_TRIES=$VM_BOOT_TRIES: not a positive number" ;; esac
 
 # --- packages ----------------------------------------------------------------------------------
 
@@ -223,6 +231,7 @@ EOF
 # the command, it also reaps orphans (vserver's supervisors end up its children).
 read -r -d '' STAGE2 <<'EOF' || true
 C=/run/v2vm/ctl
+: >$C/booted
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 . $C/env
 cd "$(cat $C/cwd)" 2>/dev/null || cd /
@@ -353,8 +362,30 @@ QEMU=(qemu-system-x86_64 -M "$MACHINE" "${ACCEL[@]}" -m "$VM_MEM" -smp "$VM_SMP"
   "${SHARES[@]}")
 if [ "$VM_TIMEOUT" != 0 ]; then QEMU=(timeout -k 10 "$VM_TIMEOUT" "${QEMU[@]}"); fi
 
-"${QEMU[@]}" </dev/null >"$WORK/qemu.log" 2>&1 &
-QEMU_PID=$!
+# A boot that has not reached the command within VM_BOOT_TIMEOUT is killed and tried again.
+for try in $(seq 1 "$VM_BOOT_TRIES"); do
+  rm -f "$CTL/booted" "$CTL/rc" "$CTL/rc.tmp"
+  : >"$CTL/stdout"
+  : >"$CTL/stderr"
+  "${QEMU[@]}" </dev/null >"$WORK/qemu.log" 2>&1 &
+  QEMU_PID=$!
+  waited=0
+  while [ ! -e "$CTL/booted" ] && kill -0 "$QEMU_PID" 2>/dev/null; do
+    if [ $waited -ge $((VM_BOOT_TIMEOUT * 10)) ]; then
+      echo "$ME: the VM did not reach its command within $VM_BOOT_TIMEOUT s (boot $try of" \
+        "$VM_BOOT_TRIES); killing it" >&2
+      kill "$QEMU_PID" 2>/dev/null || true
+      wait "$QEMU_PID" 2>/dev/null || true
+      QEMU_PID=
+      tail -n 20 "$WORK/console.log" >&2 || true
+      break
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  [ -z "$QEMU_PID" ] || break
+done
+[ -n "$QEMU_PID" ] || die "the VM did not boot in $VM_BOOT_TRIES tries"
 
 tail -q -s 0.1 -c +1 -f --pid="$QEMU_PID" "$CTL/stdout" &
 tail_out=$!
