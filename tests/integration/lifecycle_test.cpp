@@ -170,6 +170,8 @@ TEST(Lifecycle, DetachedSupervisorBecomesTheSmallMonitor) {
   std::string g = env.busybox_guest();
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
   int sup = supervisor_pid(env, g);
+  // The supervisor reports the start, then executes the monitor.
+  for (int i = 0; i < 100 && exe_name(sup) != "vserver-monitor"; ++i) ::usleep(100000);
   EXPECT_EQ(exe_name(sup), "vserver-monitor");
   std::string cmdline = vs::read_file("/proc/" + std::to_string(sup) + "/cmdline");
   EXPECT_EQ(cmdline, std::string("vserver-supervisor\0", 19) + g + std::string("\0", 1));

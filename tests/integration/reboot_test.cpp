@@ -65,8 +65,8 @@ TEST(Reboot, RebootInsideRestartsTheGuestHaltStopsIt) {
   std::string sup = sup_before.substr(sup_before.find(':') + 1);
   sup = sup.substr(sup.find_first_not_of(' '));
   sup = sup.substr(0, sup.find_first_of(",\n"));
-  EXPECT_EQ(std::filesystem::read_symlink("/proc/" + sup + "/exe", ec).filename(),
-            "vserver-monitor");
+  auto exe = [&] { return std::filesystem::read_symlink("/proc/" + sup + "/exe", ec).filename(); };
+  EXPECT_TRUE(wait_for([&] { return exe() == "vserver-monitor"; })) << exe();
   r = env.run({g, "exec", "cat", "/proc/uptime"});
   ASSERT_EQ(r.rc, 0) << r;
   double uptime = std::stod(r.out);

@@ -1,5 +1,6 @@
-// Unification (docs/storage.md, "Unification"): bases, guests layered on them with overlayfs, unify, and what must never happen
-// (a base written through a guest, a mount left on the host, a half-unified guest).
+// Unification (docs/storage.md, "Unification"): bases, guests layered on them with overlayfs,
+// unify, and what must never happen (a base written through a guest, a mount left on the host, a
+// half-unified guest).
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
