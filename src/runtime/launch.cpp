@@ -620,6 +620,15 @@ struct Outcome {
   bool stop_requested = false;  // vserver stop (SIGUSR1) or the supervisor was told to end
 };
 
+// The signals a supervisor takes with sigwaitinfo while a guest runs (vserver-monitor blocks the
+// same set): init's end, stop requests, and a terminal's signals in the foreground.
+sigset_t supervision_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1}) sigaddset(&set, s);
+  return set;
+}
+
 // How init ended, from its wait status.
 Outcome outcome_of(int wstatus) {
   Outcome out;
@@ -688,9 +697,7 @@ Outcome supervise(const Launch& l, Started started) {
                  cfg.name.c_str(), e.what());
   }
   // Block the signals the supervisor waits for before the child exists, so none is lost.
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1}) sigaddset(&set, s);
+  sigset_t set = supervision_signals();
   sigset_t old;
   sigprocmask(SIG_BLOCK, &set, &old);
 
@@ -1112,9 +1119,7 @@ int resume_supervision() {
   }
   finish_run(roots, *st, name, out);
   // The supervision signals stay blocked until the run has been cleaned up, as in supervise().
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1}) sigaddset(&set, s);
+  sigset_t set = supervision_signals();
   sigprocmask(SIG_UNBLOCK, &set, nullptr);
   if (!cfg) {
     if (out.end == InitEnd::reboot && !out.stop_requested) {
