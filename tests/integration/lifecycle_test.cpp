@@ -198,6 +198,26 @@ TEST(Lifecycle, DetachedSupervisorBecomesTheSmallMonitor) {
   EXPECT_NE(r.err.find("not run by hand"), std::string::npos) << r;
 }
 
+// SIGTERM to the supervisor (a host shutdown) stops the guest as its init style wants, and the
+// guest is not taken as rebooting: it stays down, and nothing is left.
+TEST(Lifecycle, SupervisorTerminatedStopsTheGuestGracefully) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  int sup = supervisor_pid(env, g);
+  for (int i = 0; i < 100 && exe_name(sup) != "vserver-monitor"; ++i) ::usleep(100000);
+  ASSERT_EQ(::kill(sup, SIGTERM), 0);
+  for (int i = 0; i < 300 && ::kill(sup, 0) == 0; ++i) ::usleep(100000);
+  EXPECT_NE(::kill(sup, 0), 0) << "the supervisor is still there";
+  EXPECT_EQ(env.run({g, "status"}).rc, 3);
+  it::expect_nothing_left(env, g);
+  std::string log = vs::read_file_if_exists(env.log_root() / (g + ".log")).value_or("");
+  // busybox init asked with SIGINT (the plain style's signal) halts its PID namespace.
+  EXPECT_NE(log.find("The system is going down"), std::string::npos) << log;
+  EXPECT_EQ(log.find("restarting"), std::string::npos) << log;
+}
+
 // A guest whose /proc views are served keeps the full supervisor, which restarts the server.
 TEST(Lifecycle, SupervisorOfAGuestWithProcViewsStaysWhole) {
   REQUIRE_ROOT();
