@@ -170,6 +170,8 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name, cons
 // The manifest when archive is an export, nullopt for any other archive. Throws for an archive
 // that cannot be read and for an export with a bad or unknown manifest.
 std::optional<ExportManifest> read_export_manifest(const fs::path& archive);
+// The manifest from its text; throws Error naming the bad field.
+ExportManifest parse_export_manifest(std::string_view text);
 
 // Asks a running build to stop at the next check, as SIGINT does.
 void request_interrupt() noexcept;

@@ -14,8 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <ctime>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -27,6 +29,7 @@
 #include "storage/layout.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/json.hpp"
 
 namespace vs::build {
 
@@ -256,6 +259,29 @@ class Writer {
 
 }  // namespace
 
+ExportManifest parse_export_manifest(std::string_view text) {
+  ExportManifest m;
+  try {
+    auto j = nlohmann::json::parse(text);
+    json::require_object(j, "the manifest");
+    if (json::string(j, "format") != "vserver-export") throw Error("not an export manifest");
+    m.version = json::integer<int>(j, "version");
+    m.name = json::string(j, "name");
+    m.context = json::optional_integer<int>(j, "context", config::kMinContext, config::kMaxContext);
+    if (j.contains("hostname")) m.hostname = json::string(j, "hostname");
+    if (j.contains("created")) m.created = json::string(j, "created");
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("not a manifest: ") + e.what());
+  } catch (const Error& e) {
+    throw Error("not a manifest: " + std::string(e.what()));
+  }
+  if (m.version != 1) {
+    throw Error("export format version " + std::to_string(m.version) +
+                " is not known to this vserver (1)");
+  }
+  return m;
+}
+
 std::optional<ExportManifest> read_export_manifest(const fs::path& archive) {
   const LibArchive& la = LibArchive::get();
   std::unique_ptr<struct archive, ReadDeleter> in(la.read_new(), ReadDeleter{&la});
@@ -286,24 +312,11 @@ std::optional<ExportManifest> read_export_manifest(const fs::path& archive) {
     if (text.size() > std::size_t{1024} * 1024)
       throw Error(archive.string() + ": the manifest is too large");
   }
-  ExportManifest m;
   try {
-    auto j = nlohmann::json::parse(text);
-    if (j.at("format").get<std::string>() != "vserver-export") throw Error("not an export");
-    m.version = j.at("version").get<int>();
-    m.name = j.at("name").get<std::string>();
-    if (j.contains("context") && !j.at("context").is_null()) m.context = j.at("context").get<int>();
-    if (j.contains("hostname")) m.hostname = j.at("hostname").get<std::string>();
-    if (j.contains("created")) m.created = j.at("created").get<std::string>();
-  } catch (const std::exception& ex) {
-    throw Error(archive.string() + ": " + std::string(kExportManifest) +
-                " is not a manifest: " + ex.what());
+    return parse_export_manifest(text);
+  } catch (const Error& e) {
+    rethrow_with_context(e, archive.string() + ": " + std::string(kExportManifest));
   }
-  if (m.version != 1) {
-    throw Error(archive.string() + ": export format version " + std::to_string(m.version) +
-                " is not known to this vserver (1)");
-  }
-  return m;
 }
 
 std::size_t export_guest(const config::Roots& roots, std::string_view name_in, const fs::path& file,
@@ -323,7 +336,7 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
   auto problems = config::check_guest(roots, name, cfg);
   if (!problems.empty()) {
     std::string text;
-    for (const auto& p : problems) text += "\n" + p.to_string();
+    for (const auto& p : problems) fmt::format_to(std::back_inserter(text), "\n{}", p.to_string());
     throw Error("vserver '" + name +
                 "' has configuration problems; fix them before exporting:" + text);
   }

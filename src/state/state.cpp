@@ -14,9 +14,11 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "config/model.hpp"
 #include "config/roots.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/json.hpp"
 
 namespace vs::state {
 
@@ -37,14 +39,17 @@ void make_dirs(const fs::path& dir) {
 GuestState parse_state(std::string_view text) {
   try {
     auto j = nlohmann::json::parse(text);
+    json::require_object(j, "the record");
     GuestState st;
-    st.name = j.at("name").get<std::string>();
-    st.context = j.at("context").get<int>();
-    st.supervisor_pid = j.at("supervisor_pid").get<pid_t>();
-    st.init_pid = j.at("init_pid").get<pid_t>();
-    st.init_start_ticks = j.at("init_start_ticks").get<std::uint64_t>();
-    st.started_at_ms = j.at("started_at_ms").get<std::int64_t>();
-    st.cgroup = j.at("cgroup").get<std::string>();
+    st.name = json::string(j, "name");
+    // Context 0: a guest started without one (the state of an older version may hold it).
+    st.context = json::integer<int>(j, "context", 0, config::kMaxContext);
+    // Never 0 or negative: kill(0, ...) and kill(-1, ...) would reach far more than the guest.
+    st.supervisor_pid = json::integer<pid_t>(j, "supervisor_pid", 1);
+    st.init_pid = json::integer<pid_t>(j, "init_pid", 1);
+    st.init_start_ticks = json::integer<std::uint64_t>(j, "init_start_ticks");
+    st.started_at_ms = json::integer<std::int64_t>(j, "started_at_ms", 0);
+    st.cgroup = json::string(j, "cgroup");
     st.cgroup_v1 = j.value("cgroup_v1", std::map<std::string, std::string>{});
     st.init_style = j.value("init_style", "");
     st.network = j.value("network", "");
@@ -56,6 +61,8 @@ GuestState parse_state(std::string_view text) {
     return st;
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("corrupt state record (") + e.what() + ")");
+  } catch (const Error& e) {
+    throw Error("corrupt state record (" + std::string(e.what()) + ")");
   }
 }
 
