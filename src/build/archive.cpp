@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <array>
 #include <memory>
 #include <set>
@@ -84,7 +85,7 @@ class CwdGuard {
 };
 
 std::string quote(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
+  return fmt::format("\"{}\"", s);
 }
 
 class Unpacker {

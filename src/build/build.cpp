@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <iterator>
 
 #include "build/internal.hpp"
 #include "config/capabilities.hpp"
@@ -209,7 +210,7 @@ void make_root_dir(const fs::path& dir) {
 }
 
 std::string temp_name(std::string_view name) {
-  return "." + std::string(name) + ".build-" + std::to_string(::getpid());
+  return fmt::format(".{}.build-{}", name, ::getpid());
 }
 
 // For ".NAME.build-PID", NAME and PID.
@@ -809,7 +810,8 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     if (!problems.empty()) {
       std::string text;
       for (const auto& p : problems) {
-        text += "\n" + (p.file.lexically_relative(import_cfg)).string() + ": " + p.message;
+        fmt::format_to(std::back_inserter(text), "\n{}: {}",
+                       p.file.lexically_relative(import_cfg).string(), p.message);
       }
       throw Error(o.archives.front().string() +
                   ": the exported configuration has problems:" + text);

@@ -9,10 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <map>
 
 #include "build/build.hpp"
@@ -211,7 +213,8 @@ void make_standard_dirs(const Root& root, bool lenient) {
 std::string hosts_file(const std::string& hostname) {
   std::string names = hostname;
   std::size_t dot = hostname.find('.');
-  if (dot != std::string::npos && dot > 0) names += " " + hostname.substr(0, dot);
+  if (dot != std::string::npos && dot > 0)
+    fmt::format_to(std::back_inserter(names), " {}", hostname.substr(0, dot));
   return "127.0.0.1\tlocalhost\n"
          "127.0.1.1\t" +
          names +

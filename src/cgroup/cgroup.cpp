@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sys/xattr.h>
 
+#include <fmt/format.h>
 #include <linux/magic.h>
 #include <algorithm>
 #include <array>
@@ -148,7 +149,7 @@ void enable_controllers(const fs::path& dir) {
     bool avail = std::find(available.begin(), available.end(), c) != available.end();
     bool on = std::find(enabled.begin(), enabled.end(), c) != enabled.end();
     if (!avail || on) continue;
-    std::string v = "+" + std::string(c);
+    std::string v = fmt::format("+{}", c);
     if (int fd = ::open((dir / "cgroup.subtree_control").c_str(), O_WRONLY | O_CLOEXEC); fd >= 0) {
       ssize_t n = ::write(fd, v.data(), v.size());
       int err = errno;
@@ -660,7 +661,7 @@ Usage GuestCgroup::usage() const {
 std::optional<std::string> guest_of_pid(pid_t pid) {
   auto text = read_file_if_exists("/proc/" + std::to_string(pid) + "/cgroup");
   if (!text) return std::nullopt;
-  const std::string marker = "/" + std::string(kGuestParent) + "/";
+  const std::string marker = fmt::format("/{}/", kGuestParent);
   // Guests are BASE/NAME with BASE ending in "vservers" (the default, or below a delegated
   // cgroup); the last such component names the guest.
   for (const auto& line : split_lines(*text)) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <fmt/format.h>
 #include <array>
 #include <bit>
 #include <cctype>
@@ -332,11 +333,11 @@ std::optional<std::vector<int>> parse_killseq(const std::vector<std::string>& li
     auto v = parse_integer(fields[i]);
     if (i % 2 == 0) {
       if (!v || *v < 1 || *v > 64) {
-        error = "\"" + std::string(fields[i]) + "\" is not a signal number (1..64)";
+        error = fmt::format("\"{}\" is not a signal number (1..64)", fields[i]);
         return std::nullopt;
       }
     } else if (!v || *v < 0 || *v > 86400) {
-      error = "\"" + std::string(fields[i]) + "\" is not a wait in seconds (0..86400)";
+      error = fmt::format("\"{}\" is not a wait in seconds (0..86400)", fields[i]);
       return std::nullopt;
     }
     seq.push_back(static_cast<int>(*v));

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <set>
 #include <utility>
@@ -39,7 +40,7 @@ void make_bases_dir(const config::Roots& roots) {
 }
 
 std::string temp_name(std::string_view name) {
-  return "." + std::string(name) + ".build-" + std::to_string(::getpid());
+  return fmt::format(".{}.build-{}", name, ::getpid());
 }
 
 bool process_exists(pid_t pid) {
@@ -48,7 +49,7 @@ bool process_exists(pid_t pid) {
 
 // Leftovers (.BASE.build-PID) of creations of base whose process is gone.
 void remove_stale(const config::Roots& roots, std::string_view base) {
-  std::string prefix = "." + std::string(base) + ".build-";
+  std::string prefix = fmt::format(".{}.build-", base);
   std::error_code ec;
   for (fs::directory_iterator it(bases_dir(roots), ec), end; !ec && it != end; it.increment(ec)) {
     std::string n = it->path().filename().string();

@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -400,12 +401,12 @@ bool process_exists(pid_t pid) {
 }
 
 std::string temp_name(std::string_view id) {
-  return "." + std::string(id) + ".unify-" + std::to_string(::getpid());
+  return fmt::format(".{}.unify-{}", id, ::getpid());
 }
 
 // Leftovers (.ID.unify-PID) in dir of unifications whose process is gone.
 void remove_stale(const fs::path& dir, std::string_view id) {
-  std::string prefix = "." + std::string(id) + ".unify-";
+  std::string prefix = fmt::format(".{}.unify-", id);
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::string n = it->path().filename().string();

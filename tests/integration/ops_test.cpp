@@ -6,6 +6,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -88,7 +89,7 @@ TEST(Ops, AutostartReportsCycles) {
   Env env;
   std::string a = env.busybox_guest();
   std::string b = env.busybox_guest();
-  std::string mark = "m" + std::to_string(::getpid());
+  std::string mark = fmt::format("m{}", ::getpid());
   for (const auto& [g, dep] : {std::pair{a, b}, std::pair{b, a}}) {
     env.write_config(g, "apps/init/mark", mark + "\n");
     env.write_config(g, "apps/init/depends", dep + "\n");

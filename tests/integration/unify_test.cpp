@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <fstream>
 #include <thread>
 
@@ -248,7 +249,7 @@ TEST(Unify, InterruptedUnifyLeavesTheGuestAsItWas) {
   fs::path root = env.vdir(src);
   fs::create_directories(root / "srv/data");
   for (int i = 0; i < 4000; ++i) {
-    std::ofstream(root / "srv/data" / ("f" + std::to_string(i))) << "file " << i << '\n';
+    std::ofstream(root / "srv/data" / fmt::format("f{}", i)) << "file " << i << '\n';
   }
   std::size_t entries = count_entries(root);
   bool interrupted = false;

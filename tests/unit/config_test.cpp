@@ -1703,7 +1703,7 @@ TEST_F(ConfigTest, WriteRefusesLimitsItCannotReadBack) {
   EXPECT_FALSE(fs::exists(cfgpath("web")));  // refused before writing anything
   for (const char* name : {"../x", "a/b", "cgroup.procs", "tasks", "base", "mnt", ".hidden"}) {
     cfg = full_config(roots_);
-    cfg.cgroup.files[name] = "1";
+    cfg.cgroup.files.insert_or_assign(name, "1");
     EXPECT_THROW(write_guest(cfg), Error) << name;
   }
   cfg = full_config(roots_);
