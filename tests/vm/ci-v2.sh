@@ -46,7 +46,8 @@ if [ $# -eq 1 ]; then
 else
   BUILD=$SRC/build-v2vm
   step "building in $BUILD"
-  cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
+  cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVSERVER_TESTS=ON \
+    -DVSERVER_WERROR=ON >&2
   ninja -C "$BUILD" -j "${CI_JOBS:-$(nproc)}" integration_tests integration_serial_tests >&2
 fi
 
