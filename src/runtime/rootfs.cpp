@@ -143,6 +143,11 @@ void setup_proc_sys(int rootfd, const std::string& root, bool private_net) {
     try {
       auto t = at(rootfd, root, p, false);
       do_mount("/dev/null", t.where(), nullptr, MS_BIND, nullptr);
+      // sysrq-trigger acts on the host when written: its mask is on a nodev mount, so that it
+      // cannot be opened at all (EACCES) rather than take a write that does nothing.
+      if (std::string_view(p) == "/proc/sysrq-trigger") {
+        remount_bind(rootfd, root, p, MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC);
+      }
     } catch (const Error& e) {
       if (e.code() != ENOENT) throw;
     }

@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
 
 namespace {
@@ -65,36 +66,86 @@ int rewrite(const char* path) {
   return report(write(w, buf, static_cast<size_t>(n)));
 }
 
-// What PATH is: "chr MAJ:MIN", "blk MAJ:MIN", "file", "dir", ... or the errno name.
+// What st describes: "chr MAJ:MIN", "blk MAJ:MIN", "file", "dir" or "other".
+std::string kind(const struct stat& st) {
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+    return std::string(S_ISCHR(st.st_mode) ? "chr " : "blk ") + std::to_string(major(st.st_rdev)) +
+           ":" + std::to_string(minor(st.st_rdev));
+  }
+  return S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" : "other";
+}
+
+// What PATH is (kind above), or the errno name.
 int describe(const char* path) {
   struct stat st {};
   if (stat(path, &st) != 0) return report(-1);
-  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-    std::printf("%s %u:%u\n", S_ISCHR(st.st_mode) ? "chr" : "blk", major(st.st_rdev),
-                minor(st.st_rdev));
-  } else {
-    std::puts(S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" : "other");
+  std::puts(kind(st).c_str());
+  return 0;
+}
+
+// Opens PATH for writing and closes it again without writing a byte: for files where a write acts
+// on the host (/proc/sysrq-trigger), opening is the whole check. Prints "ok " and what the open
+// reached ("ok chr 1:3" for the null device a masked file is), or the errno name.
+int open_write(const char* path) {
+  int fd = open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return report(-1);
+  struct stat st {};
+  int rc = fstat(fd, &st);
+  int err = errno;
+  close(fd);
+  errno = err;
+  if (rc != 0) return report(-1);
+  std::printf("ok %s\n", kind(st).c_str());
+  return 0;
+}
+
+// Reads PATH, at most 64 KiB of it: prints "read N" (the bytes read) or the errno name.
+int read_bytes(const char* path) {
+  int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return report(-1);
+  char buf[4096];
+  size_t total = 0;
+  while (total < 65536) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      errno = err;
+      return report(-1);
+    }
+    if (n == 0) break;
+    total += static_cast<size_t>(n);
   }
+  close(fd);
+  std::printf("read %zu\n", total);
   return 0;
 }
 
 // Host processes a guest could try to reach: every open of /proc/PID/exe (PID not the probe's)
-// that yields the file with device DEV and inode INO (the host's vserver binary), for SECONDS.
-// Prints "seen N opened M wrote W": processes looked at, host binaries opened, and successful
+// that yields the file with device DEV and inode INO (the host's vserver binary), for SECONDS or
+// until the file STOP exists; READY is created once /proc has been looked through once. Prints
+// "seen N execs E tried T refused R opened O wrote W": processes looked at; processes named
+// "vserver" (commands vserver exec started, seen while they still ran the host's binary) and the
+// opens of their exe tried, and refused with EACCES or EPERM; host binaries opened, and successful
 // reopenings of such a file for writing (the CVE-2019-5736 overwrite).
-int exe_race(double seconds, unsigned long dev, unsigned long ino) {
+int exe_race(double seconds, unsigned long dev, unsigned long ino, const char* ready,
+             const char* stop) {
   timespec start{};
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &start);
   long seen = 0;
+  std::set<long> execs;
+  long tried = 0;
+  long refused = 0;
   long opened = 0;
   long wrote = 0;
   pid_t self = getpid();
-  for (;;) {
+  for (bool first = true;; first = false) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     double t = static_cast<double>(now.tv_sec - start.tv_sec) +
                static_cast<double>(now.tv_nsec - start.tv_nsec) / 1e9;
     if (t >= seconds) break;
+    if (stop != nullptr && access(stop, F_OK) == 0) break;
     DIR* d = opendir("/proc");
     if (d == nullptr) break;
     while (dirent* e = readdir(d)) {
@@ -102,9 +153,24 @@ int exe_race(double seconds, unsigned long dev, unsigned long ino) {
       long pid = std::strtol(e->d_name, &end, 10);
       if (*end != '\0' || pid <= 1 || pid == self) continue;
       ++seen;
-      std::string exe = "/proc/" + std::string(e->d_name) + "/exe";
-      int fd = open(exe.c_str(), O_PATH | O_CLOEXEC);
-      if (fd < 0) continue;
+      std::string dir = "/proc/" + std::string(e->d_name);
+      char comm[32] = {};
+      int c = open((dir + "/comm").c_str(), O_RDONLY | O_CLOEXEC);
+      if (c >= 0) {
+        ssize_t n = read(c, comm, sizeof comm - 1);
+        close(c);
+        if (n > 0 && comm[n - 1] == '\n') comm[n - 1] = '\0';
+      }
+      bool exec = std::strcmp(comm, "vserver") == 0;
+      if (exec) {
+        execs.insert(pid);
+        ++tried;
+      }
+      int fd = open((dir + "/exe").c_str(), O_PATH | O_CLOEXEC);
+      if (fd < 0) {
+        if (exec && (errno == EACCES || errno == EPERM)) ++refused;
+        continue;
+      }
       struct stat st {};
       if (fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
         ++opened;
@@ -118,8 +184,10 @@ int exe_race(double seconds, unsigned long dev, unsigned long ino) {
       close(fd);
     }
     closedir(d);
+    if (first && ready != nullptr) close(open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   }
-  std::printf("seen %ld opened %ld wrote %ld\n", seen, opened, wrote);
+  std::printf("seen %ld execs %zu tried %ld refused %ld opened %ld wrote %ld\n", seen, execs.size(),
+              tried, refused, opened, wrote);
   return 0;
 }
 
@@ -215,6 +283,8 @@ int main(int argc, char** argv) {
   }
   if (!std::strcmp(what, "rewrite") && argc > 2) return rewrite(argv[2]);
   if (!std::strcmp(what, "describe") && argc > 2) return describe(argv[2]);
+  if (!std::strcmp(what, "open_write") && argc > 2) return open_write(argv[2]);
+  if (!std::strcmp(what, "read_bytes") && argc > 2) return read_bytes(argv[2]);
   if (!std::strcmp(what, "delete_module")) return report(syscall(SYS_delete_module, "loop", 0));
   if (!std::strcmp(what, "kexec_file"))
     return report(syscall(SYS_kexec_file_load, -1, -1, 0, "", 0));
@@ -334,7 +404,8 @@ int main(int argc, char** argv) {
   }
   if (!std::strcmp(what, "exe_race") && argc > 4) {
     return exe_race(std::strtod(argv[2], nullptr), std::strtoul(argv[3], nullptr, 10),
-                    std::strtoul(argv[4], nullptr, 10));
+                    std::strtoul(argv[4], nullptr, 10), argc > 5 ? argv[5] : nullptr,
+                    argc > 6 ? argv[6] : nullptr);
   }
   if (!std::strcmp(what, "ping") && argc > 2) {
     // An ICMP echo over an unprivileged ICMP socket (what iputils' ping uses without
