@@ -15,13 +15,10 @@ namespace {
 using it::Env;
 using it::Result;
 
+// A Debian guest's services take longer than the default wait.
 template <typename Pred>
-bool wait_for(Pred pred, int timeout_ms = 20000) {
-  for (int t = 0; t < timeout_ms; t += 100) {
-    if (pred()) return true;
-    ::usleep(100000);
-  }
-  return pred();
+bool wait_for(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  return it::wait_until(pred, timeout);
 }
 
 std::string debian_guest(Env& env, const std::vector<std::string>& extra = {}) {
@@ -195,7 +192,7 @@ TEST(Debian, SystemdGuestBootsToRunningWithNoFailedUnit) {
         state = env.run({g, "exec", "systemctl", "is-system-running"}).out;
         return state == "running\n" || state == "degraded\n";
       },
-      60000))
+      std::chrono::seconds(60)))
       << state;
   r = env.run({g, "exec", "systemctl", "list-units", "--failed", "--plain", "--no-legend"});
   EXPECT_EQ(r.out, "") << r;

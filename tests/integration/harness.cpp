@@ -5,12 +5,16 @@
 #include <pty.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -70,6 +74,38 @@ std::ostream& operator<<(std::ostream& os, const Result& r) {
 
 bool is_root() {
   return ::geteuid() == 0;
+}
+
+Process::Process(int pid) : fd_(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))) {
+  EXPECT_GE(fd_, 0) << "pidfd_open " << pid << ": " << std::strerror(errno);
+}
+
+Process::~Process() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool Process::signal(int sig) const {
+  return fd_ >= 0 && ::syscall(SYS_pidfd_send_signal, fd_, sig, nullptr, 0) == 0;
+}
+
+bool Process::wait_exited(int timeout_ms) const {
+  if (fd_ < 0) return false;
+  std::int64_t deadline = now_ms() + timeout_ms;
+  for (;;) {
+    pollfd p{fd_, POLLIN, 0};
+    int left = static_cast<int>(std::max<std::int64_t>(0, deadline - now_ms()));
+    int n = ::poll(&p, 1, left);
+    if (n > 0) return true;
+    if (n == 0 || errno != EINTR) return false;
+  }
+}
+
+bool Process::wait_reaped(int timeout_ms) const {
+  if (!wait_exited(timeout_ms)) return false;
+  // Its parent (init, or a subreaper) reaps it; signal 0 finds no process from then on.
+  return wait_until(
+      [&] { return ::syscall(SYS_pidfd_send_signal, fd_, 0, nullptr, 0) != 0 && errno == ESRCH; },
+      std::chrono::milliseconds(timeout_ms));
 }
 
 Env::Env() {
@@ -262,7 +298,7 @@ void expect_nothing_left(const Env& env, const std::string& name) {
   // first executes the vserver binary again (vserver-monitor does not clean up): on a slow machine
   // that takes a moment after `status` already says the guest is stopped. The state record goes
   // last; what is still there after 15 s is left behind.
-  for (int i = 0; i < 150 && fs::exists(env.run_root() / name); ++i) ::usleep(100000);
+  wait_until([&] { return !fs::exists(env.run_root() / name); });
   EXPECT_FALSE(fs::exists(guest_cgroup(name))) << "cgroup left: " << guest_cgroup(name);
   for (const auto& d : guest_v1_cgroups(name)) {
     EXPECT_FALSE(fs::exists(d)) << "cgroup v1 directory left: " << d;

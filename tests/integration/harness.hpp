@@ -8,7 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "../wait_until.hpp"
+
 namespace it {
+
+using testutil::wait_until;
 
 namespace fs = std::filesystem;
 
@@ -82,6 +86,26 @@ std::vector<int> guest_processes(const std::string& name);
 void expect_nothing_left(const Env& env, const std::string& name);
 // True if running as root (integration tests need it).
 bool is_root();
+
+// A process the test did not start (a guest's supervisor), held by a pidfd: no pid reuse can
+// make another process pass for it. Fails the test if there is no such process.
+class Process {
+ public:
+  explicit Process(int pid);
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  ~Process();
+  // Sends sig (pidfd_send_signal); true if it was sent.
+  bool signal(int sig) const;
+  // Waits up to timeout_ms for it to end (a zombie or gone); true if it did.
+  [[nodiscard]] bool wait_exited(int timeout_ms = 15000) const;
+  // Waits up to timeout_ms for it to end and be reaped by its parent (so that kill(pid, 0) fails);
+  // true if it was.
+  [[nodiscard]] bool wait_reaped(int timeout_ms = 15000) const;
+
+ private:
+  int fd_ = -1;
+};
 
 }  // namespace it
 

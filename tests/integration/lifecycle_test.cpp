@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -130,9 +131,10 @@ TEST(Lifecycle, SupervisorKilledStatusAndStopStillWork) {
   Env env;
   std::string g = env.busybox_guest();
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
-  int sup = supervisor_pid(env, g);
-  ASSERT_EQ(::kill(sup, SIGKILL), 0);
-  ::usleep(200000);
+  it::Process sup(supervisor_pid(env, g));
+  ASSERT_TRUE(sup.signal(SIGKILL));
+  // Gone for good (reaped by its parent, init or a subreaper), not only dying.
+  ASSERT_TRUE(sup.wait_reaped()) << "the killed supervisor is still there";
   Result r = env.run({g, "status"});
   EXPECT_EQ(r.rc, 0) << r;
   EXPECT_EQ(env.run({g, "exec", "true"}).rc, 0);
@@ -160,6 +162,12 @@ int parent_of(int pid) {
   std::string text = vs::read_file("/proc/" + std::to_string(pid) + "/status");
   return std::stoi(text.substr(text.find("PPid:") + 5));
 }
+// Whether pid has executed vserver-monitor: its executable is the monitor's and its arguments are
+// in place (/proc/PID/exe changes before the new program's arguments show in /proc/PID/cmdline).
+bool runs_monitor(int pid) {
+  auto cmdline = vs::read_file_if_exists("/proc/" + std::to_string(pid) + "/cmdline");
+  return exe_name(pid) == "vserver-monitor" && cmdline && !cmdline->empty();
+}
 
 // A detached guest's supervisor turns into vserver-monitor while the guest runs: the same pid,
 // still init's parent, shown as vserver-supervisor NAME, a fraction of the full binary's memory;
@@ -171,8 +179,7 @@ TEST(Lifecycle, DetachedSupervisorBecomesTheSmallMonitor) {
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
   int sup = supervisor_pid(env, g);
   // The supervisor reports the start, then executes the monitor.
-  for (int i = 0; i < 100 && exe_name(sup) != "vserver-monitor"; ++i) ::usleep(100000);
-  EXPECT_EQ(exe_name(sup), "vserver-monitor");
+  EXPECT_TRUE(it::wait_until([&] { return runs_monitor(sup); })) << exe_name(sup);
   std::string cmdline = vs::read_file("/proc/" + std::to_string(sup) + "/cmdline");
   EXPECT_EQ(cmdline, std::string("vserver-supervisor\0", 19) + g + std::string("\0", 1));
   std::string state = vs::read_file(env.run_root() / g / "state");
@@ -206,10 +213,10 @@ TEST(Lifecycle, SupervisorTerminatedStopsTheGuestGracefully) {
   std::string g = env.busybox_guest();
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
   int sup = supervisor_pid(env, g);
-  for (int i = 0; i < 100 && exe_name(sup) != "vserver-monitor"; ++i) ::usleep(100000);
-  ASSERT_EQ(::kill(sup, SIGTERM), 0);
-  for (int i = 0; i < 300 && ::kill(sup, 0) == 0; ++i) ::usleep(100000);
-  EXPECT_NE(::kill(sup, 0), 0) << "the supervisor is still there";
+  it::Process supervisor(sup);
+  it::wait_until([&] { return runs_monitor(sup); });
+  ASSERT_TRUE(supervisor.signal(SIGTERM));
+  EXPECT_TRUE(supervisor.wait_reaped(30000)) << "the supervisor is still there";
   EXPECT_EQ(env.run({g, "status"}).rc, 3);
   it::expect_nothing_left(env, g);
   std::string log = vs::read_file_if_exists(env.log_root() / (g + ".log")).value_or("");
@@ -239,7 +246,8 @@ TEST(Lifecycle, GuestInitKilledIsCleanedUpBySupervisor) {
   std::string g = env.busybox_guest();
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
   ASSERT_EQ(env.run_as("vkill", {"-c", g, "-s", "KILL", "1"}).rc, 0);
-  for (int i = 0; i < 100 && std::filesystem::exists(env.run_root() / g); ++i) ::usleep(50000);
+  it::wait_until([&] { return !std::filesystem::exists(env.run_root() / g); },
+                 std::chrono::seconds(5));
   EXPECT_EQ(env.run({g, "status"}).rc, 3);
   it::expect_nothing_left(env, g);
 }

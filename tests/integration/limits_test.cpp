@@ -5,8 +5,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "cgroup/cgroup.hpp"
 #include "harness.hpp"
@@ -177,11 +177,13 @@ TEST_F(Limits, ProcServerCrashIsSurvived) {
   EXPECT_EQ(env_->run({g_, "running"}).rc, 0);
   // The supervisor starts another server on the same connection.
   std::uint64_t total = 0;
-  for (int i = 0; i < 50 && total != 48U * 1024; ++i) {
-    Result r = in_guest("cat /proc/meminfo");
-    if (r.rc == 0) total = meminfo_kb(r.out, "MemTotal");
-    if (total != 48U * 1024) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  it::wait_until(
+      [&] {
+        Result r = in_guest("cat /proc/meminfo");
+        if (r.rc == 0) total = meminfo_kb(r.out, "MemTotal");
+        return total == 48U * 1024;
+      },
+      std::chrono::seconds(5));
   EXPECT_EQ(total, 48U * 1024);
 }
 

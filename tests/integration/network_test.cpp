@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -121,11 +122,12 @@ TEST_F(Network, ServerInGuestIsReachableAndDoesNotCollideWithTheHost) {
   Result srv = host_busybox({"httpd", "-p", "10.77.1.1:8080", "-h", www});
   ASSERT_EQ(srv.rc, 0) << srv;
   Result r;
-  for (int i = 0; i < 50; ++i) {
-    r = host_busybox({"wget", "-q", "-O", "-", "http://10.77.1.2:8080/"});
-    if (r.rc == 0) break;
-    ::usleep(100000);
-  }
+  it::wait_until(
+      [&] {
+        r = host_busybox({"wget", "-q", "-O", "-", "http://10.77.1.2:8080/"});
+        return r.rc == 0;
+      },
+      std::chrono::seconds(5));
   EXPECT_EQ(r.out, "guest\n") << r;
   r = host_busybox({"wget", "-q", "-O", "-", "http://10.77.1.1:8080/"});
   EXPECT_EQ(r.out, "host\n") << r;

@@ -3,6 +3,7 @@
 // reboot. Busybox guests (plain init style: busybox init as PID 1).
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -27,14 +28,11 @@ std::string init_pid(const Env& env, const std::string& g) {
   return field(env, g, "init_pid");
 }
 
-// Waits up to timeout_ms for pred.
-template <typename Pred>
-bool wait_for(Pred pred, int timeout_ms = 15000) {
-  for (int t = 0; t < timeout_ms; t += 100) {
-    if (pred()) return true;
-    ::usleep(100000);
-  }
-  return pred();
+// A pid field of the state record ("init_pid", "supervisor_pid"); 0 when not running.
+int pid_field(const Env& env, const std::string& g, const std::string& name) {
+  std::string f = field(env, g, "\"" + name + "\"");
+  auto colon = f.find(':');
+  return colon == std::string::npos ? 0 : std::atoi(f.c_str() + colon + 1);
 }
 
 TEST(Reboot, RebootInsideRestartsTheGuestHaltStopsIt) {
@@ -49,7 +47,7 @@ TEST(Reboot, RebootInsideRestartsTheGuestHaltStopsIt) {
   std::string boot_id = vs::read_file("/proc/sys/kernel/random/boot_id");
   // Busybox reboot asks init (SIGTERM); init calls reboot(2), which ends the PID namespace.
   env.run({g, "exec", "reboot"});
-  EXPECT_TRUE(wait_for([&] {
+  EXPECT_TRUE(it::wait_until([&] {
     std::string now = init_pid(env, g);
     return !now.empty() && now != first;
   })) << vs::read_file_if_exists(env.log_root() / (g + ".log")).value_or("");
@@ -66,7 +64,7 @@ TEST(Reboot, RebootInsideRestartsTheGuestHaltStopsIt) {
   sup = sup.substr(sup.find_first_not_of(' '));
   sup = sup.substr(0, sup.find_first_of(",\n"));
   auto exe = [&] { return std::filesystem::read_symlink("/proc/" + sup + "/exe", ec).filename(); };
-  EXPECT_TRUE(wait_for([&] { return exe() == "vserver-monitor"; })) << exe();
+  EXPECT_TRUE(it::wait_until([&] { return exe() == "vserver-monitor"; })) << exe();
   r = env.run({g, "exec", "cat", "/proc/uptime"});
   ASSERT_EQ(r.rc, 0) << r;
   double uptime = std::stod(r.out);
@@ -76,7 +74,7 @@ TEST(Reboot, RebootInsideRestartsTheGuestHaltStopsIt) {
   EXPECT_EQ(vs::read_file("/proc/sys/kernel/random/boot_id"), boot_id);
 
   env.run({g, "exec", "poweroff"});
-  EXPECT_TRUE(wait_for([&] { return env.run({g, "status"}).rc == 3; }));
+  EXPECT_TRUE(it::wait_until([&] { return env.run({g, "status"}).rc == 3; }));
   it::expect_nothing_left(env, g);
   std::string log = vs::read_file_if_exists(env.log_root() / (g + ".log")).value_or("");
   EXPECT_NE(log.find("rebooted from inside"), std::string::npos) << log;
@@ -90,7 +88,7 @@ TEST(Reboot, VshelperActionHaltMakesARebootStop) {
   env.write_config(g, "apps/vshelper/action", "halt\n");
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
   env.run({g, "exec", "reboot"});
-  EXPECT_TRUE(wait_for([&] { return env.run({g, "status"}).rc == 3; }));
+  EXPECT_TRUE(it::wait_until([&] { return env.run({g, "status"}).rc == 3; }));
   it::expect_nothing_left(env, g);
 }
 
@@ -105,11 +103,11 @@ TEST(Reboot, VshelperEventHandlerRunsInsteadOfTheAction) {
                                std::filesystem::perms::owner_all);
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
   env.run({g, "exec", "reboot"});
-  EXPECT_TRUE(wait_for([&] { return std::filesystem::exists(mark); }));
+  EXPECT_TRUE(it::wait_until([&] { return std::filesystem::exists(mark); }));
   std::string ctx = vs::read_file(env.cfgdir(g) / "context");
   EXPECT_EQ(vs::read_file_if_exists(mark).value_or(""), std::string(vs::trim(ctx)) + " restart\n");
   // The handler replaced the restart.
-  EXPECT_TRUE(wait_for([&] { return env.run({g, "status"}).rc == 3; }));
+  EXPECT_TRUE(it::wait_until([&] { return env.run({g, "status"}).rc == 3; }));
 }
 
 TEST(Reboot, BadVshelperActionIsRefusedWithTheFileNamed) {
@@ -131,11 +129,18 @@ TEST(Reboot, StopIsNotTakenForAReboot) {
   std::ofstream(env.vdir(g) / "etc/inittab")
       << "::sysinit:/etc/init.d/rcS\n::ctrlaltdel:/sbin/reboot\n::shutdown:/bin/sync\n";
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  int sup = pid_field(env, g, "supervisor_pid");
+  ASSERT_GT(sup, 0);
+  it::Process supervisor(sup);
   Result r = env.run({g, "stop"});
   EXPECT_EQ(r.rc, 0) << r;
-  ::usleep(500000);
+  // The supervisor ends once the guest is down and cleaned up, unless it took the stop for a
+  // reboot: then it stays, running the guest again.
+  EXPECT_TRUE(supervisor.wait_exited()) << "the supervisor is still there";
   EXPECT_EQ(env.run({g, "status"}).rc, 3);
   it::expect_nothing_left(env, g);
+  std::string log = vs::read_file_if_exists(env.log_root() / (g + ".log")).value_or("");
+  EXPECT_EQ(log.find("restarting"), std::string::npos) << log;
 }
 
 TEST(InitStyles, MinitStartAndStopCommandsRunInside) {
@@ -153,7 +158,7 @@ TEST(InitStyles, MinitStartAndStopCommandsRunInside) {
   EXPECT_EQ(vs::read_file(env.cfgdir(g) / "apps/init/style"), "minit\n");
   Result r = env.run({g, "start"});
   ASSERT_EQ(r.rc, 0) << r;
-  EXPECT_TRUE(wait_for([&] { return std::filesystem::exists(env.vdir(g) / "started"); }));
+  EXPECT_TRUE(it::wait_until([&] { return std::filesystem::exists(env.vdir(g) / "started"); }));
   r = env.run({g, "stop"});
   EXPECT_EQ(r.rc, 0) << r;
   EXPECT_TRUE(std::filesystem::exists(env.vdir(g) / "stopped"));

@@ -11,7 +11,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
 #include "harness.hpp"
 #include "storage/image.hpp"
@@ -113,9 +112,8 @@ class Storage : public ::testing::Test {
   // The guest's image has no loop device and no mount left (autoclear may take a moment).
   void expect_image_released(const std::string& g) {
     fs::path image = vs::storage::guest_image(roots(), g);
-    for (int i = 0; i < 50 && !vs::storage::image_loop_devices(image).empty(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    it::wait_until([&] { return vs::storage::image_loop_devices(image).empty(); },
+                   std::chrono::seconds(5));
     EXPECT_TRUE(vs::storage::image_mounts(image).empty()) << "mount of " << image << " left";
     EXPECT_TRUE(vs::storage::image_loop_devices(image).empty())
         << "loop device of " << image << " left";

@@ -1,4 +1,5 @@
 // vserver-stat, vps, vkill and vserver list against running guests.
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -75,12 +76,11 @@ TEST(Tools, VkillSignalsGuestPids) {
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
   Result r = env.run_as("vkill", {"-c", g, "-s", "USR1", "1"});
   EXPECT_EQ(r.rc, 0) << r;
-  bool seen = false;
-  for (int i = 0; i < 50 && !seen; ++i) {
-    seen = env.run({g, "exec", "cat", "/tmp/usr1"}).out == "got-usr1\n";
-    if (!seen) ::usleep(100000);
-  }
-  EXPECT_TRUE(seen);
+  EXPECT_TRUE(it::wait_until(
+      [&] {
+        return env.run({g, "exec", "cat", "/tmp/usr1"}).out == "got-usr1\n";
+      },
+      std::chrono::seconds(5)));
   r = env.run_as("vkill", {"-c", g, "-s", "TERM", "4242"});
   EXPECT_NE(r.rc, 0) << r;
   r = env.run_as("vkill", {"-c", "nosuchguest", "1"});

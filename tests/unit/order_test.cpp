@@ -1,13 +1,20 @@
 // Ordering guests by apps/init/depends, and running an action on each in that order.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <thread>
+#include <iterator>
+#include <map>
+#include <new>
+#include <set>
+#include <sstream>
 
+#include "../wait_until.hpp"
 #include "ops/order.hpp"
 #include "sys/file.hpp"
 
@@ -80,45 +87,114 @@ TEST(Order, CycleIsNamedTheSameForEachMember) {
   EXPECT_EQ(reason(p, "d"), "depends on 'c', which cannot be started");
 }
 
-// The action runs in a child: it records start and end times in files of a scratch directory.
+// The action runs in a forked child of run_ordered: it records when it began and ended in files
+// of a scratch directory, as numbers of a sequence all the children share (a counter in shared
+// memory), so that the order is read from the events themselves, never from a clock. Once begun,
+// an action holds until every action started alongside it has begun too (run_ordered waits for a
+// child, and each of its live children has begun): actions run together are seen to overlap, and
+// one started too early begins before the end of the one it must follow.
 class RunOrdered : public ::testing::Test {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/vs-order-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
+    void* shared = ::mmap(nullptr, sizeof(std::atomic<long>), PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(shared, MAP_FAILED);
+    seq_ = new (shared) std::atomic<long>(0);
+    ASSERT_TRUE(seq_->is_lock_free());
+    others_ = live_children(::getpid());  // not run_ordered's
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override {
+    // An action that waited in vain (see recorder) left a file saying so.
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+      auto ext = e.path().extension();
+      EXPECT_TRUE(ext != ".alone" && ext != ".stuck") << e.path().filename();
+    }
+    if (seq_ != nullptr) ::munmap(seq_, sizeof(std::atomic<long>));
+    std::filesystem::remove_all(dir_);
+  }
 
-  static long now_us() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
+  // The live (not zombie) children of pid.
+  static std::set<pid_t> live_children(pid_t pid) {
+    std::set<pid_t> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+      std::string name = e.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream in(e.path() / "stat");
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      auto paren = stat.rfind(')');
+      if (paren == std::string::npos) continue;
+      std::istringstream fields(stat.substr(paren + 1));
+      char state = 0;
+      pid_t parent = 0;
+      if (fields >> state >> parent && parent == pid && state != 'Z') out.insert(std::stoi(name));
+    }
+    return out;
   }
-  std::function<int(const std::string&)> recorder(std::set<std::string> failing = {}) {
-    return [this, failing](const std::string& g) {
-      std::ofstream(dir_ / (g + ".begin")) << now_us();
-      std::this_thread::sleep_for(std::chrono::milliseconds(40));
-      std::ofstream(dir_ / (g + ".end")) << now_us();
+  // In an action: run_ordered (the parent) waits for its children, all of which have begun.
+  bool all_started() const {
+    pid_t parent = ::getppid();
+    std::ifstream in("/proc/" + std::to_string(parent) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto paren = stat.rfind(')');
+    if (paren == std::string::npos || stat.substr(paren + 1, 3) != " S ") return false;
+    for (pid_t child : live_children(parent)) {
+      if (others_.count(child) == 0 &&
+          !std::filesystem::exists(dir_ / ("pid." + std::to_string(child)))) {
+        return false;
+      }
+    }
+    return true;
+  }
+  // The action: records its beginning, waits for the guest meet names (if any) to have begun,
+  // which it can only when both run at once, then for all_started; records its end. A wait in
+  // vain (10 s) leaves GUEST.alone or GUEST.stuck, and the action fails.
+  std::function<int(const std::string&)> recorder(std::set<std::string> failing = {},
+                                                  std::map<std::string, std::string> meet = {}) {
+    return [this, failing, meet](const std::string& g) {
+      std::ofstream(dir_ / (g + ".begin")) << ++*seq_;
+      std::ofstream(dir_ / ("pid." + std::to_string(::getpid()))).close();
+      auto other = meet.find(g);
+      if (other != meet.end() &&
+          !testutil::wait_until(
+              [&] { return std::filesystem::exists(dir_ / (other->second + ".begin")); },
+              std::chrono::seconds(10))) {
+        std::ofstream(dir_ / (g + ".alone")).close();
+        return 4;
+      }
+      if (!testutil::wait_until([&] { return all_started(); }, std::chrono::seconds(10))) {
+        std::ofstream(dir_ / (g + ".stuck")).close();
+        return 5;
+      }
+      std::ofstream(dir_ / (g + ".end")) << ++*seq_;
       return failing.count(g) != 0 ? 3 : 0;
     };
   }
+  // The sequence number of g's "begin" or "end".
   long at(const std::string& g, const char* what) {
     return std::stol(vs::read_file(dir_ / (g + "." + what)));
   }
   bool ran(const std::string& g) { return std::filesystem::exists(dir_ / (g + ".begin")); }
 
   std::filesystem::path dir_;
+  std::atomic<long>* seq_ = nullptr;
+  std::set<pid_t> others_;
 };
 
 TEST_F(RunOrdered, ForwardWaitsForDependenciesAndRunsOthersInParallel) {
   std::vector<GuestInfo> all = {guest("app", "m", {"db"}), guest("db", "m"), guest("dns", "m"),
                                 guest("ntp", "m")};
   Plan p = vs::ops::plan_for_mark(all, "m");
-  auto out = vs::ops::run_ordered(p, Direction::forward, 4, recorder(), {});
+  // dns and ntp each wait for the other to have begun: both succeed only if they run at once.
+  auto out = vs::ops::run_ordered(p, Direction::forward, 4,
+                                  recorder({}, {{"dns", "ntp"}, {"ntp", "dns"}}), {});
   ASSERT_EQ(out.size(), 4U);
   for (const auto& o : out) EXPECT_TRUE(o.ok) << o.guest << ": " << o.reason;
-  EXPECT_GE(at("app", "begin"), at("db", "end"));
+  EXPECT_GT(at("app", "begin"), at("db", "end"));
   // Independent guests overlap.
   EXPECT_LT(at("dns", "begin"), at("ntp", "end"));
   EXPECT_LT(at("ntp", "begin"), at("dns", "end"));
@@ -128,8 +204,8 @@ TEST_F(RunOrdered, JobsBoundParallelism) {
   std::vector<GuestInfo> all = {guest("a", "m"), guest("b", "m"), guest("c", "m")};
   Plan p = vs::ops::plan_for_mark(all, "m");
   vs::ops::run_ordered(p, Direction::forward, 1, recorder(), {});
-  EXPECT_GE(at("b", "begin"), at("a", "end"));
-  EXPECT_GE(at("c", "begin"), at("b", "end"));
+  EXPECT_GT(at("b", "begin"), at("a", "end"));
+  EXPECT_GT(at("c", "begin"), at("b", "end"));
 }
 
 TEST_F(RunOrdered, ReverseStopsDependentsFirst) {
@@ -140,8 +216,8 @@ TEST_F(RunOrdered, ReverseStopsDependentsFirst) {
   auto out = vs::ops::run_ordered(p, Direction::reverse, 4, recorder(),
                                   [&](const Outcome& o) { reported.push_back(o.guest); });
   EXPECT_EQ(reported, (std::vector<std::string>{"web", "app", "db"}));
-  EXPECT_GE(at("db", "begin"), at("app", "end"));
-  EXPECT_GE(at("app", "begin"), at("web", "end"));
+  EXPECT_GT(at("db", "begin"), at("app", "end"));
+  EXPECT_GT(at("app", "begin"), at("web", "end"));
 }
 
 TEST_F(RunOrdered, FailedDependencySkipsDependentsNotOthers) {

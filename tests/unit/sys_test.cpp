@@ -26,6 +26,7 @@ TEST(Error, ContextIsPrepended) {
     } catch (const vs::Error& e) {
       vs::rethrow_with_context(e, "start guest web");
     }
+    FAIL() << "nothing was thrown";
   } catch (const vs::Error& e) {
     EXPECT_STREQ(e.what(), "start guest web: open /x: No such file or directory");
     EXPECT_EQ(e.code(), ENOENT);
