@@ -5,7 +5,9 @@
 #                          seed corpus (fuzz/corpus/TARGET/) and every input a fuzzer ever failed
 #                          on (fuzz/regressions/TARGET/) are replayed, then a fixed-seed
 #                          exploration of a fixed number of runs starts from them. The same
-#                          inputs in every run, on every machine with the same clang.
+#                          inputs in every run of the same build; a build in a checkout at
+#                          another path differs in the source paths it embeds, and its
+#                          exploration may take other (as many) inputs.
 #   fuzz/run.sh SECONDS    random exploration for SECONDS in all, shared among the targets: what a
 #                          developer runs before submitting (docs/security.md, "Fuzzing"). A
 #                          failure leaves its input in build-fuzz/crashes/TARGET-*; fix it, then
