@@ -77,22 +77,18 @@ bool is_root() {
 }
 
 Process::Process(int pid) : fd_(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))) {
-  EXPECT_GE(fd_, 0) << "pidfd_open " << pid << ": " << std::strerror(errno);
-}
-
-Process::~Process() {
-  if (fd_ >= 0) ::close(fd_);
+  EXPECT_TRUE(fd_.valid()) << "pidfd_open " << pid << ": " << std::strerror(errno);
 }
 
 bool Process::signal(int sig) const {
-  return fd_ >= 0 && ::syscall(SYS_pidfd_send_signal, fd_, sig, nullptr, 0) == 0;
+  return fd_.valid() && ::syscall(SYS_pidfd_send_signal, fd_.get(), sig, nullptr, 0) == 0;
 }
 
 bool Process::wait_exited(int timeout_ms) const {
-  if (fd_ < 0) return false;
+  if (!fd_.valid()) return false;
   std::int64_t deadline = now_ms() + timeout_ms;
   for (;;) {
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd_.get(), POLLIN, 0};
     int left = static_cast<int>(std::max<std::int64_t>(0, deadline - now_ms()));
     int n = ::poll(&p, 1, left);
     if (n > 0) return true;
@@ -104,7 +100,9 @@ bool Process::wait_reaped(int timeout_ms) const {
   if (!wait_exited(timeout_ms)) return false;
   // Its parent (init, or a subreaper) reaps it; signal 0 finds no process from then on.
   return wait_until(
-      [&] { return ::syscall(SYS_pidfd_send_signal, fd_, 0, nullptr, 0) != 0 && errno == ESRCH; },
+      [&] {
+        return ::syscall(SYS_pidfd_send_signal, fd_.get(), 0, nullptr, 0) != 0 && errno == ESRCH;
+      },
       std::chrono::milliseconds(timeout_ms));
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../wait_until.hpp"
+#include "sys/fd.hpp"
 
 namespace it {
 
@@ -92,9 +93,6 @@ bool is_root();
 class Process {
  public:
   explicit Process(int pid);
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-  ~Process();
   // Sends sig (pidfd_send_signal); true if it was sent.
   bool signal(int sig) const;
   // Waits up to timeout_ms for it to end (a zombie or gone); true if it did.
@@ -104,7 +102,7 @@ class Process {
   [[nodiscard]] bool wait_reaped(int timeout_ms = 15000) const;
 
  private:
-  int fd_ = -1;
+  vs::UniqueFd fd_;
 };
 
 }  // namespace it
