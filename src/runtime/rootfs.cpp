@@ -110,9 +110,16 @@ void setup_dev(int rootfd, const std::string& root) {
 }
 
 // Files of /proc that show or change host-wide state: hidden behind /dev/null or an empty tmpfs.
-constexpr const char* kMaskedProcFiles[] = {
-    "/proc/kcore",       "/proc/keys",        "/proc/latency_stats", "/proc/timer_list",
-    "/proc/timer_stats", "/proc/sched_debug", "/proc/kallsyms",      "/proc/sysrq-trigger"};
+// Those that act on the host when written are closed: the mask is on a nodev mount, so that they
+// cannot be opened at all (EACCES) rather than take a write that does nothing.
+struct MaskedFile {
+  const char* path;
+  bool closed;
+};
+constexpr MaskedFile kMaskedProcFiles[] = {
+    {"/proc/kcore", false},      {"/proc/keys", false},        {"/proc/latency_stats", false},
+    {"/proc/timer_list", false}, {"/proc/timer_stats", false}, {"/proc/sched_debug", false},
+    {"/proc/kallsyms", false},   {"/proc/sysrq-trigger", true}};
 constexpr const char* kMaskedDirs[] = {"/proc/acpi",    "/proc/scsi",
                                        "/proc/asound",  "/proc/driver",
                                        "/sys/firmware", "/sys/devices/virtual/powercap"};
@@ -139,15 +146,12 @@ void setup_proc_sys(int rootfd, const std::string& root, bool private_net) {
       if (e.code() != ENOENT) throw;
     }
   }
-  for (const char* p : kMaskedProcFiles) {
+  for (const auto& m : kMaskedProcFiles) {
     try {
-      auto t = at(rootfd, root, p, false);
+      auto t = at(rootfd, root, m.path, false);
       do_mount("/dev/null", t.where(), nullptr, MS_BIND, nullptr);
-      // sysrq-trigger acts on the host when written: its mask is on a nodev mount, so that it
-      // cannot be opened at all (EACCES) rather than take a write that does nothing.
-      if (std::string_view(p) == "/proc/sysrq-trigger") {
-        remount_bind(rootfd, root, p, MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC);
-      }
+      if (m.closed)
+        remount_bind(rootfd, root, m.path, MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC);
     } catch (const Error& e) {
       if (e.code() != ENOENT) throw;
     }
