@@ -117,6 +117,15 @@ class RunOrdered : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  // /proc/PID/stat, or "" once PID is gone: a process that exits between the listing of /proc
+  // and the read makes read() fail with ESRCH, which must not end the action.
+  static std::string proc_stat(const std::string& pid) {
+    try {
+      return vs::read_file_if_exists("/proc/" + pid + "/stat").value_or("");
+    } catch (const std::exception&) {
+      return "";
+    }
+  }
   // The live (not zombie) children of pid.
   static std::set<pid_t> live_children(pid_t pid) {
     std::set<pid_t> out;
@@ -124,8 +133,7 @@ class RunOrdered : public ::testing::Test {
     for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
       std::string name = e.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream in(e.path() / "stat");
-      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::string stat = proc_stat(name);
       auto paren = stat.rfind(')');
       if (paren == std::string::npos) continue;
       std::istringstream fields(stat.substr(paren + 1));
@@ -138,8 +146,7 @@ class RunOrdered : public ::testing::Test {
   // In an action: run_ordered (the parent) waits for its children, all of which have begun.
   bool all_started() const {
     pid_t parent = ::getppid();
-    std::ifstream in("/proc/" + std::to_string(parent) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string stat = proc_stat(std::to_string(parent));
     auto paren = stat.rfind(')');
     if (paren == std::string::npos || stat.substr(paren + 1, 3) != " S ") return false;
     for (pid_t child : live_children(parent)) {
