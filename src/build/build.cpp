@@ -849,6 +849,12 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   }
   if (o.cflags) cfg.cflags = *o.cflags;
   if (!base.empty()) cfg.base = base;
+  // A new configuration starts with limits that keep the guest from taking the host down; a
+  // clone keeps its source's, an import the exported ones.
+  if (!source_cfg && !o.import_config) {
+    auto problems = config::new_guest_limits(roots, cfg);
+    if (!problems.empty()) throw config::ConfigError(std::move(problems));
+  }
 
   std::optional<detail::TempDir> cfg_guard;
   {

@@ -100,8 +100,14 @@ struct Lines {
 // Reads items of one guest's tree and records problems.
 class TreeReader {
  public:
-  TreeReader(fs::path dir, fs::path defaults, std::vector<Problem>& problems)
-      : dir_(std::move(dir)), defaults_(std::move(defaults)), problems_(problems) {}
+  // empty_is_absent: a file that holds nothing but white space reads as absent (the .defaults
+  // files that stand for new guests' limits, where an empty file means "no default").
+  TreeReader(fs::path dir, fs::path defaults, std::vector<Problem>& problems,
+             bool empty_is_absent = false)
+      : dir_(std::move(dir)),
+        defaults_(std::move(defaults)),
+        problems_(problems),
+        empty_is_absent_(empty_is_absent) {}
 
   void problem(const fs::path& file, std::string message) {
     problems_.push_back(Problem{file, std::move(message)});
@@ -111,9 +117,10 @@ class TreeReader {
 
   // The whole file: per-guest, then .defaults for the items that fall back.
   std::optional<Text> read(const fs::path& rel) {
-    if (auto t = read_at(dir_ / rel)) return t;
-    if (falls_back(rel)) return read_at(defaults_ / rel);
-    return std::nullopt;
+    auto t = read_at(dir_ / rel);
+    if (!t && falls_back(rel)) t = read_at(defaults_ / rel);
+    if (t && empty_is_absent_ && trim(t->value).empty()) return std::nullopt;
+    return t;
   }
 
   // Scalar file: the first line, trimmed.
@@ -279,6 +286,7 @@ class TreeReader {
   fs::path dir_;
   fs::path defaults_;
   std::vector<Problem>& problems_;
+  bool empty_is_absent_ = false;
 };
 
 bool is_dir_entry(const fs::directory_entry& e) {
@@ -1896,6 +1904,38 @@ std::vector<Problem> check_guest(const Roots& roots, std::string_view name, Gues
   read_dlimits(r, cfg);
   check_fstab(r, roots, cfg);
   check_limit_conflicts(r, cfg, rate_file);
+  return problems;
+}
+
+std::vector<Problem> new_guest_limits(const Roots& roots, GuestConfig& cfg) {
+  std::vector<Problem> problems;
+  fs::path defaults = roots.defaults_dir();
+  TreeReader r(defaults, defaults, problems, true);
+  ByteLimits limits;
+  Sched sched;
+  read_byte_limits(r, limits);
+  std::optional<fs::path> rate_file;
+  if (r.is_dir("sched")) {
+    rate_file = read_sched(r, sched);
+    for (const auto& dir : sched.per_cpu) {
+      r.problem(r.path(fs::path("sched") / dir),
+                "per-CPU buckets are not copied into new guests; remove the directory");
+    }
+    sched.per_cpu.clear();
+  }
+  // The built-in defaults, for each file .defaults does not have (an empty one says "none").
+  if (!r.exists("limits/processes")) limits.processes = kNewGuestProcesses;
+  if (!r.exists("sched/fill-rate")) {
+    sched.fill_rate = kNewGuestFillRate;
+    if (!rate_file) rate_file = "sched/fill-rate";
+  }
+  if (!r.exists("sched/interval")) sched.interval = kNewGuestInterval;
+
+  GuestConfig candidate = cfg;
+  candidate.limits = limits;
+  candidate.sched = sched;
+  check_limit_conflicts(r, candidate, rate_file);
+  if (problems.empty()) cfg = std::move(candidate);
   return problems;
 }
 

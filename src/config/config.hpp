@@ -50,6 +50,15 @@ std::vector<Problem> check_guest(const Roots& roots, std::string_view name, Gues
 // the vdir link as an absolute symlink to cfg.vdir.
 void write_guest(const GuestConfig& cfg);
 
+// The limits a new guest starts with (docs/limits.md, "Defaults for new guests"), into
+// cfg.limits and cfg.sched: every file of CONFIG_ROOT/.defaults/limits/ and .defaults/sched/, read
+// and checked as the guest's own would be, where an empty file means "none"; and for
+// limits/processes, sched/fill-rate and sched/interval, when .defaults has no such file, the
+// built-in kNewGuestProcesses, kNewGuestFillRate and kNewGuestInterval. Conflicts with what cfg
+// already holds (cflags sched_hard with limits/cpu) are problems too. Returns the problems, each
+// naming its .defaults file; cfg changes only when there are none.
+std::vector<Problem> new_guest_limits(const Roots& roots, GuestConfig& cfg);
+
 // Names of all guests in the configuration root (directories with a valid name), sorted.
 std::vector<std::string> list_guests(const Roots& roots);
 

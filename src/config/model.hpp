@@ -144,6 +144,14 @@ struct ByteLimits {
   bool operator==(const ByteLimits&) const = default;
 };
 
+// What `vserver NAME build` writes into a new guest's limits/ and sched/ when
+// CONFIG_ROOT/.defaults/ has no file of the same name (docs/limits.md, "Defaults for new
+// guests"): a process limit with room for a Debian guest's busy services, and the VServer kernel's
+// default token bucket, 1 token every 4 jiffies, which is cpu.weight 100, the host's default.
+inline constexpr std::uint64_t kNewGuestProcesses = 1024;
+inline constexpr std::int64_t kNewGuestFillRate = 1;
+inline constexpr std::int64_t kNewGuestInterval = 4;
+
 // dlimits/ (util-vserver §1.8, §7): the guest's disk limit, kept by a project quota on the
 // filesystem of its data or by an ext4 image of its own (docs/storage.md, "Disk limits").
 enum class DiskLimitMethod {

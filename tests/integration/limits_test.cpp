@@ -114,8 +114,10 @@ TEST_F(Limits, AddressSpaceLimitFailsAllocationCleanly) {
   EXPECT_EQ(r.out, std::to_string(8000ULL * ::sysconf(_SC_PAGESIZE) / 1024) + "\n") << r;
 }
 
-// rlimits/nproc = 50: a fork bomb inside stops at the limit; the host still forks.
+// rlimits/nproc = 50 (instead of the default limits/processes): a fork bomb inside stops at the
+// limit; the host still forks.
 TEST_F(Limits, ForkBombStopsAtNproc) {
+  fs::remove(env_->cfgdir(g_) / "limits/processes");  // the default; it conflicts with nproc
   env_->write_config(g_, "rlimits/nproc", "50\n");
   start();
   EXPECT_EQ(cgroup_file("pids.max", "pids.max"), "50");
@@ -220,15 +222,19 @@ TEST_F(Limits, LiveSetTakesEffect) {
   r = env_->run({g_, "limit", "unset", "memory"});
   ASSERT_EQ(r.rc, 0) << r;
   EXPECT_EQ(probe({"fill", "40"}).out, "ok\n");
-  r = env_->run({g_, "limit", "set", "rlimits/nproc", "40", "--save"});
+  r = env_->run({g_, "limit", "set", "processes", "40", "--save"});
   ASSERT_EQ(r.rc, 0) << r;
   EXPECT_EQ(cgroup_file("pids.max", "pids.max"), "40");
-  EXPECT_EQ(vs::read_file(env_->cfgdir(g_) / "rlimits/nproc"), "40\n");
+  EXPECT_EQ(vs::read_file(env_->cfgdir(g_) / "limits/processes"), "40\n");
   // A bad value is refused, naming the file, and nothing changes.
-  r = env_->run({g_, "limit", "set", "rlimits/nproc", "lots"});
+  r = env_->run({g_, "limit", "set", "limits/processes", "lots"});
   EXPECT_NE(r.rc, 0) << r;
-  EXPECT_NE(r.err.find("rlimits/nproc"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("limits/processes"), std::string::npos) << r;
   EXPECT_EQ(cgroup_file("pids.max", "pids.max"), "40");
+  // util-vserver's file for the same limit conflicts with it, and says so.
+  r = env_->run({g_, "limit", "set", "rlimits/nproc", "30"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("conflicts with rlimits/nproc"), std::string::npos) << r;
   // Per-process limits reach processes that already run.
   r = env_->run({g_, "limit", "set", "nofile", "123"});
   ASSERT_EQ(r.rc, 0) << r;

@@ -318,6 +318,111 @@ TEST_F(BuildTest, DefaultFilesAndFstabAreCopiedIntoNewGuests) {
   EXPECT_EQ(cfg.fstab[1].options, "size=8m");
 }
 
+// ---- limits of new guests ---------------------------------------------------------------------
+
+TEST_F(BuildTest, NewGuestsGetTheDefaultLimits) {
+  vs::build::build_guest(roots_, options("d"));
+  fs::path c = roots_.config / "d";
+  EXPECT_EQ(slurp(c / "limits/processes"), "1024\n");
+  EXPECT_EQ(slurp(c / "sched/fill-rate"), "1\n");
+  EXPECT_EQ(slurp(c / "sched/interval"), "4\n");
+  EXPECT_EQ(entries(c / "limits"), std::vector<std::string>{"processes"});
+  EXPECT_EQ(entries(c / "sched"), (std::vector<std::string>{"fill-rate", "interval"}));
+  auto cfg = vs::config::load_guest(roots_, "d");
+  EXPECT_EQ(cfg.limits.processes, vs::config::kNewGuestProcesses);
+  EXPECT_EQ(cfg.sched.fill_rate, 1);
+  EXPECT_EQ(cfg.sched.interval, 4);
+  EXPECT_TRUE(cfg.rlimits.empty());
+}
+
+// .defaults/limits/ and .defaults/sched/ are what new guests start with; a file there replaces the
+// built-in default of the same name, an empty one removes it, max says "no limit" explicitly.
+TEST_F(BuildTest, DefaultsDirectoryGivesNewGuestsTheirLimits) {
+  fs::path d = roots_.config / ".defaults";
+  fs::create_directories(d / "limits");
+  fs::create_directories(d / "sched");
+  std::ofstream(d / "limits/processes") << "2048\n";
+  std::ofstream(d / "limits/memory") << "1G\n";
+  std::ofstream(d / "sched/fill-rate") << "2\n";
+  vs::build::build_guest(roots_, options("a"));
+  auto a = vs::config::load_guest(roots_, "a");
+  EXPECT_EQ(a.limits.processes, 2048U);
+  EXPECT_EQ(a.limits.memory, std::uint64_t{1} << 30);
+  EXPECT_EQ(a.sched.fill_rate, 2);
+  EXPECT_EQ(a.sched.interval, 4);  // the built-in one: .defaults has no interval
+  EXPECT_EQ(slurp(roots_.config / "a" / "limits/memory"), "1G\n");
+
+  // Empty: no default. The CPU weight files are independent of each other.
+  std::ofstream(d / "limits/processes") << "";
+  std::ofstream(d / "sched/fill-rate") << " \n";
+  std::ofstream(d / "sched/interval") << "\n";
+  vs::build::build_guest(roots_, options("b"));
+  auto b = vs::config::load_guest(roots_, "b");
+  EXPECT_FALSE(b.limits.processes);
+  EXPECT_FALSE(lexists(roots_.config / "b" / "limits/processes"));
+  EXPECT_TRUE(b.sched.empty());
+  EXPECT_FALSE(lexists(roots_.config / "b" / "sched"));
+
+  // max: written as it is, so that the guest says it has no limit.
+  std::ofstream(d / "limits/processes") << "max\n";
+  vs::build::build_guest(roots_, options("c"));
+  EXPECT_EQ(slurp(roots_.config / "c" / "limits/processes"), "max\n");
+  EXPECT_EQ(vs::config::load_guest(roots_, "c").limits.processes, vs::config::kUnlimited);
+}
+
+TEST_F(BuildTest, BadDefaultsFailTheBuildNamingTheFile) {
+  fs::path d = roots_.config / ".defaults";
+  fs::create_directories(d / "limits");
+  std::ofstream(d / "limits/processes") << "lots\n";
+  try {
+    vs::build::build_guest(roots_, options("x"));
+    FAIL() << "built with a bad .defaults/limits/processes";
+  } catch (const vs::Error& e) {
+    EXPECT_NE(std::string(e.what()).find((d / "limits/processes").string() + ": \"lots\""),
+              std::string::npos)
+        << e.what();
+  }
+  expect_nothing_left("x");
+
+  fs::remove(d / "limits/processes");
+  std::ofstream(d / "limits/nproc") << "10\n";
+  EXPECT_THROW(vs::build::build_guest(roots_, options("x")), vs::Error);  // unknown file
+  expect_nothing_left("x");
+  fs::remove(d / "limits/nproc");
+
+  // A per-CPU bucket is not copied.
+  fs::create_directories(d / "sched/cpu0");
+  std::ofstream(d / "sched/cpu0/cpu-id") << "0\n";
+  EXPECT_THROW(vs::build::build_guest(roots_, options("x")), vs::Error);
+  expect_nothing_left("x");
+  fs::remove_all(d / "sched");
+
+  // limits/cpu with --flags sched_hard and the default rate would both cap the CPU.
+  std::ofstream(d / "limits/cpu") << "0.5\n";
+  auto o = options("x");
+  o.cflags = std::set<std::string>{"sched_hard"};
+  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);
+  expect_nothing_left("x");
+}
+
+// A clone of a guest keeps its source's limits, also when it has none (a util-vserver tree); a
+// clone of a directory is a new configuration and gets the defaults.
+TEST_F(BuildTest, CloneKeepsTheSourcesLimits) {
+  vs::build::build_guest(roots_, options("old"));
+  fs::remove_all(roots_.config / "old" / "limits");
+  fs::remove_all(roots_.config / "old" / "sched");
+  auto c = options("copy", Method::clone);
+  c.source = "old";
+  vs::build::build_guest(roots_, c);
+  EXPECT_FALSE(lexists(roots_.config / "copy" / "limits"));
+  EXPECT_FALSE(lexists(roots_.config / "copy" / "sched"));
+
+  auto dir = options("fromdir", Method::clone);
+  dir.source = (roots_.vdir / "old").string();
+  vs::build::build_guest(roots_, dir);
+  EXPECT_EQ(slurp(roots_.config / "fromdir" / "limits/processes"), "1024\n");
+}
+
 TEST_F(BuildTest, FailingCommandLeavesNothing) {
   auto o = options("bad");
   o.command = {"sh", "-c", "touch half-done; exit 3"};

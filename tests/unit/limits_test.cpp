@@ -494,6 +494,22 @@ CgroupLimits everything() {
   return l;
 }
 
+// The defaults of a new guest: 1024 tasks, and the VServer kernel's default bucket, which is the
+// cgroup default weight (v1 shares 1024), with no cap.
+TEST(PlanLimits, NewGuestDefaults) {
+  GuestConfig cfg = sched_guest(config::kNewGuestFillRate, config::kNewGuestInterval, false);
+  cfg.limits.processes = config::kNewGuestProcesses;
+  auto p = plan_limits(cfg, host());
+  EXPECT_EQ(p.cgroup.pids_max, 1024U);
+  EXPECT_EQ(p.cgroup.cpu_weight, 100U);
+  EXPECT_FALSE(p.cgroup.cpu_max);
+  EXPECT_TRUE(p.rlimits.empty());  // RLIMIT_NPROC stays as it was
+  EXPECT_TRUE(p.notes.empty());
+  auto w = cgroup_writes(p.cgroup, Version::v1);
+  EXPECT_NE(std::find(w.begin(), w.end(), CgroupWrite{"cpu", "cpu.shares", "1024"}), w.end());
+  EXPECT_NE(std::find(w.begin(), w.end(), CgroupWrite{"pids", "pids.max", "1024"}), w.end());
+}
+
 TEST(CgroupWrites, V2InOrder) {
   EXPECT_EQ(cgroup_writes(everything(), Version::v2),
             (std::vector<CgroupWrite>{
