@@ -337,6 +337,11 @@ class Planner {
           "sched/tokens-min: CFS resumes a throttled guest at the next period, there is no resume "
           "threshold; ignored");
     }
+    if (s.schedule_ignored) {
+      note(
+          "schedule: not read, because the guest has a sched/ directory (util-vserver reads only "
+          "sched/ then); move its values into sched/ or remove the file");
+    }
     for (const auto& dir : s.per_cpu) {
       note("sched/" + dir +
            "/: per-CPU buckets cannot be expressed, CFS bandwidth is shared over all the guest's "

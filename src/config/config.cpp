@@ -905,6 +905,7 @@ std::optional<fs::path> read_sched(TreeReader& r, Sched& s) {
       check_sched_bucket(r, fs::path("sched") / dir);
       s.per_cpu.push_back(dir);
     }
+    s.schedule_ignored = r.exists("schedule");
     if (s.fill_rate) return fs::path("sched/fill-rate");
     if (s.interval) return fs::path("sched/interval");
     return std::nullopt;
@@ -1922,6 +1923,7 @@ std::vector<Problem> new_guest_limits(const Roots& roots, GuestConfig& cfg) {
                 "per-CPU buckets are not copied into new guests; remove the directory");
     }
     sched.per_cpu.clear();
+    sched.schedule_ignored = false;  // .defaults/schedule means nothing
   }
   // The built-in defaults, for each file .defaults does not have (an empty one says "none").
   if (!r.exists("limits/processes")) limits.processes = kNewGuestProcesses;

@@ -102,6 +102,9 @@ struct Sched {
   // Names of sched/<dir>/ per-CPU bucket directories found. CFS bandwidth is aggregate over CPUs,
   // so these cannot be expressed; they are reported, not applied.
   std::vector<std::string> per_cpu;
+  // A legacy schedule file was found beside a sched/ directory: not read (as util-vserver does),
+  // reported. Not written back.
+  bool schedule_ignored = false;
   bool operator==(const Sched&) const = default;
   [[nodiscard]] bool empty() const { return *this == Sched{}; }
 };

@@ -1370,10 +1370,11 @@ TEST_F(ConfigTest, LegacyScheduleFile) {
   EXPECT_LINES(problems("bad"),
                "bad/schedule: line 2 (interval): \"0\" is not an interval in jiffies "
                "(1..2147483647)");
-  // sched/ wins over schedule, as in util-vserver, even over a broken one.
+  // sched/ wins over schedule, as in util-vserver, even over a broken one; the schedule file is
+  // recorded so that a note can say it is not read.
   put("both/schedule", "x\n");
   put("both/sched/fill-rate", "3\n");
-  EXPECT_EQ(load("both").sched, (Sched{.fill_rate = 3}));
+  EXPECT_EQ(load("both").sched, (Sched{.fill_rate = 3, .schedule_ignored = true}));
 }
 
 TEST_F(ConfigTest, CpusetFiles) {

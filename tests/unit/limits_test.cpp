@@ -510,6 +510,14 @@ TEST(PlanLimits, NewGuestDefaults) {
   EXPECT_NE(std::find(w.begin(), w.end(), CgroupWrite{"pids", "pids.max", "1024"}), w.end());
 }
 
+TEST(PlanLimits, IgnoredScheduleFileIsANote) {
+  GuestConfig cfg = sched_guest(1, 4, false);
+  cfg.sched.schedule_ignored = true;
+  auto p = plan_limits(cfg, host());
+  EXPECT_NE(note(p, "schedule: not read"), "");
+  EXPECT_EQ(p.cgroup.cpu_weight, 100U);
+}
+
 TEST(CgroupWrites, V2InOrder) {
   EXPECT_EQ(cgroup_writes(everything(), Version::v2),
             (std::vector<CgroupWrite>{
