@@ -432,6 +432,30 @@ LimitPlan plan_limits(const config::GuestConfig& cfg, const HostFacts& host) {
   return Planner(cfg, host).run();
 }
 
+std::vector<std::string> safety_notes(const config::GuestConfig& cfg, const LimitPlan& plan) {
+  // cgroup/pids.max is written last and wins.
+  std::optional<std::string> verbatim;
+  for (const auto& [file, value] : plan.cgroup.verbatim) {
+    if (file == "pids.max") verbatim = std::string(trim(value));
+  }
+  if (verbatim ? *verbatim != "max" : plan.cgroup.pids_max.has_value()) return {};
+  std::string why;
+  const Rlimit* nproc = find(cfg.rlimits, "nproc");
+  if (verbatim) {
+    why = "cgroup/pids.max is max";
+  } else if (cfg.limits.processes) {
+    why = "limits/processes is max";
+  } else if (nproc && (nproc->soft || nproc->hard)) {
+    why = "rlimits/nproc is inf";
+  } else {
+    why = "no limits/processes or rlimits/nproc";
+  }
+  return {"no process limit (" + why +
+          "): a fork bomb in the guest can fill the host's process table and stop every other "
+          "guest; new guests get limits/processes = " +
+          std::to_string(config::kNewGuestProcesses) + " (docs/limits.md)"};
+}
+
 std::vector<CgroupWrite> cgroup_writes(const CgroupLimits& l, Version version) {
   std::vector<CgroupWrite> out;
   if (version == Version::v2) {

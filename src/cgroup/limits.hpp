@@ -69,6 +69,11 @@ struct LimitPlan {
 
 LimitPlan plan_limits(const config::GuestConfig& cfg, const HostFacts& host);
 
+// What `vserver NAME check` adds to the notes of plan: a guest without a process limit (no
+// limits/processes or rlimits/nproc, or one that says max, and no cgroup/pids.max) is told so,
+// since its processes can fill the host's process table. Empty for a guest with a limit.
+std::vector<std::string> safety_notes(const config::GuestConfig& cfg, const LimitPlan& plan);
+
 enum class Version { v1, v2 };
 
 // One file to write: for v2 the controller is empty (one directory); for v1 it names the

@@ -123,10 +123,11 @@ int cmd_check(const Globals& g, const std::string& name, const Args& args) {
     return 1;
   }
   std::cout << fmt::format("{}: configuration is valid\n", g.roots.guest_config_dir(name).string());
-  // Settings that are valid but cannot be expressed on this kernel's mechanisms.
-  for (const auto& n : cgroup::plan_limits(cfg, runtime::host_facts()).notes) {
-    std::cout << "note: " << n << '\n';
-  }
+  // Settings that are valid but cannot be expressed on this kernel's mechanisms, then what the
+  // guest lacks to be safe for the host.
+  auto plan = cgroup::plan_limits(cfg, runtime::host_facts());
+  for (const auto& n : plan.notes) std::cout << "note: " << n << '\n';
+  for (const auto& n : cgroup::safety_notes(cfg, plan)) std::cout << "note: " << n << '\n';
   return 0;
 }
 

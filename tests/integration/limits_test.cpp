@@ -137,6 +137,31 @@ TEST_F(Limits, ForkBombStopsAtNproc) {
   EXPECT_GE(j["processes"]["hits"].get<std::uint64_t>(), 1U) << j.dump();
 }
 
+// A tree without the files build now writes (util-vserver's, or one that removed them) runs as
+// before: no process limit, the default CPU weight; check says that the process limit is missing.
+TEST_F(Limits, TreeWithoutDefaultsBehavesAsBefore) {
+  Result r = env_->run({g_, "check"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.out.find("no process limit"), std::string::npos) << r;
+  fs::remove_all(env_->cfgdir(g_) / "limits");
+  fs::remove_all(env_->cfgdir(g_) / "sched");
+  r = env_->run({g_, "check"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("note: no process limit (no limits/processes or rlimits/nproc)"),
+            std::string::npos)
+      << r;
+  start();
+  EXPECT_EQ(cgroup_file("pids.max", "pids.max"), "max");
+  EXPECT_EQ(cgroup_file("cpu.weight", "cpu.shares"),
+            vs::cgroup::Hierarchy::detect().layout == vs::cgroup::Layout::unified ? "100" : "1024");
+  auto j = show();
+  EXPECT_EQ(j["processes"]["limit"], "max") << j.dump();
+  // An explicit max is no limit either, and check says so.
+  env_->write_config(g_, "limits/processes", "max\n");
+  r = env_->run({g_, "check"});
+  EXPECT_NE(r.out.find("note: no process limit (limits/processes is max)"), std::string::npos) << r;
+}
+
 // virt_mem: MemTotal inside is the guest's memory limit.
 TEST_F(Limits, VirtMemShowsTheLimitAsMemTotal) {
   env_->write_config(g_, "limits/memory", "64M\n");

@@ -510,6 +510,41 @@ TEST(PlanLimits, NewGuestDefaults) {
   EXPECT_NE(std::find(w.begin(), w.end(), CgroupWrite{"pids", "pids.max", "1024"}), w.end());
 }
 
+// check tells a guest without a process limit that it has none, and why.
+TEST(SafetyNotes, NoProcessLimitIsNoted) {
+  auto notes = [](const GuestConfig& cfg) { return safety_notes(cfg, plan_limits(cfg, host())); };
+  GuestConfig none;
+  ASSERT_EQ(notes(none).size(), 1U);
+  EXPECT_EQ(notes(none)[0].rfind("no process limit (no limits/processes or rlimits/nproc): ", 0),
+            0U)
+      << notes(none)[0];
+
+  GuestConfig limited;
+  limited.limits.processes = 1024;
+  EXPECT_TRUE(notes(limited).empty());
+  GuestConfig nproc;
+  nproc.rlimits["nproc"] = bare(50);
+  EXPECT_TRUE(notes(nproc).empty());
+  GuestConfig verbatim;
+  verbatim.cgroup.files["pids.max"] = "33";
+  EXPECT_TRUE(notes(verbatim).empty());
+
+  GuestConfig max;
+  max.limits.processes = kUnlimited;
+  ASSERT_EQ(notes(max).size(), 1U);
+  EXPECT_NE(notes(max)[0].find("(limits/processes is max)"), std::string::npos);
+  GuestConfig inf;
+  inf.rlimits["nproc"] = bare(kUnlimited);
+  ASSERT_EQ(notes(inf).size(), 1U);
+  EXPECT_NE(notes(inf)[0].find("(rlimits/nproc is inf)"), std::string::npos);
+  // cgroup/pids.max is written last: max there lifts limits/processes.
+  GuestConfig lifted;
+  lifted.limits.processes = 1024;
+  lifted.cgroup.files["pids.max"] = "max";
+  ASSERT_EQ(notes(lifted).size(), 1U);
+  EXPECT_NE(notes(lifted)[0].find("(cgroup/pids.max is max)"), std::string::npos);
+}
+
 TEST(PlanLimits, IgnoredScheduleFileIsANote) {
   GuestConfig cfg = sched_guest(1, 4, false);
   cfg.sched.schedule_ignored = true;
