@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <future>
 #include <nlohmann/json.hpp>
 
 #include "cgroup/cgroup.hpp"
@@ -114,20 +116,100 @@ TEST_F(Limits, AddressSpaceLimitFailsAllocationCleanly) {
   EXPECT_EQ(r.out, std::to_string(8000ULL * ::sysconf(_SC_PAGESIZE) / 1024) + "\n") << r;
 }
 
-// rlimits/nproc = 50 (instead of the default limits/processes): a fork bomb inside stops at the
-// limit; the host still forks.
+// The fork bomb's report: "forked N eagain E other O".
+struct Bomb {
+  long forked = -1, eagain = -1, other = -1;
+};
+Bomb parse_bomb(const std::string& out) {
+  Bomb b;
+  if (std::sscanf(out.c_str(), "forked %ld eagain %ld other %ld", &b.forked, &b.eagain, &b.other) !=
+      3) {
+    ADD_FAILURE() << "unexpected fork bomb report: " << out;
+  }
+  return b;
+}
+
+// A guest as `build` makes it, nothing changed: a bounded fork bomb inside stops at the default
+// process limit with EAGAIN, which limit show counts, while the host still forks and another
+// guest still starts and runs commands.
+TEST_F(Limits, DefaultGuestStopsAForkBomb) {
+  EXPECT_EQ(vs::read_file(env_->cfgdir(g_) / "limits/processes"), "1024\n");
+  start();
+  EXPECT_EQ(cgroup_file("pids.max", "pids.max"), "1024");
+  EXPECT_EQ(cgroup_file("cpu.weight", "cpu.shares"),
+            vs::cgroup::Hierarchy::detect().layout == vs::cgroup::Layout::unified ? "100" : "1024");
+
+  // 1500 attempts, the children kept until the test removes the hold file.
+  const fs::path hold = env_->vdir(g_) / "forkbomb.hold";
+  auto bomb = std::async(std::launch::async, [&] {
+    return probe({"forkbomb", "1500", "/forkbomb.hold"});
+  });
+  // Destroyed before bomb, whose destructor waits for the probe: released on every way out.
+  struct Release {
+    fs::path file;
+    ~Release() {
+      std::error_code ec;
+      fs::remove(file, ec);
+    }
+  } release{hold};
+  std::string report;
+  it::wait_until(
+      [&] {
+        std::error_code ec;
+        if (fs::exists(hold, ec)) report = vs::read_file(hold);
+        return !report.empty();
+      },
+      std::chrono::seconds(60));
+  ASSERT_FALSE(report.empty()) << "the fork bomb did not report";
+  Bomb b = parse_bomb(report);
+  EXPECT_GT(b.forked, 900) << report;
+  EXPECT_LT(b.forked, 1024) << report;
+  EXPECT_EQ(b.forked + b.eagain, 1500) << report;
+  EXPECT_EQ(b.other, 0) << report;
+
+  // The guest is at its limit, and the hits are counted.
+  auto j = show();
+  EXPECT_EQ(j["processes"]["limit"], 1024);
+  ASSERT_TRUE(j["processes"]["current"].is_number()) << j.dump();
+  EXPECT_GE(j["processes"]["current"].get<std::uint64_t>(), 1020U) << j.dump();
+  ASSERT_TRUE(j["processes"]["hits"].is_number()) << j.dump();
+  EXPECT_GE(j["processes"]["hits"].get<std::uint64_t>(), 1U) << j.dump();
+  Result r = env_->run({g_, "limit"});
+  EXPECT_NE(r.out.find("NPROC"), std::string::npos) << r;
+
+  // Meanwhile the host forks, and another default guest starts and runs commands.
+  r = env_->run_program("/bin/sh", {"-c", "for i in $(seq 50); do /bin/true & done; wait"});
+  EXPECT_EQ(r.rc, 0) << r;
+  std::string other = env_->busybox_guest();
+  r = env_->run({other, "start"});
+  EXPECT_EQ(r.rc, 0) << r;
+  r = env_->run({other, "exec", "sh", "-c", "for i in 1 2 3 4 5; do true & done; wait; echo ok"});
+  EXPECT_EQ(r.out, "ok\n") << r;
+
+  fs::remove(hold);
+  r = bomb.get();
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.out, report) << r;
+  // Every child is gone again.
+  EXPECT_TRUE(
+      it::wait_until([&] { return show()["processes"]["current"].get<std::uint64_t>() <= 10; },
+                     std::chrono::seconds(10)))
+      << show().dump();
+}
+
+// util-vserver's rlimits/nproc = 50 (without the default limits/processes, which would conflict):
+// the bomb stops there.
 TEST_F(Limits, ForkBombStopsAtNproc) {
   fs::remove(env_->cfgdir(g_) / "limits/processes");  // the default; it conflicts with nproc
   env_->write_config(g_, "rlimits/nproc", "50\n");
   start();
   EXPECT_EQ(cgroup_file("pids.max", "pids.max"), "50");
-  Result r = probe({"forkbomb"});
+  Result r = probe({"forkbomb", "200"});
   EXPECT_EQ(r.rc, 0) << r;
-  ASSERT_EQ(r.out.rfind("forked ", 0), 0U) << r;
-  int forked = std::stoi(r.out.substr(7));
-  EXPECT_GT(forked, 30) << r;
-  EXPECT_LT(forked, 50) << r;
-  EXPECT_NE(r.out.find("EAGAIN"), std::string::npos) << r;
+  Bomb b = parse_bomb(r.out);
+  EXPECT_GT(b.forked, 30) << r;
+  EXPECT_LT(b.forked, 50) << r;
+  EXPECT_EQ(b.forked + b.eagain, 200) << r;
   // The host is unaffected: it forks and runs a command in the guest and on the host.
   EXPECT_EQ(env_->run_program("/bin/true", {}).rc, 0);
   EXPECT_EQ(in_guest("true").rc, 0);

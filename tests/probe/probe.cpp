@@ -191,6 +191,55 @@ int exe_race(double seconds, unsigned long dev, unsigned long ino, const char* r
   return 0;
 }
 
+// forkbomb ATTEMPTS [HOLD]: a bounded fork bomb. Makes ATTEMPTS fork attempts whatever their
+// outcome, each child waiting until it is told to go, and prints
+// "forked N eagain E other O" (successes, failures with EAGAIN, other failures). With HOLD, a
+// path, it also writes that line into HOLD (atomically) and keeps its children until HOLD is
+// removed, for at most two minutes, so that a test can look at the guest at its limit. Then it
+// ends every child and reaps them; nothing of it is left.
+int forkbomb(int argc, char** argv) {
+  long attempts = std::strtol(argv[2], nullptr, 10);
+  const char* hold = argc > 3 ? argv[3] : nullptr;
+  setpgid(0, 0);  // a group of its own: the cleanup below must reach nothing else
+  long forked = 0;
+  long eagain = 0;
+  long other = 0;
+  for (long i = 0; i < attempts; ++i) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      pause();  // until the SIGTERM below
+      _exit(0);
+    }
+    if (pid > 0) {
+      ++forked;
+    } else if (errno == EAGAIN) {
+      ++eagain;
+    } else {
+      ++other;
+    }
+  }
+  char line[128];
+  std::snprintf(line, sizeof line, "forked %ld eagain %ld other %ld\n", forked, eagain, other);
+  std::fputs(line, stdout);
+  std::fflush(stdout);
+  if (hold != nullptr) {
+    std::string tmp = std::string(hold) + ".tmp";
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      ssize_t n = write(fd, line, std::strlen(line));
+      close(fd);
+      if (n > 0) rename(tmp.c_str(), hold);
+    }
+    for (int i = 0; i < 120 * 50 && access(hold, F_OK) == 0; ++i) usleep(20000);
+    unlink(hold);
+  }
+  signal(SIGTERM, SIG_IGN);
+  kill(0, SIGTERM);  // the children
+  while (wait(nullptr) > 0) {
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -435,8 +484,8 @@ int main(int argc, char** argv) {
   }
   // Resource probes (limits): fill MIB touches MIB MiB of anonymous memory and prints "ok" if it
   // was not killed; alloc MIB maps MIB MiB at once and prints ok or the errno name; burn SECONDS
-  // spins for SECONDS of wall time and prints "cpu SECONDS_USED wall SECONDS"; forkbomb forks
-  // sleeping children until fork fails and prints "forked N ERRNO".
+  // spins for SECONDS of wall time and prints "cpu SECONDS_USED wall SECONDS"; forkbomb: see
+  // forkbomb() above.
   if (!std::strcmp(what, "fill") && argc > 2) {
     size_t mib = std::strtoul(argv[2], nullptr, 10);
     for (size_t i = 0; i < mib; ++i) {
@@ -470,30 +519,7 @@ int main(int argc, char** argv) {
                 static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) / 1e9, wall);
     return 0;
   }
-  if (!std::strcmp(what, "forkbomb")) {
-    setpgid(0, 0);  // a group of its own: the cleanup below must reach nothing else
-    int n = 0;
-    int err = 0;
-    for (int i = 0; i < 100000; ++i) {
-      pid_t pid = fork();
-      if (pid < 0) {
-        err = errno;
-        break;
-      }
-      if (pid == 0) {
-        pause();
-        _exit(0);
-      }
-      ++n;
-    }
-    std::printf("forked %d %s\n", n, err != 0 ? strerrorname_np(err) : "none");
-    std::fflush(stdout);
-    signal(SIGTERM, SIG_IGN);
-    kill(0, SIGTERM);  // the children
-    while (wait(nullptr) > 0) {
-    }
-    return 0;
-  }
+  if (!std::strcmp(what, "forkbomb") && argc > 2) return forkbomb(argc, argv);
   std::fprintf(stderr, "probe: unknown test %s\n", what);
   return 2;
 }
