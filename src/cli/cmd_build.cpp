@@ -63,6 +63,10 @@ Without --context the context id comes from .defaults/context.next (default 4000
 ids in use. A failed or interrupted build leaves nothing behind. With --force an existing
 guest is kept as NAME~EPOCH~ in both roots.
 
+A new guest gets limits/processes 1024 (at most 1024 tasks) and sched/fill-rate 1,
+sched/interval 4 (CPU weight 100), or the files of .defaults/limits/ and .defaults/sched/
+instead (an empty file there: no default). A clone of a guest keeps its source's limits.
+
 Examples:
   vserver web01 build -m busybox --hostname web01.example.org
   vserver web02 build -m template --context 40012 --interface eth0:192.0.2.10/24 \
