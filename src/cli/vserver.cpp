@@ -12,6 +12,7 @@
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
 #include "runtime/runtime.hpp"
+#include "runtime/scripts.hpp"
 #include "state/state.hpp"
 #include "storage/layout.hpp"
 
@@ -128,6 +129,9 @@ int cmd_check(const Globals& g, const std::string& name, const Args& args) {
   auto plan = cgroup::plan_limits(cfg, runtime::host_facts());
   for (const auto& n : plan.notes) std::cout << "note: " << n << '\n';
   for (const auto& n : cgroup::safety_notes(cfg, plan)) std::cout << "note: " << n << '\n';
+  for (const auto& n : runtime::scriptlet_notes(g.roots, cfg.cfgdir)) {
+    std::cout << "note: " << n << '\n';
+  }
   return 0;
 }
 

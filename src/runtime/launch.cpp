@@ -31,6 +31,7 @@
 
 #include <fmt/format.h>
 #include <linux/close_range.h>
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -47,6 +48,7 @@
 #include "runtime/network.hpp"
 #include "runtime/rootfs.hpp"
 #include "runtime/runtime.hpp"
+#include "runtime/scripts.hpp"
 #include "runtime/security.hpp"
 #include "state/state.hpp"
 #include "storage/layout.hpp"
@@ -429,7 +431,21 @@ struct Launch {
   // A supervisor of its own (not the caller on a terminal): it turns into vserver-monitor while
   // the guest runs.
   bool detached = false;
+  // Where the pre-start scripts write: the caller's output while it waits for the start (-1:
+  // this process's own).
+  int script_out = -1;
+  int script_err = -1;
 };
+
+// Runs the post-start scripts of a guest whose init runs: a failing one is reported, and the
+// guest goes on running.
+void run_post_start(const config::Roots& roots, const ScriptTarget& target) {
+  try {
+    run_scriptlets(roots, target, Scriptlet::post_start);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vserver %s: warning: %s\n", target.name.c_str(), e.what());
+  }
+}
 
 // The serving process of a guest's /proc views, restarted when it dies while the guest runs (at
 // most kMaxRestarts times a minute, so that a server crashing at once does not spin).
@@ -701,12 +717,18 @@ Outcome supervise(const Launch& l, Started started) {
   sigset_t old;
   sigprocmask(SIG_BLOCK, &set, &old);
 
+  // pre-start scripts run once the guest's cgroup, mounts and network exist, before its init.
+  ScriptTarget target{cfg.id(), cfg.cfgdir, cfg.vdir, l.context};
+  ScriptletFiles pre_start = find_scriptlets(l.roots, cfg.cfgdir, Scriptlet::pre_start);
+  bool run_pre_start = !pre_start.guest.empty() || !pre_start.defaults.empty();
+
   bool in_cgroup = false;
   pid_t pid = clone_into_cgroup(flags, cg_dir.get(), in_cgroup);
   if (pid < 0) throw_errno("clone", "namespaces of guest " + cfg.name);
   // The child goes on at once unless it has to be moved into a cgroup (it must be in all of them
-  // before it makes its cgroup namespace) or the supervisor sets up its network.
-  cs.wait_go = !in_cgroup || !cg.v1_dirs().empty() || net_by_supervisor;
+  // before it makes its cgroup namespace), or the supervisor sets up its network or runs
+  // pre-start scripts.
+  cs.wait_go = !in_cgroup || !cg.v1_dirs().empty() || net_by_supervisor || run_pre_start;
   if (pid == 0) {
     sigprocmask(SIG_SETMASK, &old, nullptr);
     for (int s : {SIGTERM, SIGHUP, SIGINT, SIGQUIT}) ::signal(s, SIG_DFL);
@@ -727,6 +749,13 @@ Outcome supervise(const Launch& l, Started started) {
   NetworkResult net;
   NetworkGuard net_guard(net);
   if (net_by_supervisor) net = setup_network(cfg, l.context, init);
+  if (run_pre_start) {
+    try {
+      run_scriptlets(l.roots, target, Scriptlet::pre_start, l.script_out, l.script_err);
+    } catch (const Error& e) {
+      rethrow_with_context(e, "start guest " + cfg.name);
+    }
+  }
   if (cs.wait_go && ::send(parent_end.get(), "G", 1, MSG_NOSIGNAL) != 1) {
     throw_errno("start guest", cfg.name);
   }
@@ -867,11 +896,13 @@ int restart_runs(const config::Roots& roots, const config::GuestConfig& first_cf
     try {
       cfg = config::load_guest(roots, first_cfg.id());
       check_supported(cfg);
+      run_scriptlets(roots, {cfg.id(), cfg.cfgdir, cfg.vdir, cfg.context}, Scriptlet::initialize);
       overlay = storage::guest_overlay(roots, cfg);
       if (overlay) storage::check_overlay(cfg, *overlay);
       if (cfg.context || state::claim_context(roots, context, cfg.id())) {
         context = runtime_context(roots, cfg);
       }
+      run_scriptlets(roots, {cfg.id(), cfg.cfgdir, cfg.vdir, context}, Scriptlet::prepre_start);
       prepared.emplace(storage::prepare(roots, cfg));
       for (const auto& note : prepared->notes) {
         std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), note.c_str());
@@ -893,6 +924,7 @@ int restart_runs(const config::Roots& roots, const config::GuestConfig& first_cf
         prepared->keep();
         lock.reset();
         context_guard.dismiss();
+        run_post_start(roots, {cfg.id(), cfg.cfgdir, cfg.vdir, context});
       });
     } catch (const Error& e) {
       std::fprintf(stderr, "vserver %s: restart failed: %s\n", cfg.name.c_str(), e.what());
@@ -911,6 +943,20 @@ int supervise_runs(const Launch& first, Started first_started) {
   ignore_stop_signal_between_runs();
   Outcome out = supervise(first, first_started);
   return restart_runs(first.roots, first.cfg, first.context, out, first.detached);
+}
+
+// Closes every descriptor from 3 up but those in keep (-1 entries are ignored).
+void close_all_but(std::vector<int> keep) {
+  keep.push_back(2);
+  std::sort(keep.begin(), keep.end());
+  for (size_t i = 0; i < keep.size(); ++i) {
+    if (keep[i] < 2) continue;
+    unsigned first = static_cast<unsigned>(keep[i]) + 1;
+    unsigned last = i + 1 < keep.size() ? static_cast<unsigned>(keep[i + 1]) - 1 : ~0U;
+    if (first <= last && ::syscall(SYS_close_range, first, last, 0) != 0) {
+      throw_errno("close_range", "inherited descriptors of the supervisor");
+    }
+  }
 }
 
 void redirect_stdio(const config::Roots& roots, const std::string& name) {
@@ -953,11 +999,25 @@ void cleanup(const config::Roots& roots, const state::GuestState& st) {
   }
   // Remove the record only if it is still this run's (a new start may have replaced it).
   auto now = state::read_state(roots, st.name);
-  if (!now || (now->init_pid == st.init_pid && now->init_start_ticks == st.init_start_ticks)) {
+  bool ended_here = false;
+  if (now && now->init_pid == st.init_pid && now->init_start_ticks == st.init_start_ticks) {
+    ended_here = state::remove_state(roots, st.name);
+  } else if (!now) {
     state::remove_state(roots, st.name);
   }
   state::release_context(roots, st.context, st.name);
   storage::release(roots, st.name);
+  // Whoever removed the record (the supervisor, or vserver stop or start after a supervisor that
+  // died) runs the stop scripts, once. A failing one cannot undo the stop: it is reported.
+  if (!ended_here || st.cfgdir.empty()) return;
+  ScriptTarget target{st.name, st.cfgdir, st.vdir, st.context};
+  for (Scriptlet s : {Scriptlet::post_stop, Scriptlet::postpost_stop}) {
+    try {
+      run_scriptlets(roots, target, s);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "vserver %s: warning: %s\n", st.name.c_str(), e.what());
+    }
+  }
 }
 
 int start(const config::Roots& roots, const config::GuestConfig& cfg, const StartOptions& opts) {
@@ -977,8 +1037,22 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
     wait_for_old_supervisor(*st);
     cleanup(roots, *st);
   }
+  // util-vserver's first scriptlets: initialize before anything is made for the guest,
+  // prepre-start once its context id is claimed. Either failing ends the start here.
+  ScriptTarget target{cfg.id(), cfg.cfgdir, cfg.vdir, cfg.context};
+  try {
+    run_scriptlets(roots, target, Scriptlet::initialize);
+  } catch (const Error& e) {
+    rethrow_with_context(e, "start guest " + cfg.name);
+  }
   int context = runtime_context(roots, cfg);
   ContextGuard context_guard(roots, context, cfg.id());
+  target.context = context;
+  try {
+    run_scriptlets(roots, target, Scriptlet::prepre_start);
+  } catch (const Error& e) {
+    rethrow_with_context(e, "start guest " + cfg.name);
+  }
   Launch l{roots,
            cfg,
            context,
@@ -1010,6 +1084,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
       storage.keep();
       lock.reset();
       context_guard.dismiss();  // the guest's cleanup drops it
+      run_post_start(roots, target);
     });
   }
 
@@ -1028,13 +1103,14 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
       ::setsid();
       lock.reset();  // closes our copy only: the caller's holds the lock until we report
       set_process_title("vserver-supervisor " + cfg.name);
+      // The caller's output, for the pre-start scripts, until the caller is told the guest runs.
+      UniqueFd caller_out(::fcntl(1, F_DUPFD_CLOEXEC, 3));
+      UniqueFd caller_err(::fcntl(2, F_DUPFD_CLOEXEC, 3));
       redirect_stdio(roots, cfg.id());
       // Nothing else of the caller's may stay open here (a pipe would keep its reader waiting).
-      auto keep = static_cast<unsigned>(report_write.get());
-      if ((keep > 3 && ::syscall(SYS_close_range, 3U, keep - 1, 0) != 0) ||
-          ::syscall(SYS_close_range, keep + 1, ~0U, 0) != 0) {
-        throw_errno("close_range", "inherited descriptors of the supervisor");
-      }
+      close_all_but({report_write.get(), caller_out.get(), caller_err.get()});
+      l.script_out = caller_out.get();
+      l.script_err = caller_err.get();
       // The caller may be gone (killed) by the time we report: that must not end the supervision.
       ::signal(SIGPIPE, SIG_IGN);
       rc = supervise_runs(l, [&] {
@@ -1044,6 +1120,9 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
           std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
         }
         report_write.reset();
+        caller_out.reset();
+        caller_err.reset();
+        l.script_out = l.script_err = -1;
       });
     } catch (const std::exception& e) {
       if (report_write) {
@@ -1062,6 +1141,8 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   if (report == "OK") {
     storage.keep();
     context_guard.dismiss();  // the supervisor's cleanup drops it
+    lock.reset();
+    run_post_start(roots, target);
     return 0;
   }
   // The supervisor failed: it has cleaned up and is exiting; collect it.

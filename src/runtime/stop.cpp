@@ -11,6 +11,7 @@
 #include "cgroup/cgroup.hpp"
 #include "runtime/internal.hpp"
 #include "runtime/runtime.hpp"
+#include "runtime/scripts.hpp"
 #include "state/state.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
@@ -144,6 +145,13 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
     cleanup(roots, *st);
     return false;
   }
+  // util-vserver's pre-stop scripts, in the guest's root while it still runs. One that fails is
+  // reported: the guest is stopped all the same.
+  try {
+    run_scriptlets(roots, {cfg.id(), cfg.cfgdir, cfg.vdir, st->context}, Scriptlet::pre_stop);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vserver %s: warning: %s\n", cfg.name.c_str(), e.what());
+  }
   cgroup::GuestCgroup cg = guest_cgroup(*st);
   // Tell the supervisor that the guest is being stopped, so that it does not take a reboot on the
   // way down (an init that reboots on SIGINT, a shutdown script) for a reboot to restart from.
@@ -170,11 +178,22 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
   if (!cg.kill_all()) {
     throw Error("stop guest " + cfg.name + ": processes remain in " + st->cgroup);
   }
-  // The supervisor, if alive, removes cgroup and record itself; wait for it, then make sure.
+  // The supervisor, if alive, removes cgroup and record itself, then runs the post-stop scripts;
+  // wait for it, then make sure. One that has not removed the record in 10 s is stuck and killed
+  // (the cleanup below runs the scripts then); one that runs the scripts is waited for.
   if (state::supervisor_alive(*st)) {
     try {
       UniqueFd sfd = pidfd_open(st->supervisor_pid, "supervisor of " + cfg.name);
-      if (!wait_pidfd(sfd.get(), 10000)) pidfd_signal(sfd.get(), SIGKILL);
+      if (!wait_pidfd(sfd.get(), 10000)) {
+        auto now = state::read_state(roots, cfg.id());
+        if (now && now->init_pid == st->init_pid) {
+          pidfd_signal(sfd.get(), SIGKILL);
+        } else {
+          std::fprintf(stderr, "vserver %s: waiting for its post-stop scripts\n", cfg.name.c_str());
+          while (!wait_pidfd(sfd.get(), 60000)) {
+          }
+        }
+      }
     } catch (const Error&) {
     }
   }

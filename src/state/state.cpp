@@ -99,11 +99,15 @@ void write_state(const config::Roots& roots, const GuestState& st) {
   write_file_atomic(state_file(roots, st.name), j.dump(2) + "\n", 0644, false);
 }
 
-void remove_state(const config::Roots& roots, std::string_view name) {
+bool remove_state(const config::Roots& roots, std::string_view name) {
+  fs::path record = roots.run_dir(name) / "state";
+  bool removed = ::unlink(record.c_str()) == 0;
+  if (!removed && errno != ENOENT && errno != ENOTDIR) throw_errno("remove", record.string());
   std::error_code ec;
   fs::remove_all(roots.run_dir(name), ec);
   if (ec)
     throw Error(errno_message("remove", roots.run_dir(name).string(), ec.value()), ec.value());
+  return removed;
 }
 
 std::optional<std::uint64_t> process_start_ticks(pid_t pid) {

@@ -44,8 +44,9 @@ GuestState parse_state(std::string_view text);
 std::optional<GuestState> read_state(const config::Roots& roots, std::string_view name);
 // Writes it atomically (creating RUN_ROOT/NAME).
 void write_state(const config::Roots& roots, const GuestState& st);
-// Removes RUN_ROOT/NAME and everything in it. No error if absent.
-void remove_state(const config::Roots& roots, std::string_view name);
+// Removes RUN_ROOT/NAME and everything in it. No error if absent. Returns whether this call
+// removed the record (of two callers at once, exactly one is told so).
+bool remove_state(const config::Roots& roots, std::string_view name);
 
 // Start time (field 22 of /proc/PID/stat, clock ticks since boot) of a pid, nullopt if gone.
 std::optional<std::uint64_t> process_start_ticks(pid_t pid);
