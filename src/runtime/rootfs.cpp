@@ -189,10 +189,17 @@ void setup_run(int rootfd, const std::string& root, const config::GuestConfig& c
   if (fstab_mounts(cfg, "/run") || !wants_run_tmpfs(rootfd)) return;
   do_mount("tmpfs", at(rootfd, root, "/run", false).where(), "tmpfs", MS_NOSUID | MS_NODEV,
            "mode=755,size=20%");
-  if (cfg.init.style == config::InitStyle::systemd && !fstab_mounts(cfg, "/run/lock")) {
+  if (fstab_mounts(cfg, "/run/lock")) return;
+  if (cfg.init.style == config::InitStyle::systemd) {
     do_mount("tmpfs", at(rootfd, root, "/run/lock", true).where(), "tmpfs",
              MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=5m");
+    return;
   }
+  // What Debian's mount scripts (initscripts' mount-functions.sh), which a guest does not run,
+  // make in a new /run: /run/lock, where /var/lock points, writable by all as /tmp is.
+  auto run = at(rootfd, root, "/run", false);
+  if (::mkdirat(run.fd.get(), "lock", 01777) != 0) throw_errno("create", root + "/run/lock");
+  if (::fchmodat(run.fd.get(), "lock", 01777, 0) != 0) throw_errno("chmod", root + "/run/lock");
 }
 
 // What systemd as the guest's init needs and cannot mount itself without CAP_SYS_ADMIN: the

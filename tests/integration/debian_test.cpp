@@ -58,6 +58,12 @@ TEST(Debian, SysvGuestRunsCronInsideRebootsAndHalts) {
   r = env.run({g, "exec", "cat", "/run/crond.pid"});
   EXPECT_EQ(r.rc, 0) << r;
   EXPECT_FALSE(std::filesystem::exists(env.vdir(g) / "run/crond.pid"));
+  // /var/lock (-> /run/lock) is there and writable by all, as after Debian's mount scripts:
+  // apache2's init script makes its lock directory with mktemp there.
+  r = env.run({g, "exec", "mktemp", "-d", "/var/lock/apache2.XXXXXXXXXX"});
+  EXPECT_EQ(r.rc, 0) << r;
+  r = env.run({g, "exec", "stat", "-c", "%a", "/run/lock"});
+  EXPECT_EQ(r.out, "1777\n") << r;
 
   // reboot inside (sysvinit's reboot → shutdown → /run/initctl → rc 6 → reboot(2)): the same guest
   // runs again, freshly booted, with a new cron.

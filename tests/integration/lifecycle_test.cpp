@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -412,6 +413,34 @@ TEST(Lifecycle, StartLeavesNoDescriptorOfTheCallerOpen) {
       "/bin/sh", {"-c", "out=$(" + vserver + " " + g + " start 3>&1); echo started"}, "", 20);
   EXPECT_EQ(r.rc, 0) << r;
   EXPECT_EQ(r.out, "started\n") << r;
+}
+
+}  // namespace
+
+namespace {
+
+// A root whose /var/run points to /run (Debian's layout) gets a fresh /run, with /run/lock
+// writable by all as Debian's mount scripts (which a guest does not run) would make it.
+TEST(Lifecycle, FreshRunHasALockDirectory) {
+  namespace fs = std::filesystem;
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  fs::path root = env.vdir(g);
+  fs::create_directories(root / "run");
+  fs::create_directories(root / "var");
+  fs::remove_all(root / "var/run");
+  fs::create_symlink("/run", root / "var/run");
+  fs::remove_all(root / "var/lock");
+  fs::create_symlink("/run/lock", root / "var/lock");
+  std::ofstream(root / "run/stale.pid") << "1\n";
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  Result r = env.run({g, "exec", "stat", "-c", "%a", "/var/lock/", "/run/lock"});
+  EXPECT_EQ(r.out, "1777\n1777\n") << r;
+  r = env.run({g, "exec", "ls", "/run/stale.pid"});
+  EXPECT_NE(r.rc, 0) << r;
+  ASSERT_EQ(env.run({g, "stop"}).rc, 0);
+  it::expect_nothing_left(env, g);
 }
 
 }  // namespace
