@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <cerrno>
 #include <charconv>
+#include <filesystem>
+#include <optional>
 
 #include "runtime/runtime.hpp"
 #include "sys/error.hpp"
@@ -127,6 +129,24 @@ std::vector<std::string> apply_limits(const config::Roots& roots, const config::
   if (!c.cpu_burst_us) c.cpu_burst_us = 0;
   if (!c.cpu_weight) c.cpu_weight = 100;
   auto cg = guest_cgroup(*st);
+  // Without cpuset/, the guest's CPUs and memory nodes are its parent's: on cgroup v2 an empty
+  // cpuset.cpus follows the parent; a v1 cpuset needs the parent's lists written into it.
+  if (!c.cpuset_cpus || !c.cpuset_mems) {
+    std::optional<fs::path> dir;
+    if (cg.version() == cgroup::Version::v2) {
+      dir = cg.path();
+    } else if (auto it = cg.v1_dirs().find("cpuset"); it != cg.v1_dirs().end()) {
+      dir = it->second;
+    }
+    auto parents = [&](const char* file) -> std::string {
+      if (cg.version() == cgroup::Version::v2) return "\n";
+      return std::string(trim(read_file(dir->parent_path() / file)));
+    };
+    if (dir && fs::exists(*dir / "cpuset.cpus")) {
+      if (!c.cpuset_cpus) c.cpuset_cpus = parents("cpuset.cpus");
+      if (!c.cpuset_mems) c.cpuset_mems = parents("cpuset.mems");
+    }
+  }
   for (const auto& w : cgroup::cgroup_writes(c, cg.version())) {
     try {
       cg.write(w);

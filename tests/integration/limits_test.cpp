@@ -384,6 +384,27 @@ TEST_F(Limits, CpusetIsSeenInside) {
   EXPECT_NE(r.out.find("\t0\n"), std::string::npos) << r;
 }
 
+// A cpuset set live, then unset live: the guest gets its parent's CPUs back.
+TEST_F(Limits, LiveCpusetUnsetGivesTheCpusBack) {
+  if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "needs two CPUs";
+  start();
+  auto allowed = [](const std::string& status) {
+    auto pos = status.find("Cpus_allowed_list:");
+    return status.substr(pos, status.find('\n', pos) - pos);
+  };
+  std::string host = allowed(vs::read_file("/proc/self/status"));
+  Result r = env_->run({g_, "limit", "set", "cpuset/cpus", "0"});
+  ASSERT_EQ(r.rc, 0) << r;
+  r = in_guest("cat /proc/self/status");
+  EXPECT_EQ(allowed(r.out), "Cpus_allowed_list:\t0") << r;
+  r = env_->run({g_, "limit", "unset", "cpuset/cpus"});
+  ASSERT_EQ(r.rc, 0) << r;
+  r = in_guest("cat /proc/self/status");
+  EXPECT_EQ(allowed(r.out), host) << r;
+  r = in_guest("nproc");
+  EXPECT_EQ(r.out, std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) + "\n") << r;
+}
+
 // Stopping removes the cgroup directories of every hierarchy and the /proc server.
 TEST_F(Limits, StopLeavesNothing) {
   env_->write_config(g_, "limits/memory", "64M\n");
