@@ -1186,6 +1186,16 @@ void delete_guest(const config::Roots& roots_in, std::string_view name_in) {
   if (::unlink(image.c_str()) != 0 && errno != ENOENT) throw_errno("remove", image.string());
   detail::remove_tree(cfgdir);
   state::remove_state(roots, name);
+  // Nothing of the guest stays: its console log, its lock, and the directories of unified
+  // guests and bases when it was the last to use them.
+  fs::path log = roots.console_log(name);
+  if (::unlink(log.c_str()) != 0 && errno != ENOENT) throw_errno("remove", log.string());
+  fs::path layers = storage::layers_root(roots);
+  if (::rmdir(layers.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
+    throw_errno("remove", layers.string());
+  }
+  storage::remove_unused_bases_dir(roots);
+  lock.remove_file();
 }
 
 }  // namespace vs::build

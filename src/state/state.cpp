@@ -316,18 +316,32 @@ void release_context(const config::Roots& roots, int id, std::string_view name) 
 GuestLock::GuestLock(const config::Roots& roots, std::string_view name) {
   fs::path dir = roots.run / ".lock";
   make_dirs(dir);
-  fs::path file = dir / name;
-  fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd_ < 0) throw_errno("open lock", file.string());
-  while (::flock(fd_, LOCK_EX) != 0) {
-    if (errno == EINTR) continue;
-    int err = errno;
-    ::close(fd_);
-    throw_errno("lock", file.string(), err);
+  file_ = dir / name;
+  for (;;) {
+    UniqueFd fd(::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) throw_errno("open lock", file_.string());
+    while (::flock(fd.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw_errno("lock", file_.string());
+    }
+    // The holder before us may have removed the file (remove_file): then lock the new one.
+    struct stat held {};
+    struct stat now {};
+    if (::fstat(fd.get(), &held) != 0) throw_errno("stat lock", file_.string());
+    if (::stat(file_.c_str(), &now) != 0) {
+      if (errno != ENOENT) throw_errno("stat lock", file_.string());
+    } else if (now.st_dev == held.st_dev && now.st_ino == held.st_ino) {
+      fd_ = fd.release();
+      return;
+    }
   }
 }
 
-GuestLock::GuestLock(GuestLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+void GuestLock::remove_file() const {
+  if (::unlink(file_.c_str()) != 0 && errno != ENOENT) throw_errno("remove lock", file_.string());
+}
+
+GuestLock::GuestLock(GuestLock&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)), file_(std::move(o.file_)) {}
 
 GuestLock::~GuestLock() {
   if (fd_ >= 0) ::close(fd_);

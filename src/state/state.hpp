@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -85,9 +86,13 @@ class GuestLock {
   ~GuestLock();
   // The lock fd, so that a forked supervisor can keep holding it until the start is done.
   [[nodiscard]] int fd() const noexcept { return fd_; }
+  // Removes the lock's file (delete, rename), while it is held: whoever waits on it then finds
+  // it gone and locks the file made anew, so two never hold the guest at once.
+  void remove_file() const;
 
  private:
   int fd_ = -1;
+  std::filesystem::path file_;
 };
 
 }  // namespace vs::state

@@ -74,13 +74,40 @@ void check_name(std::string_view base) {
 }  // namespace
 
 BaseLock::BaseLock(const config::Roots& roots) {
-  make_bases_dir(roots);
   fs::path file = bases_dir(roots) / ".lock";
-  fd_ = open_file(file, O_RDWR | O_CREAT, 0600);
-  while (::flock(fd_.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) throw_errno("lock", file.string());
-    build::detail::check_interrupted();
+  for (;;) {
+    make_bases_dir(roots);
+    UniqueFd fd = open_file(file, O_RDWR | O_CREAT, 0600);
+    while (::flock(fd.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw_errno("lock", file.string());
+      build::detail::check_interrupted();
+    }
+    // The holder before us may have removed the unused directory (remove_unused_bases_dir):
+    // then lock the file made anew.
+    struct stat held {};
+    struct stat now {};
+    if (::fstat(fd.get(), &held) != 0) throw_errno("stat lock", file.string());
+    if (::stat(file.c_str(), &now) != 0) {
+      if (errno != ENOENT) throw_errno("stat lock", file.string());
+    } else if (now.st_dev == held.st_dev && now.st_ino == held.st_ino) {
+      fd_ = std::move(fd);
+      return;
+    }
   }
+}
+
+void remove_unused_bases_dir(const config::Roots& roots) {
+  fs::path dir = bases_dir(roots);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return;
+  BaseLock lock(roots);
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename() != ".lock") return;
+  }
+  fs::path file = dir / ".lock";
+  if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw_errno("remove", file.string());
+  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) throw_errno("remove", dir.string());
 }
 
 bool base_exists(const config::Roots& roots, std::string_view base) {

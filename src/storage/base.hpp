@@ -29,6 +29,9 @@ class BaseLock {
   UniqueFd fd_;
 };
 
+// Removes VDIR_ROOT/.bases when it holds no base (nothing but its lock), under that lock.
+void remove_unused_bases_dir(const config::Roots& roots);
+
 // Makes base opts.name from opts.method: template (opts.archives), busybox (opts.busybox) or
 // clone (opts.source: a stopped guest, unified or not, or a directory; copied with reflinks where
 // the filesystem shares extents). Built in VDIR_ROOT/.bases/.BASE.build-PID and renamed into place:

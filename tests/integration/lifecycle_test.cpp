@@ -347,10 +347,17 @@ TEST(Lifecycle, DeleteRefusesRunningGuestAndRemovesStoppedOne) {
   r = env.run({g, "delete"});
   EXPECT_NE(r.rc, 0) << r;
   EXPECT_TRUE(std::filesystem::exists(env.cfgdir(g)));
+  ASSERT_TRUE(std::filesystem::exists(env.log_root() / (g + ".log")));
   r = env.run({g, "delete", "--yes"});
   EXPECT_EQ(r.rc, 0) << r;
   EXPECT_FALSE(std::filesystem::exists(env.cfgdir(g)));
   EXPECT_FALSE(std::filesystem::exists(env.vdir(g)));
+  // Nothing else of it is left: its console log, its lock, empty directories for unified guests
+  // and bases.
+  EXPECT_FALSE(std::filesystem::exists(env.log_root() / (g + ".log")));
+  EXPECT_FALSE(std::filesystem::exists(env.run_root() / ".lock" / g));
+  EXPECT_FALSE(std::filesystem::exists(env.vdir_root() / ".layers"));
+  EXPECT_FALSE(std::filesystem::exists(env.vdir_root() / ".bases"));
 }
 
 }  // namespace
