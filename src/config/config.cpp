@@ -450,11 +450,21 @@ void read_flags_and_caps(TreeReader& r, GuestConfig& cfg) {
   }
 
   if (auto caps = r.list("ccapabilities")) {
-    for (const auto& c : caps->lines) {
+    for (const auto& line : caps->lines) {
+      // "~NAME" or "!NAME" clears a context capability that is on by default (raw_icmp).
+      bool clear = !line.empty() && (line.front() == '~' || line.front() == '!');
+      std::string_view c = clear ? std::string_view(line).substr(1) : std::string_view(line);
       if (auto canonical = canonical_context_capability(c)) {
-        cfg.ccapabilities.insert(std::string(*canonical));
+        std::string name(*canonical);
+        if (clear) {
+          cfg.ccapabilities.erase(name);
+          cfg.ccapabilities_cleared.insert(name);
+        } else {
+          cfg.ccapabilities.insert(name);
+          cfg.ccapabilities_cleared.erase(name);
+        }
       } else {
-        r.problem(caps->path, "unknown context capability " + quote(c));
+        r.problem(caps->path, "unknown context capability " + quote(line));
       }
     }
   }
@@ -2009,10 +2019,12 @@ void write_guest(const GuestConfig& cfg) {
   } else {
     w.put_lines("bcapabilities", caps);
   }
-  if (cfg.ccapabilities.empty()) {
+  std::vector<std::string> ccaps(cfg.ccapabilities.begin(), cfg.ccapabilities.end());
+  for (const auto& c : cfg.ccapabilities_cleared) ccaps.push_back("~" + c);
+  if (ccaps.empty()) {
     w.remove("ccapabilities");
   } else {
-    w.put_lines("ccapabilities", cfg.ccapabilities);
+    w.put_lines("ccapabilities", ccaps);
   }
 
   if (cfg.nice) {

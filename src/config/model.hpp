@@ -230,7 +230,9 @@ struct GuestConfig {
   std::set<std::string> cflags;         // cflags (or legacy flags), lower-case known flag names
   std::uint64_t bcapabilities = 0;      // the resolved capability bounding set, bit per CAP_*
   std::set<std::string> ccapabilities;  // lower-case known context capability names
-  std::optional<int> nice;              // -20..19
+  // Context capabilities on by default that ccapabilities clears ("~raw_icmp" or "!raw_icmp").
+  std::set<std::string> ccapabilities_cleared;
+  std::optional<int> nice;  // -20..19
   InitConfig init;
   NetworkMode network = NetworkMode::automatic;
   bool create_bridge = false;  // network/create-bridge: create missing bridges named by dev
@@ -252,6 +254,9 @@ struct GuestConfig {
   // The guest's identity on the host (state record, lock, cgroup, log): the name of its
   // configuration directory. The name file is a display name and may differ.
   [[nodiscard]] std::string id() const { return cfgdir.filename().string(); }
+  // util-vserver's raw_icmp context capability, on unless ccapabilities clears it: raw ICMP and
+  // ICMPv6 sockets, for ping (runtime/security.hpp).
+  [[nodiscard]] bool raw_icmp() const { return ccapabilities_cleared.count("raw_icmp") == 0; }
 };
 
 }  // namespace vs::config

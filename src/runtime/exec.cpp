@@ -241,8 +241,8 @@ void attach_new_pty(int sock) {
     std::string program = find_program(argv[0], env);
     if (opts.login) argv[0] = "-" + argv[0].substr(argv[0].rfind('/') + 1);
     if (::syscall(SYS_close_range, 3U, ~0U, 0) != 0) throw_errno("close_range", "descriptors");
-    install_seccomp(cfg.ccapabilities);
-    limit_bounding_set(cfg.bcapabilities);
+    install_seccomp(guest_filter(cfg));
+    limit_bounding_set(guest_bounding_set(cfg));
     if (u.uid != 0 || u.gid != 0 || !u.groups.empty()) {
       if (::setgroups(u.groups.size(), u.groups.data()) != 0) throw_errno("setgroups", u.name);
       if (::setresgid(u.gid, u.gid, u.gid) != 0) throw_errno("setgid", std::to_string(u.gid));
@@ -251,7 +251,7 @@ void attach_new_pty(int sock) {
       // Changing from uid 0 clears the capability sets.
       if (::setresuid(u.uid, u.uid, u.uid) != 0) throw_errno("setuid", std::to_string(u.uid));
     } else {
-      set_capabilities(cfg.bcapabilities);
+      set_capabilities(guest_bounding_set(cfg));
     }
     exec_program(program, argv, env, late_limits);
   } catch (const std::exception& e) {

@@ -264,7 +264,7 @@ struct ChildSetup {
   try {
     char go = 0;
     if (cs.wait_go && ::read(sync_fd, &go, 1) != 1) ::_exit(127);  // the supervisor went away
-    // ping without CAP_NET_RAW (util-vserver's raw_icmp), in the guest's own network namespace.
+    // ping without CAP_NET_RAW too (ICMP datagram sockets), in the guest's own network namespace.
     if (cfg.network != config::NetworkMode::host) allow_ping();
     if (cs.loopback) loopback_up();
     // The cgroup namespace is rooted at the guest's cgroup, which we are in (in every hierarchy)
@@ -313,10 +313,10 @@ struct ChildSetup {
         throw_errno("execute init", argv[0] + " in guest " + cfg.name);
       }
     }
-    install_seccomp(cfg.ccapabilities);
+    install_seccomp(guest_filter(cfg));
     // systemd narrows the bounding set of its services (CapabilityBoundingSet=), which takes
     // CAP_SETPCAP; it only ever lowers what the guest has.
-    std::uint64_t bcaps = cfg.bcapabilities;
+    std::uint64_t bcaps = guest_bounding_set(cfg);
     if (cfg.init.style == config::InitStyle::systemd) bcaps |= std::uint64_t{1} << CAP_SETPCAP;
     drop_capabilities(bcaps);
     if (cfg.init.style == config::InitStyle::sysv) {

@@ -1,14 +1,17 @@
 #include "runtime/seccomp_policy.hpp"
 
 #include <linux/fs.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <string>
+#include <utility>
 
 #include "sys/error.hpp"
 #include "sys/fd.hpp"
@@ -86,9 +89,68 @@ void check(int rc, const std::string& what) {
   if (rc < 0) throw_errno("seccomp", what, -rc);
 }
 
+// raw_icmp on mainline: CAP_NET_RAW in the guest, and these rules that leave it raw ICMP and
+// ICMPv6 sockets only (what ping needs), as the VServer kernel's VXC_RAW_ICMP did.
+void add_raw_icmp_rules(scmp_filter_ctx ctx) {
+  const uint32_t deny = SCMP_ACT_ERRNO(EPERM);
+  constexpr uint64_t kInt = 0xffffffffU;  // the kernel reads these arguments as int
+  constexpr uint64_t kType = 0xf;         // SOCK_TYPE_MASK: SOCK_NONBLOCK and SOCK_CLOEXEC aside
+  // Packet sockets of every type, and the old (AF_INET, SOCK_PACKET) spelling of one.
+  check(seccomp_rule_add(ctx, deny, SCMP_SYS(socket), 1,
+                         SCMP_A0(SCMP_CMP_MASKED_EQ, kInt, AF_PACKET)),
+        "deny packet sockets");
+  check(seccomp_rule_add(ctx, deny, SCMP_SYS(socket), 1,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, kType, SOCK_PACKET)),
+        "deny SOCK_PACKET");
+  // Raw IPv4 and IPv6 sockets of any protocol but ICMP and ICMPv6 (IPPROTO_RAW among them, which
+  // writes whole IP headers).
+  check(seccomp_rule_add(ctx, deny, SCMP_SYS(socket), 3, SCMP_A0(SCMP_CMP_MASKED_EQ, kInt, AF_INET),
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, kType, SOCK_RAW),
+                         SCMP_A2(SCMP_CMP_NE, IPPROTO_ICMP)),
+        "deny raw IPv4 sockets but ICMP");
+  check(seccomp_rule_add(
+            ctx, deny, SCMP_SYS(socket), 3, SCMP_A0(SCMP_CMP_MASKED_EQ, kInt, AF_INET6),
+            SCMP_A1(SCMP_CMP_MASKED_EQ, kType, SOCK_RAW), SCMP_A2(SCMP_CMP_NE, IPPROTO_ICMPV6)),
+        "deny raw IPv6 sockets but ICMPv6");
+  // Raw sockets of the other families, but Unix sockets (SOCK_RAW is a datagram there) and
+  // netlink (iproute2's sockets are SOCK_RAW), which need no capability. The kernel knows fewer
+  // than 64 families and refuses the others itself.
+  for (int family = 0; family < 64; ++family) {
+    if (family == AF_UNIX || family == AF_INET || family == AF_INET6 || family == AF_NETLINK ||
+        family == AF_PACKET) {
+      continue;
+    }
+    check(seccomp_rule_add(ctx, deny, SCMP_SYS(socket), 2,
+                           SCMP_A0(SCMP_CMP_MASKED_EQ, kInt, static_cast<uint64_t>(family)),
+                           SCMP_A1(SCMP_CMP_MASKED_EQ, kType, SOCK_RAW)),
+          "deny raw sockets of family " + std::to_string(family));
+  }
+  // An ICMP socket that writes its own IP header carries any protocol; a transparent one sends
+  // from any address.
+  const std::pair<int, int> options[] = {{SOL_IP, IP_HDRINCL},
+                                         {SOL_IPV6, IPV6_HDRINCL},
+                                         {SOL_IP, IP_TRANSPARENT},
+                                         {SOL_IPV6, IPV6_TRANSPARENT}};
+  for (auto [level, name] : options) {
+    check(seccomp_rule_add(ctx, deny, SCMP_SYS(setsockopt), 2,
+                           SCMP_A1(SCMP_CMP_MASKED_EQ, kInt, static_cast<uint64_t>(level)),
+                           SCMP_A2(SCMP_CMP_MASKED_EQ, kInt, static_cast<uint64_t>(name))),
+          "deny setsockopt " + std::to_string(level) + "/" + std::to_string(name));
+  }
+  // Ways to socket() and setsockopt() that the rules above cannot see: io_uring's socket and
+  // setsockopt operations, and i386's socketcall multiplexer (its arguments are in memory).
+  for (const char* name : {"io_uring_setup", "io_uring_enter", "io_uring_register", "socketcall"}) {
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) continue;
+    int rc = seccomp_rule_add(ctx, deny, nr, 0);
+    if (rc < 0 && rc != -EDOM && rc != -EFAULT) check(rc, std::string("deny ") + name);
+  }
+}
+
 }  // namespace
 
-std::vector<sock_filter> compile_guest_filter(bool allow_tiocsti, int optimize) {
+std::vector<sock_filter> compile_guest_filter(const GuestFilter& filter, int optimize) {
+  bool allow_tiocsti = filter.allow_tiocsti;
   SeccompCtx ctx(SCMP_ACT_ALLOW);
   // Guests keep setuid programs (su, passwd, ping): no no_new_privs. Loading the filter without it
   // needs CAP_SYS_ADMIN, which the loading process still has at that point.
@@ -132,6 +194,7 @@ std::vector<sock_filter> compile_guest_filter(bool allow_tiocsti, int optimize) 
   check(seccomp_rule_add(ctx.get(), deny, SCMP_SYS(ioctl), 1,
                          SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, FS_IOC_FSSETXATTR)),
         "deny ioctl(FS_IOC_FSSETXATTR)");
+  if (filter.raw_icmp_only) add_raw_icmp_rules(ctx.get());
 
   // libseccomp 2.5 writes the program to a file descriptor only.
   UniqueFd mem(::memfd_create("vserver-seccomp", MFD_CLOEXEC));

@@ -18,12 +18,32 @@ namespace vs::runtime {
 // comparisons instead of one for each rule.
 constexpr int kGuestFilterOptimize = 2;
 
+// What a guest's filter depends on.
+struct GuestFilter {
+  bool allow_tiocsti = false;  // context capability tiocsti
+  // The guest has CAP_NET_RAW for util-vserver's raw_icmp only: raw sockets other than ICMP and
+  // ICMPv6 are refused, and what would let an ICMP socket carry anything else.
+  bool raw_icmp_only = false;
+};
+// The number of filters: the index of one is allow_tiocsti + 2 * raw_icmp_only.
+inline constexpr int kGuestFilters = 4;
+constexpr int filter_index(const GuestFilter& f) {
+  return (f.allow_tiocsti ? 1 : 0) + (f.raw_icmp_only ? 2 : 0);
+}
+
 // The guest policy for the native architecture (on x86_64 also for 32-bit x86 and x32 binaries):
 // system calls a guest must never make fail with EPERM (module loading, kexec, raw filehandles,
 // swap, clock setting, mounts, keyrings, bpf, perf, user namespaces, TIOCSTI unless
-// allow_tiocsti), clone3 fails with ENOSYS; everything else is allowed. Throws Error when
-// libseccomp refuses a rule.
-std::vector<sock_filter> compile_guest_filter(bool allow_tiocsti,
+// allow_tiocsti), clone3 fails with ENOSYS; with raw_icmp_only, socket() of a raw socket other
+// than ICMP or ICMPv6 (netlink and Unix sockets excepted) or of any packet socket, the
+// setsockopt() options IP_HDRINCL, IPV6_HDRINCL, IP_TRANSPARENT and IPV6_TRANSPARENT, and
+// io_uring and socketcall (which would reach socket() past the filter) fail with EPERM;
+// everything else is allowed. Throws Error when libseccomp refuses a rule.
+std::vector<sock_filter> compile_guest_filter(const GuestFilter& filter,
                                               int optimize = kGuestFilterOptimize);
+inline std::vector<sock_filter> compile_guest_filter(bool allow_tiocsti,
+                                                     int optimize = kGuestFilterOptimize) {
+  return compile_guest_filter(GuestFilter{allow_tiocsti, false}, optimize);
+}
 
 }  // namespace vs::runtime

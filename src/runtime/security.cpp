@@ -19,21 +19,40 @@ namespace vs::runtime {
 
 namespace {
 
-// The programs compiled when vserver was built (src/gen/seccomp_bpf.cpp): kGuestFilterDenyTiocsti
-// and kGuestFilterAllowTiocsti.
+// The programs compiled when vserver was built (src/gen/seccomp_bpf.cpp): kGuestFilter0..3, by
+// filter_index.
 #include "runtime/seccomp_bpf.inc"
 
 static_assert(kGuestFilterOptimizeBuilt == kGuestFilterOptimize);
 
+constexpr std::uint64_t kNetRaw = std::uint64_t{1} << CAP_NET_RAW;
+
 }  // namespace
 
-std::span<const sock_filter> guest_seccomp_program(const std::set<std::string>& ccaps) {
-  if (ccaps.count("tiocsti") != 0) return kGuestFilterAllowTiocsti;
-  return kGuestFilterDenyTiocsti;
+std::uint64_t guest_bounding_set(const config::GuestConfig& cfg) {
+  return cfg.raw_icmp() ? cfg.bcapabilities | kNetRaw : cfg.bcapabilities;
 }
 
-void install_seccomp(const std::set<std::string>& ccaps) {
-  std::span<const sock_filter> prog = guest_seccomp_program(ccaps);
+GuestFilter guest_filter(const config::GuestConfig& cfg) {
+  return {cfg.ccapabilities.count("tiocsti") != 0,
+          cfg.raw_icmp() && (cfg.bcapabilities & kNetRaw) == 0};
+}
+
+std::span<const sock_filter> guest_seccomp_program(const GuestFilter& filter) {
+  switch (filter_index(filter)) {
+    case 0:
+      return kGuestFilter0;
+    case 1:
+      return kGuestFilter1;
+    case 2:
+      return kGuestFilter2;
+    default:
+      return kGuestFilter3;
+  }
+}
+
+void install_seccomp(const GuestFilter& filter) {
+  std::span<const sock_filter> prog = guest_seccomp_program(filter);
   // The kernel copies the program; it does not write to it.
   sock_fprog fprog{static_cast<unsigned short>(prog.size()), const_cast<sock_filter*>(prog.data())};
   // Guests keep setuid programs (su, passwd, ping): no no_new_privs. Loading the filter without it

@@ -1,5 +1,7 @@
 // What a guest sees and what its root cannot do.
+#include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -126,8 +128,9 @@ TEST_F(Isolation, SeesNoHostDevices) {
   r = in_guest("ls /dev/pts | tr '\\n' ' '");
   EXPECT_EQ(r.out, "ptmx ") << "terminals of the host or other guests visible: " << r;
   r = in_guest("cat /proc/self/status | grep CapBnd");
-  // util-vserver's secure default set.
-  EXPECT_NE(r.out.find("00000000b44c04ff"), std::string::npos) << r;
+  // util-vserver's secure default set, with CAP_NET_RAW (0x2000) for raw_icmp, which the seccomp
+  // filter narrows to ICMP sockets.
+  EXPECT_NE(r.out.find("00000000b44c24ff"), std::string::npos) << r;
 }
 
 TEST_F(Isolation, HasOnlyLoopbackAndItsOwnCgroup) {
@@ -183,6 +186,50 @@ TEST(IsolationOptions, RootIsNodevAndKeepsHostMountFlags) {
   EXPECT_NE(r.out.find("nodev"), std::string::npos) << r;
   EXPECT_EQ(env.run({"--vdir-root", vroot, g, "stop", "--timeout", "5"}).rc, 0);
   EXPECT_EQ(std::system(("umount " + vroot).c_str()), 0);
+}
+
+}  // namespace
+
+namespace {
+
+// util-vserver's raw_icmp, on by default: ping (busybox's needs a raw ICMP socket) works in a
+// guest; "~raw_icmp" in ccapabilities takes it away again.
+TEST(RawIcmp, PingWorksUnlessCleared) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  Result r = env.run({g, "exec", "ping", "-c", "1", "-W", "5", "127.0.0.1"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("1 packets received"), std::string::npos) << r;
+  // Debian's ping carries the file capability cap_net_raw=ep so that every user may run it: the
+  // same on a copy of busybox, run by nobody.
+  std::filesystem::path capped = env.vdir(g) / "usr/local/bin/ping";
+  std::filesystem::create_directories(capped.parent_path());
+  std::filesystem::copy_file(env.vdir(g) / "bin/busybox", capped);
+  vfs_cap_data cap{};
+  cap.magic_etc = VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE;
+  cap.data[0].permitted = 1U << CAP_NET_RAW;
+  ASSERT_EQ(::setxattr(capped.c_str(), "security.capability", &cap, sizeof cap, 0), 0);
+  r = env.run({g, "suexec", "nobody", "/usr/local/bin/ping", "-c", "1", "-W", "5", "127.0.0.1"});
+  EXPECT_EQ(r.rc, 0) << r;
+  ASSERT_EQ(env.run({g, "stop"}).rc, 0);
+
+  env.write_config(g, "ccapabilities", "~raw_icmp\n");
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  r = env.run({g, "exec", "ping", "-c", "1", "-W", "5", "127.0.0.1"});
+  EXPECT_NE(r.rc, 0) << r;
+  r = env.run({g, "exec", "/bin/probe", "raw_socket"});
+  EXPECT_EQ(r.out, "EPERM\n") << r;
+  r = env.run({g, "suexec", "nobody", "/usr/local/bin/ping", "-c", "1", "127.0.0.1"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("Operation not permitted"), std::string::npos) << r;
+  // Not even through the bounding set: CAP_NET_RAW is not there.
+  r = env.run({g, "exec", "grep", "CapBnd", "/proc/self/status"});
+  ASSERT_EQ(r.rc, 0) << r;
+  unsigned long long bnd = std::stoull(r.out.substr(r.out.find(':') + 1), nullptr, 16);
+  EXPECT_EQ(bnd & (1ULL << CAP_NET_RAW), 0ULL) << r;
+  ASSERT_EQ(env.run({g, "stop"}).rc, 0);
 }
 
 }  // namespace

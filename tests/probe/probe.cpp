@@ -354,6 +354,27 @@ int main(int argc, char** argv) {
   }
   if (!std::strcmp(what, "raw_socket")) return report(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
   if (!std::strcmp(what, "packet_socket")) return report(socket(AF_PACKET, SOCK_RAW, 0));
+  // socket FAMILY TYPE PROTOCOL, in numbers.
+  if (!std::strcmp(what, "socket") && argc > 4) {
+    return report(socket(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4])));
+  }
+  // A raw ICMP socket told to take the IP header from the caller (IP_HDRINCL), or to send from
+  // any address (IP_TRANSPARENT); the IPv6 equivalents with "6".
+  if (!std::strcmp(what, "hdrincl") || !std::strcmp(what, "transparent") ||
+      !std::strcmp(what, "hdrincl6") || !std::strcmp(what, "transparent6")) {
+    bool v6 = what[std::strlen(what) - 1] == '6';
+    int s =
+        v6 ? socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6) : socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    if (s < 0) return report(-1);
+    int on = 1;
+    int name = what[0] == 'h' ? (v6 ? 36 /* IPV6_HDRINCL */ : IP_HDRINCL)
+                              : (v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT);
+    return report(setsockopt(s, v6 ? SOL_IPV6 : SOL_IP, name, &on, sizeof on));
+  }
+  if (!std::strcmp(what, "io_uring")) {
+    char params[120] = {};  // struct io_uring_params
+    return report(syscall(SYS_io_uring_setup, 1, params));
+  }
   if (!std::strcmp(what, "adjtime")) {
     timex tx{};
     tx.modes = ADJ_OFFSET_SINGLESHOT;

@@ -4,7 +4,9 @@
 // protection were missing are made harmless: files are rewritten with the content they have, the
 // clock is set to the time it shows, signals go to a sleeper the test started.
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -172,9 +174,31 @@ TEST_F(Escape, SignalsToHostProcesses) {
   EXPECT_EQ(r.out.find("vserver"), std::string::npos) << r;
 }
 
-TEST_F(Escape, RawSocketsWithoutTheCapability) {
-  EXPECT_EQ(probe({"raw_socket"}), "EPERM");
+// raw_icmp (on by default): raw ICMP sockets for ping, and no other raw or packet socket, no
+// header of the guest's own making, no sending from any address, nothing around the filter.
+TEST_F(Escape, RawSocketsBeyondIcmp) {
+  auto sock = [](int family, int type, int proto) {
+    return probe({"socket", std::to_string(family), std::to_string(type), std::to_string(proto)});
+  };
+  EXPECT_EQ(probe({"raw_socket"}), "ok");
+  EXPECT_EQ(sock(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6), "ok");
+  EXPECT_EQ(sock(AF_INET, SOCK_RAW, IPPROTO_TCP), "EPERM");
+  EXPECT_EQ(sock(AF_INET, SOCK_RAW, IPPROTO_UDP), "EPERM");
+  EXPECT_EQ(sock(AF_INET, SOCK_RAW, IPPROTO_RAW), "EPERM");
+  EXPECT_EQ(sock(AF_INET6, SOCK_RAW, IPPROTO_TCP), "EPERM");
+  EXPECT_EQ(sock(AF_INET6, SOCK_RAW, IPPROTO_RAW), "EPERM");
   EXPECT_EQ(probe({"packet_socket"}), "EPERM");
+  EXPECT_EQ(sock(AF_PACKET, SOCK_DGRAM, 0), "EPERM");
+  EXPECT_EQ(sock(AF_INET, SOCK_PACKET, 0), "EPERM");
+  EXPECT_EQ(probe({"hdrincl"}), "EPERM");
+  EXPECT_EQ(probe({"hdrincl6"}), "EPERM");
+  EXPECT_EQ(probe({"transparent"}), "EPERM");
+  EXPECT_EQ(probe({"transparent6"}), "EPERM");
+  EXPECT_EQ(probe({"io_uring"}), "EPERM");
+  // What needs no capability still works: netlink (ip), Unix and ICMP datagram sockets.
+  EXPECT_EQ(sock(AF_NETLINK, SOCK_RAW, 0), "ok");
+  EXPECT_EQ(sock(AF_UNIX, SOCK_DGRAM, 0), "ok");
+  EXPECT_EQ(sock(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), "ok");
 }
 
 TEST_F(Escape, ChangingTheHostsTime) {

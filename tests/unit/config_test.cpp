@@ -598,6 +598,24 @@ TEST_F(ConfigTest, CcapabilitiesAliasesAreCanonical) {
   EXPECT_LINES(problems("web"), "web/ccapabilities: unknown context capability \"net_raw\"");
 }
 
+// raw_icmp is on unless cleared, as in util-vserver; "~" or "!" clears it, and a write keeps that.
+TEST_F(ConfigTest, CcapabilitiesRawIcmpIsOnUnlessCleared) {
+  put("web/ccapabilities", "tiocsti\n");
+  EXPECT_TRUE(load("web").raw_icmp());
+  put("web/ccapabilities", "tiocsti\n~ping\n");
+  auto cfg = load("web");
+  EXPECT_FALSE(cfg.raw_icmp());
+  EXPECT_EQ(cfg.ccapabilities, std::set<std::string>{"tiocsti"});
+  put("web/ccapabilities", "!raw_icmp\n");
+  EXPECT_FALSE(load("web").raw_icmp());
+  put("web/ccapabilities", "~bogus\n");
+  EXPECT_LINES(problems("web"), "web/ccapabilities: unknown context capability \"~bogus\"");
+  cfg.ccapabilities_cleared = {"raw_icmp"};
+  vs::config::write_guest(cfg);
+  EXPECT_EQ(vs::read_file(cfg.cfgdir / "ccapabilities"), "tiocsti\n~raw_icmp\n");
+  EXPECT_FALSE(load("web").raw_icmp());
+}
+
 // ---------------------------------------------------------------------------------------------
 // init
 

@@ -3,10 +3,13 @@
 // refuses what the policy refuses. Programs are run in a small classic-BPF interpreter.
 #include <gtest/gtest.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "config/capabilities.hpp"
+#include "config/model.hpp"
 #include "runtime/seccomp_policy.hpp"
 #include "runtime/security.hpp"
 
@@ -147,13 +152,15 @@ std::uint32_t run_bpf(std::span<const sock_filter> prog, const seccomp_data& dat
   throw std::runtime_error("the program does not end");
 }
 
-seccomp_data call(std::uint32_t arch, int nr, std::uint64_t a0 = 0, std::uint64_t a1 = 0) {
+seccomp_data call(std::uint32_t arch, int nr, std::uint64_t a0 = 0, std::uint64_t a1 = 0,
+                  std::uint64_t a2 = 0) {
   seccomp_data d{};
   d.nr = nr;
   d.arch = arch;
   d.instruction_pointer = 0x7f0000001000;
   d.args[0] = a0;
   d.args[1] = a1;
+  d.args[2] = a2;
   return d;
 }
 
@@ -171,12 +178,44 @@ constexpr std::uint32_t kAllow = SECCOMP_RET_ALLOW;
 constexpr std::uint32_t kEperm = SECCOMP_RET_ERRNO | EPERM;
 constexpr std::uint32_t kEnosys = SECCOMP_RET_ERRNO | ENOSYS;
 
+using vs::runtime::GuestFilter;
+constexpr GuestFilter kPlain{false, false};
+constexpr GuestFilter kTiocsti{true, false};
+constexpr GuestFilter kIcmp{false, true};
+constexpr GuestFilter kTiocstiIcmp{true, true};
+
 TEST(SeccompProgram, BuiltProgramIsThePolicyCompiledNow) {
-  EXPECT_TRUE(same(guest_seccomp_program({}), compile_guest_filter(false)));
-  EXPECT_TRUE(same(guest_seccomp_program({"tiocsti"}), compile_guest_filter(true)));
-  EXPECT_FALSE(same(guest_seccomp_program({}), guest_seccomp_program({"tiocsti"})));
-  // Other context capabilities do not change the program.
-  EXPECT_TRUE(same(guest_seccomp_program({"set_utsname", "raw_icmp"}), guest_seccomp_program({})));
+  for (GuestFilter f : {kPlain, kTiocsti, kIcmp, kTiocstiIcmp}) {
+    EXPECT_TRUE(same(guest_seccomp_program(f), compile_guest_filter(f)))
+        << f.allow_tiocsti << f.raw_icmp_only;
+  }
+  EXPECT_FALSE(same(guest_seccomp_program(kPlain), guest_seccomp_program(kTiocsti)));
+  EXPECT_FALSE(same(guest_seccomp_program(kPlain), guest_seccomp_program(kIcmp)));
+  EXPECT_FALSE(same(guest_seccomp_program(kIcmp), guest_seccomp_program(kTiocstiIcmp)));
+}
+
+// Which filter a guest gets: raw_icmp (on by default) restricts raw sockets unless bcapabilities
+// grants CAP_NET_RAW outright, and puts CAP_NET_RAW in the bounding set.
+TEST(SeccompProgram, GuestsGetTheFilterOfTheirContextCapabilities) {
+  vs::config::GuestConfig cfg;
+  cfg.bcapabilities = vs::config::default_bounding_set();
+  const std::uint64_t net_raw = std::uint64_t{1} << CAP_NET_RAW;
+  ASSERT_EQ(cfg.bcapabilities & net_raw, 0U);
+  EXPECT_EQ(vs::runtime::filter_index(vs::runtime::guest_filter(cfg)),
+            vs::runtime::filter_index(kIcmp));
+  EXPECT_EQ(vs::runtime::guest_bounding_set(cfg), cfg.bcapabilities | net_raw);
+  cfg.ccapabilities = {"tiocsti"};
+  EXPECT_EQ(vs::runtime::filter_index(vs::runtime::guest_filter(cfg)),
+            vs::runtime::filter_index(kTiocstiIcmp));
+  cfg.ccapabilities_cleared = {"raw_icmp"};
+  EXPECT_EQ(vs::runtime::filter_index(vs::runtime::guest_filter(cfg)),
+            vs::runtime::filter_index(kTiocsti));
+  EXPECT_EQ(vs::runtime::guest_bounding_set(cfg), cfg.bcapabilities);
+  cfg.ccapabilities = {};
+  cfg.ccapabilities_cleared = {};
+  cfg.bcapabilities |= net_raw;
+  EXPECT_EQ(vs::runtime::filter_index(vs::runtime::guest_filter(cfg)),
+            vs::runtime::filter_index(kPlain));
 }
 
 TEST(SeccompProgram, InterpreterRefusesWhatItDoesNotKnow) {
@@ -200,8 +239,8 @@ constexpr int kI386Unshare = 310;
 constexpr int kI386Ioctl = 54;
 
 TEST(SeccompProgram, RefusesWhatThePolicyRefuses) {
-  auto deny = guest_seccomp_program({});
-  auto allow = guest_seccomp_program({"tiocsti"});
+  auto deny = guest_seccomp_program(kPlain);
+  auto allow = guest_seccomp_program(kTiocsti);
   const std::uint32_t x64 = AUDIT_ARCH_X86_64;
   const std::uint32_t i386 = AUDIT_ARCH_I386;
   for (auto prog : {deny, allow}) {
@@ -236,10 +275,60 @@ TEST(SeccompProgram, RefusesWhatThePolicyRefuses) {
   EXPECT_EQ(run_bpf(allow, call(i386, kI386Ioctl, 0, TIOCSTI)), kAllow);
 }
 
+// raw_icmp: raw ICMP and ICMPv6 sockets, nothing else raw; no header writing, no transparent
+// sockets, no io_uring or socketcall around the rules.
+TEST(SeccompProgram, RawIcmpOnlyLeavesIcmpSockets) {
+  const std::uint32_t x64 = AUDIT_ARCH_X86_64;
+  const std::uint32_t i386 = AUDIT_ARCH_I386;
+  auto icmp = guest_seccomp_program(kIcmp);
+  auto plain = guest_seccomp_program(kPlain);
+  auto sock = [&](std::span<const sock_filter> p, std::uint64_t family, std::uint64_t type,
+                  std::uint64_t proto) {
+    return run_bpf(p, call(x64, __NR_socket, family, type, proto));
+  };
+  EXPECT_EQ(sock(icmp, AF_INET, SOCK_RAW, IPPROTO_ICMP), kAllow);
+  EXPECT_EQ(sock(icmp, AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_ICMP), kAllow);
+  EXPECT_EQ(sock(icmp, AF_INET6, SOCK_RAW, IPPROTO_ICMPV6), kAllow);
+  EXPECT_EQ(sock(icmp, AF_INET, SOCK_DGRAM, IPPROTO_ICMP), kAllow);
+  EXPECT_EQ(sock(icmp, AF_INET, SOCK_STREAM, 0), kAllow);
+  EXPECT_EQ(sock(icmp, AF_INET6, SOCK_DGRAM, 0), kAllow);
+  EXPECT_EQ(sock(icmp, AF_NETLINK, SOCK_RAW, 0), kAllow);
+  EXPECT_EQ(sock(icmp, AF_UNIX, SOCK_RAW, 0), kAllow);
+  EXPECT_EQ(sock(icmp, AF_INET, SOCK_RAW, IPPROTO_TCP), kEperm);
+  EXPECT_EQ(sock(icmp, AF_INET, SOCK_RAW, IPPROTO_UDP), kEperm);
+  EXPECT_EQ(sock(icmp, AF_INET, SOCK_RAW, IPPROTO_RAW), kEperm);
+  EXPECT_EQ(sock(icmp, AF_INET, SOCK_RAW, 0x100000000ULL | IPPROTO_ICMP), kEperm);
+  EXPECT_EQ(sock(icmp, AF_INET6, SOCK_RAW, IPPROTO_ICMP), kEperm);
+  EXPECT_EQ(sock(icmp, AF_INET6, SOCK_RAW, IPPROTO_RAW), kEperm);
+  EXPECT_EQ(sock(icmp, AF_INET6, SOCK_RAW, IPPROTO_ICMPV6 | 0x100), kEperm);
+  EXPECT_EQ(sock(icmp, AF_PACKET, SOCK_RAW, 0), kEperm);
+  EXPECT_EQ(sock(icmp, AF_PACKET, SOCK_DGRAM, 0), kEperm);
+  EXPECT_EQ(sock(icmp, 0xffffffff00000000ULL | AF_PACKET, SOCK_DGRAM, 0), kEperm);
+  EXPECT_EQ(sock(icmp, AF_INET, SOCK_PACKET, 0), kEperm);
+  EXPECT_EQ(sock(icmp, AF_CAN, SOCK_RAW, 1), kEperm);
+  EXPECT_EQ(sock(icmp, AF_BLUETOOTH, SOCK_RAW, 0), kEperm);
+  auto opt = [&](std::span<const sock_filter> p, std::uint64_t level, std::uint64_t name) {
+    return run_bpf(p, call(x64, __NR_setsockopt, 3, level, name));
+  };
+  EXPECT_EQ(opt(icmp, SOL_IP, IP_HDRINCL), kEperm);
+  EXPECT_EQ(opt(icmp, SOL_IPV6, IPV6_HDRINCL), kEperm);
+  EXPECT_EQ(opt(icmp, SOL_IP, IP_TRANSPARENT), kEperm);
+  EXPECT_EQ(opt(icmp, SOL_IPV6, IPV6_TRANSPARENT), kEperm);
+  EXPECT_EQ(opt(icmp, SOL_IP, IP_TTL), kAllow);
+  EXPECT_EQ(opt(icmp, SOL_SOCKET, SO_RCVTIMEO), kAllow);
+  EXPECT_EQ(run_bpf(icmp, call(x64, __NR_io_uring_setup)), kEperm);
+  EXPECT_EQ(run_bpf(icmp, call(i386, 102 /* socketcall */)), kEperm);
+  EXPECT_EQ(run_bpf(icmp, call(i386, 359 /* socket */, AF_INET, SOCK_RAW, IPPROTO_TCP)), kEperm);
+  EXPECT_EQ(run_bpf(icmp, call(i386, 359 /* socket */, AF_INET, SOCK_RAW, IPPROTO_ICMP)), kAllow);
+  // Without raw_icmp (the guest has no CAP_NET_RAW, or all of it) the kernel decides.
+  EXPECT_EQ(sock(plain, AF_INET, SOCK_RAW, IPPROTO_TCP), kAllow);
+  EXPECT_EQ(run_bpf(plain, call(x64, __NR_io_uring_setup)), kAllow);
+}
+
 TEST(SeccompProgram, BinaryTreeDecidesAsTheRuleList) {
-  for (bool tiocsti : {false, true}) {
-    auto tree = compile_guest_filter(tiocsti, 2);
-    auto list = compile_guest_filter(tiocsti, 1);
+  for (GuestFilter f : {kPlain, kTiocsti, kIcmp}) {
+    auto tree = compile_guest_filter(f, 2);
+    auto list = compile_guest_filter(f, 1);
     ASSERT_FALSE(same(tree, list)) << "the optimization changed nothing";
     const std::uint64_t args[] = {0,
                                   CLONE_NEWUSER,
@@ -283,7 +372,7 @@ TEST(SeccompProgram, LoadedProgramRefusesInTheProcess) {
     ::close(fds[0]);
     std::array<int, 4> r{-1, -1, -1, -1};
     try {
-      vs::runtime::install_seccomp({});
+      vs::runtime::install_seccomp(kPlain);
       r[0] = 0;
       r[1] = ::syscall(SYS_clone3, nullptr, 0) < 0 ? errno : 0;
       r[2] = ::syscall(SYS_unshare, CLONE_NEWUSER) < 0 ? errno : 0;
@@ -318,7 +407,7 @@ TEST(SeccompProgram, LoadWithoutPrivilegeFailsWithAMessage) {
     if (::geteuid() == 0 && ::setresuid(65534, 65534, 65534) != 0) msg = "setresuid failed";
     if (msg == "no error") {
       try {
-        vs::runtime::install_seccomp({});
+        vs::runtime::install_seccomp(kPlain);
       } catch (const std::exception& e) {
         msg = e.what();
       }
