@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -198,22 +199,36 @@ std::pair<std::string, int> run_ps(const Args& args) {
 class ContextResolver {
  public:
   explicit ContextResolver(const config::Roots& roots) : roots_(roots) {
-    for (const state::GuestState& st : state::running_guests(roots))
+    for (const state::GuestState& st : state::running_guests(roots)) {
       if (st.context > 0) contexts_[st.name] = st.context;
+      // The guest's PID namespace is the one its init is pid 1 in.
+      if (auto pids = proc::ns_pids(st.init_pid)) levels_[st.name] = pids->size() - 1;
+    }
   }
 
+  // CONTEXT and GPID of a host pid.
   std::string label(pid_t pid) {
     std::optional<std::string> guest;
     try {
       guest = cgroup::guest_of_pid(pid);
     } catch (const Error&) {
-      return proc::context_label(std::nullopt, "");
+      return unknown();
     }
-    if (guest) return proc::context_label(context_of(*guest), *guest);
+    if (guest) {
+      std::optional<pid_t> gpid;
+      if (auto it = levels_.find(*guest); it != levels_.end()) {
+        auto pids = proc::ns_pids(pid);
+        if (pids && pids->size() > it->second) gpid = (*pids)[it->second];
+      }
+      return proc::context_label(context_of(*guest), *guest) + proc::guest_pid_field(gpid);
+    }
     // No guest: a host process, unless it is simply gone.
     std::string dir = "/proc/" + std::to_string(pid);
-    if (::access(dir.c_str(), F_OK) != 0) return proc::context_label(std::nullopt, "");
-    return proc::context_label(0, "MAIN");
+    if (::access(dir.c_str(), F_OK) != 0) return unknown();
+    return proc::context_label(0, "MAIN") + proc::guest_pid_field(std::nullopt);
+  }
+  static std::string unknown() {
+    return proc::context_label(std::nullopt, "") + proc::guest_pid_field(std::nullopt);
   }
 
  private:
@@ -234,6 +249,7 @@ class ContextResolver {
 
   const config::Roots& roots_;
   std::map<std::string, long> contexts_;
+  std::map<std::string, std::size_t> levels_;  // guest → depth of its PID namespace
   std::map<std::string, std::optional<long>> configured_;
 };
 
@@ -314,7 +330,8 @@ int vkill_guest(const config::Roots& roots, const std::string& spec, int sig,
   const std::vector<pid_t> members = cg.procs();
 
   int rc = 0;
-  for (pid_t guest_pid : pids) {
+  for (pid_t given : pids) {
+    pid_t guest_pid = given;
     std::optional<pid_t> host_pid;
     if (guest_pid == 1) {
       host_pid = st->init_pid;
@@ -326,13 +343,24 @@ int vkill_guest(const config::Roots& roots, const std::string& spec, int sig,
         }
       }
     }
+    // Not a pid of the guest's: the host's pid of one of its processes (what ps and top on the
+    // host show) is taken too, and said so.
+    if (!host_pid && std::find(members.begin(), members.end(), given) != members.end()) {
+      if (auto inside = pid_at_level(given, level)) {
+        host_pid = given;
+        guest_pid = *inside;
+        std::fprintf(stderr, "vkill: %d is the host's pid of process %d of guest %s\n", given,
+                     guest_pid, name.c_str());
+      }
+    }
     auto still_ours = [&]() {
       if (guest_pid == 1) return state::init_alive(*st);
       return pid_at_level(*host_pid, level) == guest_pid && cgroup::guest_of_pid(*host_pid) == name;
     };
     try {
       if (!host_pid || !signal_checked(*host_pid, sig, still_ours)) {
-        print_error("no process " + std::to_string(guest_pid) + " in guest " + name);
+        print_error("no process " + std::to_string(given) + " in guest " + name +
+                    " (neither its pid in the guest nor on the host)");
         rc = 1;
       }
     } catch (const Error& e) {
@@ -457,9 +485,11 @@ int vps_main(const Globals& g, const Args& args) {
   if (!args.empty() && args[0] == "--help") {
     write_stdout(
         "Usage: vps [PS-OPTIONS...]\n"
-        "Runs ps(1) with the given options and adds a CONTEXT column after its PID column: the\n"
-        "context id and the guest a process belongs to (\"0 MAIN\" for the host, ERR when the\n"
-        "process is gone or cannot be resolved). Output without a PID column is shown unchanged.\n"
+        "Runs ps(1) with the given options and adds two columns after its PID column: CONTEXT,\n"
+        "the context id and the guest a process belongs to (\"0 MAIN\" for the host, ERR when\n"
+        "the process is gone or cannot be resolved), and GPID, the process's pid inside its\n"
+        "guest (what vkill -c takes; \"-\" for the host's). Output without a PID column is\n"
+        "shown unchanged.\n"
         "The exit status is that of ps.\n");
     return 0;
   }
@@ -470,8 +500,10 @@ int vps_main(const Globals& g, const Args& args) {
       ContextResolver resolver(g.roots);
       std::vector<std::string> rows(lines.begin() + 1, lines.end());
       std::string out;
+      std::string header = std::string(proc::kContextHeader) + std::string(proc::kGuestPidHeader);
       for (const std::string& line : proc::insert_context_column(
-               lines[0], rows, [&](pid_t pid) { return resolver.label(pid); })) {
+               lines[0], rows, [&](pid_t pid) { return resolver.label(pid); }, header,
+               &ContextResolver::unknown)) {
         out += line;
         out += '\n';
       }
@@ -496,9 +528,10 @@ int vkill_main(const Globals& g, const Args& args) {
       ->option_text("SIG");
   app.add_option("pid", pid_args, "Process ids");
   app.footer(
-      "With -c, PIDs are pids as seen inside the guest (its PID namespace); 1 is the guest's\n"
-      "init. Without PID, every process of the guest gets the signal. Without -c, PIDs are host\n"
-      "pids. The default signal is TERM.");
+      "With -c, PIDs are pids as seen inside the guest (its PID namespace; vps shows them as\n"
+      "GPID); 1 is the guest's init. A number that is no pid in the guest but the host's pid of\n"
+      "one of its processes is taken as that, and vkill says so. Without PID, every process of\n"
+      "the guest gets the signal. Without -c, PIDs are host pids. The default signal is TERM.");
   if (auto rc = parse_args(app, args)) return *rc;
 
   std::optional<int> sig = proc::parse_signal(signal);

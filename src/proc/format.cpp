@@ -7,6 +7,8 @@
 #include <csignal>
 #include <utility>
 
+#include <fmt/format.h>
+
 namespace vs::proc {
 
 namespace {
@@ -146,9 +148,15 @@ std::string context_label(std::optional<long> context, std::string_view name) {
   return out;
 }
 
+std::string guest_pid_field(std::optional<pid_t> guest_pid) {
+  return fmt::format("{:>6} ", guest_pid ? std::to_string(*guest_pid) : std::string("-"));
+}
+
 std::vector<std::string> insert_context_column(std::string_view header,
                                                const std::vector<std::string>& rows,
-                                               const std::function<std::string(pid_t)>& label) {
+                                               const std::function<std::string(pid_t)>& label,
+                                               std::string_view header_field,
+                                               const std::function<std::string()>& unknown) {
   std::vector<std::string> out;
   out.reserve(rows.size() + 1);
 
@@ -184,7 +192,7 @@ std::vector<std::string> insert_context_column(std::string_view header,
 
   // The new column starts after the PID column and the blank that separates it from the next.
   const std::size_t insert_at = pid_end + 1;
-  out.push_back(splice(header, insert_at, kContextHeader));
+  out.push_back(splice(header, insert_at, header_field));
 
   for (const std::string& row : rows) {
     if (rstrip(row).empty()) {
@@ -216,7 +224,8 @@ std::vector<std::string> insert_context_column(std::string_view header,
       }
       if (e > b) at = std::max(at, e + 1);
     }
-    out.push_back(splice(r, at, pid ? label(*pid) : context_label(std::nullopt, "")));
+    std::string field = pid ? label(*pid) : unknown ? unknown() : context_label(std::nullopt, "");
+    out.push_back(splice(r, at, field));
   }
   return out;
 }

@@ -55,6 +55,11 @@ std::string context_label(std::optional<long> context, std::string_view name);
 
 inline constexpr std::string_view kContextHeader = "CONTEXT             ";  // 20 characters
 
+// vps: the GPID field that follows CONTEXT: a guest process's pid inside its guest (its PID
+// namespace), right-aligned in 6 characters and a space; "-" for a host process or when unknown.
+std::string guest_pid_field(std::optional<pid_t> guest_pid);
+inline constexpr std::string_view kGuestPidHeader = "  GPID ";
+
 // vps: inserts the CONTEXT column into ps output directly after its PID column (after the
 // blank that follows it, as util-vserver does). The PID column is the header token "PID" (not
 // PPID or TGID); ps right-aligns pids, so each row's pid is the number that ends where the
@@ -63,9 +68,12 @@ inline constexpr std::string_view kContextHeader = "CONTEXT             ";  // 2
 // row without a readable pid gets context_label(nullopt, ""). Trailing blanks are dropped when
 // PID is the last column. Output that has no PID column (ps -o comm, --no-headers) is returned
 // unchanged. Returns the header followed by the rows.
-std::vector<std::string> insert_context_column(std::string_view header,
-                                               const std::vector<std::string>& rows,
-                                               const std::function<std::string(pid_t)>& label);
+// header_field is the header of the inserted field (kContextHeader by default), unknown(), when
+// given, the field of a row without a readable pid.
+std::vector<std::string> insert_context_column(
+    std::string_view header, const std::vector<std::string>& rows,
+    const std::function<std::string(pid_t)>& label, std::string_view header_field = kContextHeader,
+    const std::function<std::string()>& unknown = nullptr);
 
 // Aligned columns: each cell padded to the widest cell of its column (right-aligned where
 // right_align[i] is true), columns separated by two spaces, no trailing spaces.

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "harness.hpp"
+#include "sys/file.hpp"
 
 namespace {
 
@@ -52,14 +53,16 @@ TEST(Tools, VpsNamesTheGuestOfEachProcess) {
   ASSERT_EQ(r.rc, 0) << r;
   auto l = lines(r.out);
   ASSERT_FALSE(l.empty());
-  EXPECT_NE(l[0].find("CONTEXT"), std::string::npos) << l[0];
+  EXPECT_NE(l[0].find("CONTEXT               GPID"), std::string::npos) << l[0];
   bool guest_init = false;
   bool host = false;
   for (const auto& row : l) {
-    if (row.find("41078 " + g) != std::string::npos && row.find("init") != std::string::npos) {
+    // The guest's init is pid 1 inside it.
+    if (row.find("41078 " + g) != std::string::npos && row.find("init") != std::string::npos &&
+        row.find("      1 init") != std::string::npos) {
       guest_init = true;
     }
-    if (row.find("    0 MAIN") != std::string::npos) host = true;
+    if (row.find("    0 MAIN               - ") != std::string::npos) host = true;
   }
   EXPECT_TRUE(guest_init) << r;
   EXPECT_TRUE(host) << r;
@@ -81,8 +84,25 @@ TEST(Tools, VkillSignalsGuestPids) {
         return env.run({g, "exec", "cat", "/tmp/usr1"}).out == "got-usr1\n";
       },
       std::chrono::seconds(5)));
+  // The host's pid of the guest's init (what ps on the host shows) is taken too, and said so.
+  std::string state = vs::read_file(env.run_root() / g / "state");
+  auto pos = state.find("\"init_pid\":");
+  ASSERT_NE(pos, std::string::npos) << state;
+  std::string host_pid = std::to_string(std::stoi(state.substr(pos + 11)));
+  env.run({g, "exec", "rm", "/tmp/usr1"});
+  r = env.run_as("vkill", {"-c", g, "-s", "USR1", host_pid});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.err.find(host_pid + " is the host's pid of process 1 of guest " + g),
+            std::string::npos)
+      << r;
+  EXPECT_TRUE(it::wait_until(
+      [&] {
+        return env.run({g, "exec", "cat", "/tmp/usr1"}).out == "got-usr1\n";
+      },
+      std::chrono::seconds(5)));
   r = env.run_as("vkill", {"-c", g, "-s", "TERM", "4242"});
   EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("neither its pid in the guest nor on the host"), std::string::npos) << r;
   r = env.run_as("vkill", {"-c", "nosuchguest", "1"});
   EXPECT_NE(r.rc, 0) << r;
 }

@@ -429,5 +429,24 @@ TEST(ParsePid, Rejects) {
     EXPECT_EQ(parse_pid(bad), std::nullopt) << '"' << bad << '"';
 }
 
+TEST(InsertContext, GuestPidColumn) {
+  EXPECT_EQ(guest_pid_field(1), "     1 ");
+  EXPECT_EQ(guest_pid_field(std::nullopt), "     - ");
+  std::string header = std::string(kContextHeader) + std::string(kGuestPidHeader);
+  auto out = insert_context_column(
+      "  PID CMD", {"    1 init", " 4242 sh"},
+      [](pid_t pid) {
+        return context_label(pid == 1 ? 0 : 40012, pid == 1 ? "MAIN" : "web01") +
+               guest_pid_field(pid == 1 ? std::nullopt : std::optional<pid_t>(7));
+      },
+      header, [] { return context_label(std::nullopt, "") + guest_pid_field({}); });
+  std::vector<std::string> want{
+      "  PID CONTEXT               GPID CMD",
+      "    1     0 MAIN               - init",
+      " 4242 40012 web01              7 sh",
+  };
+  EXPECT_EQ(out, want);
+}
+
 }  // namespace
 }  // namespace vs::proc
