@@ -647,6 +647,56 @@ std::pair<std::string, std::string> default_debootstrap_mirror(const config::Roo
               " and no apt source of this host serves it; give one with -m MIRROR");
 }
 
+// What in a root each init style starts, as the start looks for it (runtime/launch.cpp).
+struct InitFacts {
+  bool rc = false;           // /etc/init.d/rc or /etc/rc.d/rc: sysv
+  bool init = false;         // /sbin/init: plain
+  bool systemd = false;      // /sbin/init is systemd
+  bool minit = false;        // /sbin/minit-start
+  bool any_systemd = false;  // systemd is installed (/lib/systemd/systemd)
+};
+
+InitFacts init_facts(const fs::path& root) {
+  InitFacts f;
+  f.rc = lexists(root / "etc/init.d/rc") || lexists(root / "etc/rc.d/rc");
+  f.init = lexists(root / "sbin/init");
+  // The link's own text: an absolute target names a file of the guest's, not of the host's.
+  std::error_code ec;
+  fs::path target = fs::read_symlink(root / "sbin/init", ec);
+  f.systemd = !ec && target.filename() == "systemd";
+  f.minit = lexists(root / "sbin/minit-start");
+  f.any_systemd =
+      lexists(root / "lib/systemd/systemd") || lexists(root / "usr/lib/systemd/systemd");
+  return f;
+}
+
+// The style that starts what the root has: systemd when /sbin/init is systemd, sysv when it has
+// an rc script, plain for another /sbin/init, minit; nullopt when it has none of them.
+std::optional<config::InitStyle> detect_init_style(const InitFacts& f) {
+  if (f.systemd) return config::InitStyle::systemd;
+  if (f.rc) return config::InitStyle::sysv;
+  if (f.init) return config::InitStyle::plain;
+  if (f.minit) return config::InitStyle::minit;
+  return std::nullopt;
+}
+
+// Why style cannot start the root; empty when it can.
+std::string missing_for_style(const InitFacts& f, config::InitStyle style) {
+  switch (style) {
+    case config::InitStyle::sysv:
+      return f.rc ? "" : "needs /etc/init.d/rc or /etc/rc.d/rc (Debian's sysv-rc)";
+    case config::InitStyle::plain:
+      return f.init ? "" : "needs /sbin/init";
+    case config::InitStyle::systemd:
+      return f.systemd || f.any_systemd ? "" : "needs systemd (/lib/systemd/systemd)";
+    case config::InitStyle::minit:
+      return f.minit ? "" : "needs /sbin/minit-start";
+    case config::InitStyle::command:
+      return "";
+  }
+  return "";
+}
+
 std::vector<std::string> init_packages(config::InitStyle style) {
   switch (style) {
     case config::InitStyle::sysv:
@@ -1039,6 +1089,38 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   if (!overlay) {
     write_network_files(roots, root, hostname, cfg.interfaces,
                         o.method == Method::skeleton || o.method == Method::busybox);
+  }
+  // The init style of a root that came from elsewhere (a template, a directory, debootstrap): an
+  // explicit one that cannot start it is refused now rather than at the first start; without
+  // one, the style that starts what the root has, said.
+  bool foreign_root = (o.method == Method::archive || o.method == Method::debootstrap ||
+                       (o.method == Method::clone && !overlay)) &&
+                      !source_cfg && !o.import_config;
+  if (foreign_root) {
+    InitFacts facts = init_facts(tmp_vdir);
+    if (o.init_style) {
+      std::string why = missing_for_style(facts, *o.init_style);
+      if (!why.empty()) {
+        throw Error("build vserver '" + name + "': init style " +
+                    std::string(config::to_string(*o.init_style)) + " " + why +
+                    " in the root, which it does not have; choose another with --initstyle");
+      }
+    } else if (auto style = detect_init_style(facts)) {
+      cfg.init.style = *style;
+      if (*style != config::InitStyle::sysv) {
+        fs::create_directories(tmp_cfg / "apps/init");
+        write_file_atomic(tmp_cfg / "apps/init/style",
+                          std::string(config::to_string(*style)) + "\n");
+      }
+      if (o.progress) {
+        o.progress("Init style " + std::string(config::to_string(*style)) +
+                   ", for what the root has (--initstyle chooses another)");
+      }
+    } else if (o.warning) {
+      o.warning(
+          "the root has no init (no /sbin/init, /etc/init.d/rc or /sbin/minit-start): "
+          "give the guest apps/init/style command and apps/init/cmd.start before starting it");
+    }
   }
   detail::check_interrupted();
 

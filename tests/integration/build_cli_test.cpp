@@ -35,6 +35,32 @@ TEST(BuildCli, TemplateGuestFromTarballStarts) {
   EXPECT_NE(c1, c2);
 }
 
+// A template with /sbin/init but no sysv rc script (busybox): without --initstyle the guest gets
+// the style that starts it, and says so; an explicit style that cannot is refused at build time,
+// leaving nothing.
+TEST(BuildCli, TemplateGetsTheInitStyleItsRootCanRun) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string src = env.busybox_guest();
+  std::string tarball = env.vdir_root().string() + "/../tpl.tar";
+  ASSERT_EQ(sh("tar -C " + env.vdir(src).string() + " -cf " + tarball + " ."), 0);
+  std::string g = env.unique_name("t");
+  Result r = env.run({g, "build", "-m", "template", "--initstyle", "sysv", "--", "-t", tarball});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("init style sysv needs /etc/init.d/rc or /etc/rc.d/rc"), std::string::npos)
+      << r;
+  EXPECT_FALSE(std::filesystem::exists(env.cfgdir(g)));
+  EXPECT_FALSE(std::filesystem::exists(env.vdir(g)));
+  r = env.run({g, "build", "-m", "template", "--", "-t", tarball});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE((r.out + r.err).find("Init style plain, for what the root has"), std::string::npos)
+      << r;
+  EXPECT_EQ(vs::read_file(env.cfgdir(g) / "apps/init/style"), "plain\n");
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  EXPECT_EQ(env.run({g, "exec", "cat", "/proc/1/comm"}).out, "init\n");
+  ASSERT_EQ(env.run({g, "stop"}).rc, 0);
+}
+
 TEST(BuildCli, HostileTarballLeavesNoGuest) {
   REQUIRE_ROOT();
   Env env;
