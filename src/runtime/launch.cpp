@@ -533,7 +533,15 @@ bool enter_uptime_namespace(const config::GuestConfig& cfg) {
     if (errno == EINVAL) return false;  // no time namespaces: the host's uptime shows
     throw_errno("unshare", "time namespace of guest " + cfg.name);
   }
-  std::string offsets = fmt::format("boottime {} 0", -static_cast<long long>(now.tv_sec));
+  // The offset is -now to the nanosecond (seconds, then non-negative nanoseconds): a whole
+  // number of seconds alone would start the guest's uptime anywhere in its first second.
+  long long sec = -static_cast<long long>(now.tv_sec);
+  long nsec = 0;
+  if (now.tv_nsec > 0) {
+    sec -= 1;
+    nsec = 1000000000L - now.tv_nsec;
+  }
+  std::string offsets = fmt::format("boottime {} {}", sec, nsec);
   write_existing("/proc/self/timens_offsets", offsets);
   return true;
 }
