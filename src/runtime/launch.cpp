@@ -26,8 +26,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <utmpx.h>
 
 #include <fmt/format.h>
 #include <linux/close_range.h>
@@ -110,6 +113,60 @@ pid_t spawn_rc(const std::string& rc, const std::vector<std::string>& argv,
   ::_exit(127);
 }
 
+// The group id of name in the guest's /etc/group (read by hand: no NSS module of the guest is
+// loaded into its init); nullopt when there is none.
+std::optional<gid_t> guest_group(std::string_view name) {
+  auto text = read_file_if_exists("/etc/group");
+  if (!text) return std::nullopt;
+  for (const auto& line : split_lines(*text)) {
+    // NAME:PASSWORD:GID:MEMBERS
+    auto first = line.find(':');
+    auto second = first == std::string::npos ? first : line.find(':', first + 1);
+    if (second == std::string::npos || std::string_view(line).substr(0, first) != name) continue;
+    auto third = line.find(':', second + 1);
+    std::string_view gid_text = std::string_view(line).substr(
+        second + 1, third == std::string::npos ? std::string::npos : third - second - 1);
+    unsigned gid = 0;
+    auto [p, ec] = std::from_chars(gid_text.data(), gid_text.data() + gid_text.size(), gid);
+    if (ec == std::errc() && p == gid_text.data() + gid_text.size()) return gid;
+  }
+  return std::nullopt;
+}
+
+// sysvinit's records in the guest's utmp (and its wtmp, when there is one): the boot, and each
+// runlevel as RUN_LVL with the runlevel and the previous one, so that runlevel(8), who -r and
+// invoke-rc.d (which starts what a package installs only in a known runlevel) see the guest's.
+void record_utmp(short type, const char* user, int pid_field) {
+  // A new /run has no utmp: make it as Debian's boot scripts do (root:utmp, 0664).
+  UniqueFd fd(::open("/var/run/utmp", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0664));
+  if (!fd) return;
+  if (auto gid = guest_group("utmp")) (void)::fchown(fd.get(), 0, *gid);
+  fd.reset();
+  utmpx ut{};
+  ut.ut_type = type;
+  ut.ut_pid = pid_field;
+  std::strncpy(ut.ut_line, "~", sizeof ut.ut_line);
+  std::strncpy(ut.ut_id, "~~", sizeof ut.ut_id);
+  std::strncpy(ut.ut_user, user, sizeof ut.ut_user);
+  utsname u{};
+  if (::uname(&u) == 0) std::strncpy(ut.ut_host, u.release, sizeof ut.ut_host - 1);
+  timeval tv{};
+  ::gettimeofday(&tv, nullptr);
+  ut.ut_tv.tv_sec = static_cast<decltype(ut.ut_tv.tv_sec)>(tv.tv_sec);
+  ut.ut_tv.tv_usec = static_cast<decltype(ut.ut_tv.tv_usec)>(tv.tv_usec);
+  ::utmpxname("/var/run/utmp");
+  ::setutxent();
+  (void)::pututxline(&ut);
+  ::endutxent();
+  if (::access("/var/log/wtmp", W_OK) == 0) ::updwtmpx("/var/log/wtmp", &ut);
+}
+
+// A runlevel change as sysvinit records it; level and prev are single characters ('N': none).
+void record_runlevel(const std::string& level, char prev) {
+  if (level.size() != 1) return;
+  record_utmp(RUN_LVL, "runlevel", level[0] + 256 * prev);
+}
+
 // /run/initctl, so that shutdown, reboot, halt and telinit inside the guest reach us; -1 when the
 // guest has no /run or the FIFO cannot be made.
 int open_initctl() {
@@ -157,6 +214,8 @@ int open_initctl() {
   if (sfd < 0) child_fail(sync_fd, errno_message("signalfd", "init of guest " + cfg.name, errno));
   int initctl = own_rc ? open_initctl() : -1;
   std::string level = cfg.init.runlevel_start;
+  record_utmp(BOOT_TIME, "reboot", 0);
+  record_runlevel(level, 'N');
   pid_t child = spawn_rc(rc, argv, env, level, "N", late_limits, set);
   if (child < 0) child_fail(sync_fd, errno_message("fork", "rc in guest " + cfg.name, errno));
   ::close(sync_fd);  // the guest is up: the supervisor sees EOF
@@ -173,6 +232,7 @@ int open_initctl() {
           req.cmd == kInitCmdRunlevel && shutdown_rc < 0) {
         char want = static_cast<char>(req.runlevel);
         std::string next(1, want);
+        if ((want >= '0' && want <= '6') && level.size() == 1) record_runlevel(next, level[0]);
         if (want == '0' || want == '6') {
           shutdown_cmd = want == '0' ? RB_POWER_OFF : RB_AUTOBOOT;
           shutdown_rc = spawn_rc(rc, {rc, next}, env, next, level, late_limits, set);

@@ -64,6 +64,12 @@ TEST(Debian, SysvGuestRunsCronInsideRebootsAndHalts) {
   EXPECT_EQ(r.rc, 0) << r;
   r = env.run({g, "exec", "stat", "-c", "%a", "/run/lock"});
   EXPECT_EQ(r.out, "1777\n") << r;
+  // The runlevel is in utmp, as sysvinit records it: invoke-rc.d starts what a package installs.
+  r = env.run({g, "exec", "runlevel"});
+  EXPECT_EQ(r.out, "N 3\n") << r;
+  r = env.run({g, "exec", "invoke-rc.d", "--query", "cron", "start"});
+  EXPECT_EQ(r.rc, 104) << "invoke-rc.d: 104 is 'action allowed'; " << r;
+  EXPECT_EQ((r.out + r.err).find("could not determine current runlevel"), std::string::npos) << r;
 
   // reboot inside (sysvinit's reboot → shutdown → /run/initctl → rc 6 → reboot(2)): the same guest
   // runs again, freshly booted, with a new cron.
