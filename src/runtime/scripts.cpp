@@ -3,7 +3,7 @@
 #include "runtime/scripts.hpp"
 
 #include <fcntl.h>
-#include <spawn.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,22 +69,6 @@ std::vector<std::string> script_environment(const ScriptTarget& t) {
   return env;
 }
 
-// Owners of posix_spawn's attribute objects.
-struct SpawnActions {
-  posix_spawn_file_actions_t a{};
-  SpawnActions() { posix_spawn_file_actions_init(&a); }
-  ~SpawnActions() { posix_spawn_file_actions_destroy(&a); }
-  SpawnActions(const SpawnActions&) = delete;
-  SpawnActions& operator=(const SpawnActions&) = delete;
-};
-struct SpawnAttr {
-  posix_spawnattr_t a{};
-  SpawnAttr() { posix_spawnattr_init(&a); }
-  ~SpawnAttr() { posix_spawnattr_destroy(&a); }
-  SpawnAttr(const SpawnAttr&) = delete;
-  SpawnAttr& operator=(const SpawnAttr&) = delete;
-};
-
 // Runs one scriptlet to its end. Returns whether a sourced one set DONT_SKIP_DEFAULTS.
 bool run_one(const fs::path& file, const ScriptTarget& t, Scriptlet s, int out_fd, int err_fd) {
   std::string flavour(to_string(s));
@@ -113,25 +97,27 @@ bool run_one(const fs::path& file, const ScriptTarget& t, Scriptlet s, int out_f
   for (auto& e : env) cenv.push_back(e.data());
   cenv.push_back(nullptr);
 
-  SpawnActions actions;
   fs::path cwd = runs_in_cfgdir(s) ? t.cfgdir : t.vdir;
-  posix_spawn_file_actions_addchdir_np(&actions.a, cwd.c_str());
-  if (out_fd >= 0) posix_spawn_file_actions_adddup2(&actions.a, out_fd, 1);
-  if (err_fd >= 0) posix_spawn_file_actions_adddup2(&actions.a, err_fd, 2);
-  posix_spawn_file_actions_adddup2(&actions.a, report_write.get(), 3);
-  SpawnAttr attr;
-  sigset_t none;
-  sigemptyset(&none);
-  sigset_t all;
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr.a, &none);
-  posix_spawnattr_setsigdefault(&attr.a, &all);
-  posix_spawnattr_setflags(&attr.a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
-  int err = ::posix_spawn(&pid, cargv[0], &actions.a, &attr.a, cargv.data(), cenv.data());
-  if (err != 0) {
-    throw Error(
-        errno_message(flavour + " script", file.string() + " (in " + cwd.string() + ")", err), err);
+  // fork, then only async-signal-safe calls before execve. Not posix_spawn: its CLONE_VM child is
+  // refused (EINVAL) in a supervisor whose children go into the guest's time namespace.
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork", flavour + " script " + file.string());
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) (void)::sigaction(sig, &dfl, nullptr);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Standard output and error first: either may be descriptor 3 now.
+    if ((out_fd >= 0 && ::dup2(out_fd, 1) < 0) || (err_fd >= 0 && ::dup2(err_fd, 2) < 0)) {
+      ::_exit(126);
+    }
+    int report = report_write.get();
+    bool report_ok = report == 3 ? ::fcntl(3, F_SETFD, 0) == 0 : ::dup2(report, 3) == 3;
+    if (!report_ok || ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    ::execve(cargv[0], cargv.data(), cenv.data());
+    ::_exit(errno == ENOENT ? 127 : 126);
   }
   report_write.reset();
   ChildProcess child(pid);

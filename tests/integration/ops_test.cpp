@@ -246,7 +246,7 @@ TEST(Ops, ExportDeleteImportRunsIdentical) {
   ASSERT_EQ(::mkfifo((v / "root" / "fifo").c_str(), 0640), 0);
   fs::create_symlink("/etc/hostname", v / "root" / "link");
   env.write_config(g, "apps/init/mark", "web\n");
-  env.write_config(g, "scripts/pre-start", "#!/bin/sh\n");  // a file the model does not read
+  env.write_config(g, "scripts/pre-start", "#!/bin/sh\n");  // sourced at each start; no model
   std::string context = vs::read_file(env.cfgdir(g) / "context");
   auto before = describe_tree(v);
 
