@@ -129,8 +129,8 @@ std::vector<std::string> apply_limits(const config::Roots& roots, const config::
   if (!c.cpu_burst_us) c.cpu_burst_us = 0;
   if (!c.cpu_weight) c.cpu_weight = 100;
   auto cg = guest_cgroup(*st);
-  // Without cpuset/, the guest's CPUs and memory nodes are its parent's: on cgroup v2 an empty
-  // cpuset.cpus follows the parent; a v1 cpuset needs the parent's lists written into it.
+  // Without cpuset/, the guest's CPUs and memory nodes are its parent's (the kernel refuses an
+  // empty list while the guest has processes): on cgroup v2 those the parent has in effect.
   if (!c.cpuset_cpus || !c.cpuset_mems) {
     std::optional<fs::path> dir;
     if (cg.version() == cgroup::Version::v2) {
@@ -138,9 +138,9 @@ std::vector<std::string> apply_limits(const config::Roots& roots, const config::
     } else if (auto it = cg.v1_dirs().find("cpuset"); it != cg.v1_dirs().end()) {
       dir = it->second;
     }
-    auto parents = [&](const char* file) -> std::string {
-      if (cg.version() == cgroup::Version::v2) return "\n";
-      return std::string(trim(read_file(dir->parent_path() / file)));
+    auto parents = [&](const std::string& file) -> std::string {
+      std::string name = cg.version() == cgroup::Version::v2 ? file + ".effective" : file;
+      return std::string(trim(read_file(dir->parent_path() / name)));
     };
     if (dir && fs::exists(*dir / "cpuset.cpus")) {
       if (!c.cpuset_cpus) c.cpuset_cpus = parents("cpuset.cpus");
