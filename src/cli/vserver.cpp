@@ -15,6 +15,7 @@
 #include "runtime/scripts.hpp"
 #include "state/state.hpp"
 #include "storage/layout.hpp"
+#include "sys/debug.hpp"
 
 namespace vs::cli {
 
@@ -29,7 +30,7 @@ CONFIG_ROOT/NAME/ (util-vserver layout) with their root filesystem in VDIR_ROOT/
 
 Commands:
   build -m METHOD ... -- ARGS   create a guest (methods: skeleton, template, clone, busybox,
-                                base: layered on a shared read-only base)
+                                debootstrap; base: layered on a shared read-only base)
   start [--foreground]          start the guest
   stop [--timeout S]            stop it: graceful per init style, then the kill sequence
   restart                       stop, then start
@@ -60,6 +61,8 @@ Options:
   --log-root DIR      console logs (env VSERVER_LOG_ROOT, default /var/log/vservers)
   --all               every running guest, for exec and apt-get (no NAME)
   --mark MARK         with --all: only the guests whose apps/init/mark is MARK
+  --debug             print every step with the time since the command began (also
+                      after the command: vserver NAME start --debug)
   -h, --help          this help; "vserver NAME COMMAND --help" for a command
   --version           print the version
 
@@ -356,6 +359,8 @@ int vserver_main(int argc, char** argv) {
     }
     if (a == "--all") {
       all = true;
+    } else if (a == "--debug") {
+      debug::enable(STDERR_FILENO);
     } else if (a == "--mark") {
       mark = value("--mark");
     } else if (a == "--config-root") {
@@ -399,6 +404,19 @@ int vserver_main(int argc, char** argv) {
     return 2;
   }
   Args args(rest.begin() + 2, rest.end());
+  // --debug after the command too: anywhere before "--", but for the commands whose arguments are
+  // a command to run in the guest only right after the command.
+  bool runs_a_command = apt || command == "exec" || command == "suexec";
+  for (auto a = args.begin(); a != args.end() && *a != "--";) {
+    if (*a == "--debug") {
+      debug::enable(STDERR_FILENO);
+      a = args.erase(a);
+    } else if (runs_a_command) {
+      break;
+    } else {
+      ++a;
+    }
+  }
   std::string name = rest[0];
   if (command != "build" && command != "import") {
     // util-vserver accepts a name, a path to the configuration directory or a context id.

@@ -35,6 +35,7 @@
 #include "runtime/runtime.hpp"
 #include "runtime/security.hpp"
 #include "state/state.hpp"
+#include "sys/debug.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
@@ -292,6 +293,7 @@ fs::path command_cgroup(const cgroup::GuestCgroup& cg, pid_t init) {
     // The guest's time namespace (virt_uptime), where the kernel has them.
     if (::access("/proc/self/ns/time", F_OK) == 0) nstype |= CLONE_NEWTIME;
     if (::setns(pidfd.get(), nstype) != 0) throw_errno("join namespaces of guest", cfg.name);
+    debug::step(cfg.name, "helper joined the guest's namespaces");
     // The command is created in the guest's PID namespace (the helper's children go there), where
     // the guest's processes see it, and runs this binary until it executes the command. Not
     // dumpable: /proc/PID/exe, /proc/PID/map_files and ptrace of it need CAP_SYS_PTRACE, so that a
@@ -301,7 +303,11 @@ fs::path command_cgroup(const cgroup::GuestCgroup& cg, pid_t init) {
     bool in_cgroup = false;
     pid_t child = clone_into_cgroup(0, cg_dir.get(), in_cgroup);
     if (child < 0) throw_errno("fork", "in guest " + cfg.name);
-    if (child == 0) command_child(cfg, opts, procs, in_cgroup, pidfd.get(), pty_sock, limits);
+    if (child == 0) {
+      debug::set_fd(-1);  // the command gets no descriptor of the caller's but its stdio
+      command_child(cfg, opts, procs, in_cgroup, pidfd.get(), pty_sock, limits);
+    }
+    debug::step(cfg.name, fmt::format("command created in the guest (host pid {})", child));
     cg_dir.reset();
     procs.clear();
     pidfd.reset();

@@ -56,6 +56,7 @@
 #include "state/state.hpp"
 #include "storage/layout.hpp"
 #include "storage/storage.hpp"
+#include "sys/debug.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
@@ -319,11 +320,27 @@ struct ChildSetup {
   std::optional<storage::Overlay> overlay;  // the layers of a unified guest's root
 };
 
+// Closes every descriptor from 3 up but those in keep (-1 entries are ignored).
+void close_all_but(std::vector<int> keep, const std::string& what) {
+  keep.push_back(2);
+  std::sort(keep.begin(), keep.end());
+  for (size_t i = 0; i < keep.size(); ++i) {
+    if (keep[i] < 2) continue;
+    unsigned first = static_cast<unsigned>(keep[i]) + 1;
+    unsigned last = i + 1 < keep.size() ? static_cast<unsigned>(keep[i + 1]) - 1 : ~0U;
+    if (first <= last && ::syscall(SYS_close_range, first, last, 0) != 0) {
+      throw_errno("close_range", what);
+    }
+  }
+}
+
 // The guest's first process: PID 1 of the new PID namespace.
 [[noreturn]] void guest_child(const config::GuestConfig& cfg, int sync_fd, const ChildSetup& cs) {
   try {
     char go = 0;
     if (cs.wait_go && ::read(sync_fd, &go, 1) != 1) ::_exit(127);  // the supervisor went away
+    const std::string who = cfg.name + " (guest's first process)";
+    debug::step(who, cs.wait_go ? "told to go on" : "going on");
     // ping without CAP_NET_RAW too (ICMP datagram sockets), in the guest's own network namespace.
     if (cfg.network != config::NetworkMode::host) allow_ping();
     if (cs.loopback) loopback_up();
@@ -332,6 +349,7 @@ struct ChildSetup {
     if (::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare", "cgroup namespace");
     std::string host = cfg.uts.nodename.value_or(cfg.name);
     if (::sethostname(host.data(), host.size()) != 0) throw_errno("set hostname", host);
+    debug::step(who, "cgroup namespace, hostname");
     if (cfg.uts.domainname) {
       const std::string& d = *cfg.uts.domainname;
       if (::setdomainname(d.data(), d.size()) != 0) throw_errno("set domainname", d);
@@ -344,6 +362,7 @@ struct ChildSetup {
         },
         cs.overlay);
     ::umask(022);
+    debug::step(who, "root filesystem mounted, pivot_root done");
     if (cfg.nice && ::setpriority(PRIO_PROCESS, 0, *cfg.nice) != 0) {
       throw_errno("set nice level", std::to_string(*cfg.nice));
     }
@@ -352,12 +371,10 @@ struct ChildSetup {
     auto [early_limits, late_limits] = split_limits(cs.plan.rlimits);
     set_process_limits(0, early_limits);
     // Nothing of the host's but stdin, stdout, stderr and the sync socket (close-on-exec) reaches
-    // the guest.
-    auto keep = static_cast<unsigned>(sync_fd);
-    if ((keep > 3 && ::syscall(SYS_close_range, 3U, keep - 1, 0) != 0) ||
-        ::syscall(SYS_close_range, keep + 1, ~0U, 0) != 0) {
-      throw_errno("close_range", "inherited descriptors");
-    }
+    // the guest; --debug's descriptor (close-on-exec) until the last step.
+    std::vector<int> keep_fds{sync_fd};
+    if (debug::fd() > 2) keep_fds.push_back(debug::fd());
+    close_all_but(keep_fds, "inherited descriptors");
     std::vector<std::string> env = guest_environment(cfg);
     if (const char* term = std::getenv("TERM"); term != nullptr && ::isatty(0) == 1) {
       env.push_back(std::string("TERM=") + term);
@@ -379,6 +396,12 @@ struct ChildSetup {
     std::uint64_t bcaps = guest_bounding_set(cfg);
     if (cfg.init.style == config::InitStyle::systemd) bcaps |= std::uint64_t{1} << CAP_SETPCAP;
     drop_capabilities(bcaps);
+    debug::step(who, cfg.init.style == config::InitStyle::sysv
+                         ? "seccomp and capabilities set; becoming the minimal init"
+                         : "seccomp and capabilities set; executing " + program);
+    // The caller's descriptor must not stay open in a PID 1 that is this binary (sysv).
+    if (debug::fd() > 2) ::close(debug::fd());
+    debug::set_fd(-1);
     if (cfg.init.style == config::InitStyle::sysv) {
       minimal_init(cfg, env, argv, sync_fd, late_limits);
     }
@@ -742,6 +765,7 @@ Outcome supervise(const Launch& l, Started started) {
   CgroupGuard cg_guard(cg);
   // Limits hold before the guest's first instruction.
   apply_cgroup_limits(cfg, cg, l.plan.cgroup);
+  debug::step(cfg.name, "cgroup " + cg.path().string() + " made, limits written");
 
   // The /proc views (virt_mem, virt_load, virt_cpu): the server runs before the guest mounts
   // them. The supervisor keeps the connection open, so a new server can take over if one dies.
@@ -753,6 +777,7 @@ Outcome supervise(const Launch& l, Started started) {
     procfs_conn = procfs::Connection::open();
     cs.procfs_fd = procfs_conn->fd();
     procfs_server.start(procfs_conn->fd(), cs.views, cg);
+    debug::step(cfg.name, "/proc views served");
   }
   // virt_uptime (on unless cflags says ~virt_uptime): the guest's own uptime, from a time
   // namespace whose boot time is the guest's start.
@@ -805,6 +830,8 @@ Outcome supervise(const Launch& l, Started started) {
   }
   auto init = pid;
   ChildProcess child_guard(init);
+  debug::step(cfg.name, fmt::format("guest's first process cloned (host pid {}){}", init,
+                                    in_cgroup ? ", in its cgroup" : ""));
   child_end.reset();
   cg_dir.reset();
 
@@ -816,13 +843,18 @@ Outcome supervise(const Launch& l, Started started) {
   }
   NetworkResult net;
   NetworkGuard net_guard(net);
-  if (net_by_supervisor) net = setup_network(cfg, l.context, init);
+  if (!in_cgroup || !cg.v1_dirs().empty()) debug::step(cfg.name, "moved into its cgroups");
+  if (net_by_supervisor) {
+    net = setup_network(cfg, l.context, init);
+    debug::step(cfg.name, "network set up");
+  }
   if (run_pre_start) {
     try {
       run_scriptlets(l.roots, target, Scriptlet::pre_start, l.script_out, l.script_err);
     } catch (const Error& e) {
       rethrow_with_context(e, "start guest " + cfg.name);
     }
+    debug::step(cfg.name, "pre-start scripts run");
   }
   if (cs.wait_go && ::send(parent_end.get(), "G", 1, MSG_NOSIGNAL) != 1) {
     throw_errno("start guest", cfg.name);
@@ -836,6 +868,7 @@ Outcome supervise(const Launch& l, Started started) {
     msg.resize(static_cast<size_t>(n));
     throw Error(msg);
   }
+  debug::step(cfg.name, "init runs (the sync socket closed on its execve)");
   // EOF: exec succeeded. An init that ends right away is reaped by the supervision below, which
   // reports its status (a short-lived command is a valid guest).
   int wstatus = 0;
@@ -857,6 +890,7 @@ Outcome supervise(const Launch& l, Started started) {
   st.created_bridges = net.created_bridges;
   st.addresses = net.addresses;
   state::write_state(l.roots, st);
+  debug::step(cfg.name, "state recorded");
   (void)child_guard.release();
   cg_guard.dismiss();
   net_guard.dismiss();
@@ -1013,20 +1047,6 @@ int supervise_runs(const Launch& first, Started first_started) {
   return restart_runs(first.roots, first.cfg, first.context, out, first.detached);
 }
 
-// Closes every descriptor from 3 up but those in keep (-1 entries are ignored).
-void close_all_but(std::vector<int> keep) {
-  keep.push_back(2);
-  std::sort(keep.begin(), keep.end());
-  for (size_t i = 0; i < keep.size(); ++i) {
-    if (keep[i] < 2) continue;
-    unsigned first = static_cast<unsigned>(keep[i]) + 1;
-    unsigned last = i + 1 < keep.size() ? static_cast<unsigned>(keep[i + 1]) - 1 : ~0U;
-    if (first <= last && ::syscall(SYS_close_range, first, last, 0) != 0) {
-      throw_errno("close_range", "inherited descriptors of the supervisor");
-    }
-  }
-}
-
 void redirect_stdio(const config::Roots& roots, const std::string& name) {
   UniqueFd null = open_file("/dev/null", O_RDWR);
   std::error_code ec;
@@ -1107,6 +1127,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   }
   // util-vserver's first scriptlets: initialize before anything is made for the guest,
   // prepre-start once its context id is claimed. Either failing ends the start here.
+  debug::step(cfg.name, "lock held");
   ScriptTarget target{cfg.id(), cfg.cfgdir, cfg.vdir, cfg.context};
   try {
     run_scriptlets(roots, target, Scriptlet::initialize);
@@ -1116,6 +1137,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   int context = runtime_context(roots, cfg);
   ContextGuard context_guard(roots, context, cfg.id());
   target.context = context;
+  debug::step(cfg.name, fmt::format("context {} claimed", context));
   try {
     run_scriptlets(roots, target, Scriptlet::prepre_start);
   } catch (const Error& e) {
@@ -1146,6 +1168,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   for (const auto& note : storage.notes) {
     std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), note.c_str());
   }
+  debug::step(cfg.name, "limits planned, storage prepared");
 
   if (opts.foreground) {
     return supervise_runs(l, [&] {
@@ -1174,9 +1197,12 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
       // The caller's output, for the pre-start scripts, until the caller is told the guest runs.
       UniqueFd caller_out(::fcntl(1, F_DUPFD_CLOEXEC, 3));
       UniqueFd caller_err(::fcntl(2, F_DUPFD_CLOEXEC, 3));
+      if (debug::enabled()) debug::set_fd(caller_err.get());
+      debug::step(cfg.name, fmt::format("supervisor forked (pid {})", ::getpid()));
       redirect_stdio(roots, cfg.id());
       // Nothing else of the caller's may stay open here (a pipe would keep its reader waiting).
-      close_all_but({report_write.get(), caller_out.get(), caller_err.get()});
+      close_all_but({report_write.get(), caller_out.get(), caller_err.get()},
+                    "inherited descriptors of the supervisor");
       l.script_out = caller_out.get();
       l.script_err = caller_err.get();
       // The caller may be gone (killed) by the time we report: that must not end the supervision.
@@ -1188,6 +1214,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
           std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
         }
         report_write.reset();
+        debug::set_fd(-1);
         caller_out.reset();
         caller_err.reset();
         l.script_out = l.script_err = -1;
@@ -1207,10 +1234,12 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   report_write.reset();
   std::string report = read_fd(report_read.get());
   if (report == "OK") {
+    debug::step(cfg.name, "the supervisor reports the guest running");
     storage.keep();
     context_guard.dismiss();  // the supervisor's cleanup drops it
     lock.reset();
     run_post_start(roots, target);
+    debug::step(cfg.name, "post-start scripts run; started");
     return 0;
   }
   // The supervisor failed: it has cleaned up and is exiting; collect it.

@@ -13,6 +13,7 @@
 #include "runtime/runtime.hpp"
 #include "runtime/scripts.hpp"
 #include "state/state.hpp"
+#include "sys/debug.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
@@ -152,6 +153,7 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
   } catch (const Error& e) {
     std::fprintf(stderr, "vserver %s: warning: %s\n", cfg.name.c_str(), e.what());
   }
+  debug::step(cfg.name, "pre-stop scripts run");
   cgroup::GuestCgroup cg = guest_cgroup(*st);
   // Tell the supervisor that the guest is being stopped, so that it does not take a reboot on the
   // way down (an init that reboots on SIGINT, a shutdown script) for a reboot to restart from.
@@ -166,6 +168,7 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
   int timeout_s = opts.timeout.value_or(cfg.init.stop_timeout);
   std::int64_t deadline = monotonic_ms() + timeout_s * 1000LL;
   graceful_stop(roots, cfg, init.get(), deadline);
+  debug::step(cfg.name, "asked to stop as its init style wants");
   if (!wait_pidfd(init.get(),
                   static_cast<int>(std::max<std::int64_t>(0, deadline - monotonic_ms())))) {
     std::fprintf(stderr, "vserver %s: still running after %d s; sending the kill sequence\n",
@@ -175,9 +178,11 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
   }
   // When init ends the kernel kills the rest of its PID namespace; processes that joined from
   // outside (exec helpers) go with the cgroup.
+  debug::step(cfg.name, "init ended");
   if (!cg.kill_all()) {
     throw Error("stop guest " + cfg.name + ": processes remain in " + st->cgroup);
   }
+  debug::step(cfg.name, "no process left in its cgroup");
   // The supervisor, if alive, removes cgroup and record itself, then runs the post-stop scripts;
   // wait for it, then make sure. One that has not removed the record in 10 s is stuck and killed
   // (the cleanup below runs the scripts then); one that runs the scripts is waited for.
@@ -197,7 +202,9 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
     } catch (const Error&) {
     }
   }
+  debug::step(cfg.name, "the supervisor has cleaned up and run the stop scripts");
   cleanup(roots, *st);
+  debug::step(cfg.name, "stopped");
   return true;
 }
 

@@ -422,6 +422,50 @@ TEST(Lifecycle, StartLeavesNoDescriptorOfTheCallerOpen) {
   EXPECT_EQ(r.out, "started\n") << r;
 }
 
+// --debug prints each step of the start, in order, with its time; the caller's standard error,
+// where they go, is not kept open by the guest or its supervisor afterwards.
+TEST(Lifecycle, DebugShowsTheStepsOfAStart) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  std::string vserver = (env.config_root().parent_path() / "bin" / "vserver").string();
+  it::Result r = env.run_program(
+      "/bin/sh", {"-c", "out=$(" + vserver + " " + g + " start --debug 2>&1); echo \"$out\""}, "",
+      20);
+  ASSERT_EQ(r.rc, 0) << r;
+  std::vector<std::string> steps = {"lock held",
+                                    "context ",
+                                    "limits planned, storage prepared",
+                                    "supervisor forked",
+                                    "cgroup ",
+                                    "guest's first process cloned",
+                                    "(guest's first process): debug: ",
+                                    "root filesystem mounted, pivot_root done",
+                                    "seccomp and capabilities set; executing /sbin/init",
+                                    "init runs",
+                                    "state recorded",
+                                    "the supervisor reports the guest running",
+                                    "started"};
+  std::size_t at = 0;
+  for (const auto& s : steps) {
+    auto found = r.out.find(s, at);
+    ASSERT_NE(found, std::string::npos) << "step \"" << s << "\" missing or out of order:\n"
+                                        << r.out;
+    at = found;
+  }
+  EXPECT_NE(r.out.find("vserver " + g + ": debug: +"), std::string::npos) << r;
+  EXPECT_NE(r.out.find(" ms "), std::string::npos) << r;
+  // The stop too; an exec's own --debug after its command is the command's.
+  r = env.run({g, "exec", "echo", "--debug"});
+  EXPECT_EQ(r.out, "--debug\n") << r;
+  EXPECT_EQ(r.err, "") << r;
+  r = env.run({"--debug", g, "stop"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("debug: +"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("stopped"), std::string::npos) << r;
+  it::expect_nothing_left(env, g);
+}
+
 }  // namespace
 
 namespace {
