@@ -373,9 +373,9 @@ class Planner {
     }
     if (s.virtualized) {
       note(
-          "cpuset/virtualized: needed an out-of-tree kernel patch; the guest sees all host CPUs "
-          "in /proc/cpuinfo but can run only on its own (sched_getaffinity and nproc show them); "
-          "ignored");
+          "cpuset/virtualized: needed an out-of-tree kernel patch; not needed here: with "
+          "cpuset/cpus the guest's /proc/cpuinfo and /proc/stat show only its own CPUs (the /proc "
+          "views), as do sched_getaffinity and nproc; ignored");
     }
     if (s.nocreate) {
       note(
