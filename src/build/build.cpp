@@ -700,7 +700,9 @@ std::string missing_for_style(const InitFacts& f, config::InitStyle style) {
 std::vector<std::string> init_packages(config::InitStyle style) {
   switch (style) {
     case config::InitStyle::sysv:
-      return {"sysv-rc"};
+      // sysv-rc's /etc/init.d/rc, and the shutdown, halt, reboot and runlevel commands that talk
+      // to our init (sysvinit-core depends on sysv-rc).
+      return {"sysvinit-core"};
     case config::InitStyle::plain:
       return {"sysvinit-core"};
     case config::InitStyle::systemd:

@@ -186,6 +186,11 @@ TEST(Debian, DebootstrapBuildsAGuestThatStarts) {
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
   r = env.run({g, "exec", "hostname"});
   EXPECT_EQ(r.out, "debby\n") << r;
+  // A minbase guest of the sysv style can be shut down and rebooted from inside.
+  r = env.run({g, "exec", "sh", "-c", "command -v shutdown halt reboot runlevel"});
+  EXPECT_EQ(r.rc, 0) << r;
+  r = env.run({g, "exec", "runlevel"});
+  EXPECT_EQ(r.out, "N 3\n") << r;
   EXPECT_EQ(env.run({g, "stop"}).rc, 0);
   it::expect_nothing_left(env, g);
 }
