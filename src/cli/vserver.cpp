@@ -11,6 +11,7 @@
 #include "cli/parse.hpp"
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
+#include "config/items.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/scripts.hpp"
 #include "state/state.hpp"
@@ -45,7 +46,8 @@ Commands:
   rename NEW                    give a stopped guest another name, everywhere it is named
   export FILE                   configuration and root filesystem into one archive
   import FILE                   a new guest NAME from an export (no NAME must exist)
-  check                         validate the configuration; every problem is printed
+  check [--strict]              validate the configuration: problems, then warnings for files
+                                without effect or unknown
   delete [--yes]                remove configuration and root filesystem (a base stays)
   unify [BASE]                  turn a stopped guest into a base plus its own delta
   make-base BASE                make a base of a stopped guest's root, layer the guest on it
@@ -115,22 +117,39 @@ void print_error(const std::string& message) {
 }
 
 int cmd_check(const Globals& g, const std::string& name, const Args& args) {
-  CLI::App app{"Check a guest's configuration and print every problem found.",
-               "vserver NAME check"};
+  CLI::App app{
+      "Check a guest's configuration and print every problem found, then a warning for "
+      "every file without effect or unknown, and a note for every setting that cannot "
+      "be applied as written.",
+      "vserver NAME check"};
+  bool strict = false;
+  app.add_flag("--strict", strict,
+               "warnings and notes about settings without effect are problems too (exit 1)");
   if (auto rc = parse_args(app, args)) return *rc;
   config::GuestConfig cfg;
   auto problems = config::check_guest(g.roots, name, cfg);
-  for (const auto& p : problems) std::cout << p.to_string() << '\n';
+  auto warnings = config::effect_warnings(cfg);
+  auto count = [&](std::size_t n, const char* what) {
+    std::cerr << fmt::format("vserver {}: {} {}{} found\n", name, n, what, n == 1 ? "" : "s");
+  };
   if (!problems.empty()) {
-    std::cerr << fmt::format("vserver {}: {} problem{} found\n", name, problems.size(),
-                             problems.size() == 1 ? "" : "s");
+    for (const auto& p : problems) std::cout << p.to_string() << '\n';
+    for (const auto& w : warnings) std::cout << "warning: " << w.to_string() << '\n';
+    count(problems.size(), "problem");
+    return 1;
+  }
+  // Settings that are valid but cannot be expressed on this kernel's mechanisms.
+  auto plan = cgroup::plan_limits(cfg, runtime::host_facts());
+  if (strict && (!warnings.empty() || !plan.notes.empty())) {
+    for (const auto& w : warnings) std::cout << w.to_string() << '\n';
+    for (const auto& n : plan.notes) std::cout << (cfg.cfgdir / n).string() << '\n';
+    count(warnings.size() + plan.notes.size(), "problem");
     return 1;
   }
   std::cout << fmt::format("{}: configuration is valid\n", g.roots.guest_config_dir(name).string());
-  // Settings that are valid but cannot be expressed on this kernel's mechanisms, then what the
-  // guest lacks to be safe for the host.
-  auto plan = cgroup::plan_limits(cfg, runtime::host_facts());
+  for (const auto& w : warnings) std::cout << "warning: " << w.to_string() << '\n';
   for (const auto& n : plan.notes) std::cout << "note: " << n << '\n';
+  // Then what the guest lacks to be safe for the host.
   for (const auto& n : cgroup::safety_notes(cfg, plan)) std::cout << "note: " << n << '\n';
   for (const auto& n : runtime::scriptlet_notes(g.roots, cfg.cfgdir)) {
     std::cout << "note: " << n << '\n';

@@ -117,6 +117,7 @@ class TreeReader {
 
   // The whole file: per-guest, then .defaults for the items that fall back.
   std::optional<Text> read(const fs::path& rel) {
+    consult(rel);
     auto t = read_at(dir_ / rel);
     if (!t && falls_back(rel)) t = read_at(defaults_ / rel);
     if (t && empty_is_absent_ && trim(t->value).empty()) return std::nullopt;
@@ -158,6 +159,7 @@ class TreeReader {
 
   // Boolean file: existence (following symlinks, like test -e).
   bool flag(const fs::path& rel) {
+    consult(rel);
     fs::path p = dir_ / rel;
     struct stat st {};
     if (::stat(p.c_str(), &st) == 0) return true;
@@ -168,10 +170,12 @@ class TreeReader {
 
   // Whether the item exists (following symlinks), without reporting anything.
   [[nodiscard]] bool exists(const fs::path& rel) const {
+    consult(rel);
     struct stat st {};
     return ::stat((dir_ / rel).c_str(), &st) == 0;
   }
   [[nodiscard]] bool is_dir(const fs::path& rel) const {
+    consult(rel);
     struct stat st {};
     return ::stat((dir_ / rel).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
   }
@@ -180,6 +184,7 @@ class TreeReader {
   // skipped unless hidden is set). Empty if the directory does not exist.
   template <typename Keep>
   std::vector<std::string> entries(const fs::path& rel, Keep keep, bool hidden = false) {
+    consult(rel);
     std::vector<std::string> names;
     fs::path d = dir_ / rel;
     std::error_code ec;
@@ -198,6 +203,13 @@ class TreeReader {
     if (ec) problem(d, "cannot list: " + ec.message());
     std::sort(names.begin(), names.end());
     return names;
+  }
+
+  // Records that the reader looked at rel (for the test that keeps items.cpp's table and the
+  // readers in step).
+  void trace(std::set<std::string>* consulted) { consulted_ = consulted; }
+  void consult(const fs::path& rel) const {
+    if (consulted_ != nullptr) consulted_->insert(rel.lexically_normal().string());
   }
 
  private:
@@ -287,6 +299,7 @@ class TreeReader {
   fs::path defaults_;
   std::vector<Problem>& problems_;
   bool empty_is_absent_ = false;
+  std::set<std::string>* consulted_ = nullptr;
 };
 
 bool is_dir_entry(const fs::directory_entry& e) {
@@ -361,6 +374,7 @@ void read_identity(TreeReader& r, const Roots& roots, std::string_view dirname, 
   }
 
   fs::path link = r.path("vdir");
+  r.consult("vdir");
   if (auto target = link_target(r, link)) {
     cfg.vdir = *target;
   } else if (auto base = link_target(r, r.defaults() / "vdirbase")) {
@@ -1880,7 +1894,8 @@ bool all_digits(std::string_view s) {
 ConfigError::ConfigError(std::vector<Problem> problems)
     : Error(join_problems(problems)), problems_(std::move(problems)) {}
 
-std::vector<Problem> check_guest(const Roots& roots, std::string_view name, GuestConfig& cfg) {
+std::vector<Problem> check_guest(const Roots& roots, std::string_view name, GuestConfig& cfg,
+                                 std::set<std::string>* consulted) {
   if (!valid_guest_name(name)) throw Error("invalid guest name " + quote(name));
   fs::path dir = roots.guest_config_dir(name);
   struct stat st {};
@@ -1900,6 +1915,7 @@ std::vector<Problem> check_guest(const Roots& roots, std::string_view name, Gues
   cfg.cfgdir = dir;
   std::vector<Problem> problems;
   TreeReader r(dir, roots.defaults_dir(), problems);
+  r.trace(consulted);
   read_identity(r, roots, name, cfg);
   read_uts(r, cfg);
   read_fstab(r, cfg);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,8 +43,10 @@ class ConfigError : public Error {
 GuestConfig load_guest(const Roots& roots, std::string_view name);
 
 // As load_guest but returns the problems instead of throwing (empty: the guest is fine). cfg
-// receives what could be parsed.
-std::vector<Problem> check_guest(const Roots& roots, std::string_view name, GuestConfig& cfg);
+// receives what could be parsed. consulted, when given, receives every path (relative to the
+// guest's directory) that the readers looked at.
+std::vector<Problem> check_guest(const Roots& roots, std::string_view name, GuestConfig& cfg,
+                                 std::set<std::string>* consulted = nullptr);
 
 // Writes the guest's configuration into cfg.cfgdir (created if needed): every item that differs
 // from its default, in util-vserver's format, so load_guest returns an equal GuestConfig. Writes

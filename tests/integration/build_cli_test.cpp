@@ -137,3 +137,43 @@ TEST(BuildCli, FullDiskLeavesNoGuest) {
 }
 
 }  // namespace
+
+namespace {
+
+// A freshly built guest has no warning; util-vserver's files without effect and a typo get one
+// each, which leaves check's status 0 unless --strict asks for problems.
+TEST(BuildCli, CheckWarnsForFilesWithoutEffectAndStrictRefuses) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  Result r = env.run({g, "check"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.out.find("warning:"), std::string::npos) << r;
+  r = env.run({g, "check", "--strict"});
+  EXPECT_EQ(r.rc, 0) << r;
+
+  env.write_config(g, "uts/release", "2.6.32\n");
+  env.write_config(g, "interfaces/0/ip", "10.0.0.2\n");
+  env.write_config(g, "interfaces/0/nodev", "");
+  env.write_config(g, "interfaces/0/ipp", "10.0.0.3\n");
+  r = env.run({g, "check"});
+  EXPECT_EQ(r.rc, 0) << r;
+  std::string dir = env.cfgdir(g).string();
+  EXPECT_NE(r.out.find("warning: " + dir +
+                       "/uts/release: ignored: mainline Linux cannot show a guest another kernel "
+                       "release"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.out.find("warning: " + dir +
+                       "/interfaces/0/ipp: unknown file, not read (did you mean "
+                       "interfaces/0/ip?)"),
+            std::string::npos)
+      << r;
+  r = env.run({g, "check", "--strict"});
+  EXPECT_EQ(r.rc, 1) << r;
+  EXPECT_NE(r.out.find(dir + "/uts/release: ignored:"), std::string::npos) << r;
+  EXPECT_EQ(r.out.find("configuration is valid"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("2 problems found"), std::string::npos) << r;
+}
+
+}  // namespace
