@@ -150,7 +150,11 @@ const Preparation kPreparations[] = {
      "echo 'TERM 5' > /etc/vservers/web/apps/init/killseq && "
      "rm -f /etc/vservers/web/interfaces/0/dev /etc/vservers/web/interfaces/0/nodev"},
     {"docs/configuration.md", "# vserver old check",
-     "vserver old build -m busybox && rm -f /etc/vservers/old/limits/processes"},
+     "vserver old build -m busybox && rm -f /etc/vservers/old/limits/processes && "
+     "echo 2.6.32 > /etc/vservers/old/uts/release && mkdir -p /etc/vservers/old/interfaces/0 && "
+     "echo 10.0.0.2 > /etc/vservers/old/interfaces/0/ip && "
+     "touch /etc/vservers/old/interfaces/0/nodev && "
+     "echo 10.0.0.3 > /etc/vservers/old/interfaces/0/ipp"},
     {"docs/configuration.md",
      "mkdir -p /etc/vservers/web/uts /etc/vservers/web/interfaces/0 /etc/vservers/web/apps/init "
      "/etc/vservers/web/apps/vshelper",
