@@ -581,6 +581,8 @@ void read_init(TreeReader& r, std::string_view dirname, GuestConfig& cfg) {
 // Global defaults of interfaces/ (§1.4), checked once.
 struct InterfaceDefaults {
   std::optional<Text> dev, prefix, mask, bcast, scope;
+  bool vlandev = false;    // interfaces/vlandev or .defaults/interfaces/vlandev
+  bool novlandev = false;  // interfaces/novlandev
 };
 
 // An address of the given family for peer/gateway/bcast; reports and returns false otherwise.
@@ -622,6 +624,76 @@ std::optional<int> prefix_from(TreeReader& r, const std::optional<Text>& prefix,
     return v;
   }
   return std::nullopt;
+}
+
+// vlandev / novlandev (util-vserver's order): the interface's own files, then interfaces/novlandev,
+// then interfaces/vlandev or .defaults/interfaces/vlandev. The global switch applies to devices
+// named DEV.ID only; the interface's own vlandev asks for one.
+void read_vlandev(TreeReader& r, const fs::path& base, const InterfaceDefaults& defaults,
+                  const std::optional<Text>& dev, Interface& iface) {
+  bool own_on = r.flag(base / "vlandev");
+  bool own_off = r.flag(base / "novlandev");
+  if (own_on && own_off) {
+    r.problem(r.path(base), "both vlandev and novlandev; remove one");
+    return;
+  }
+  bool on = own_on || (!own_off && !defaults.novlandev && defaults.vlandev);
+  if (!on || iface.nodev || !iface.dev) return;
+  if (!split_vlan_device(*iface.dev)) {
+    bool dotted = iface.dev->find('.') != std::string::npos;
+    if (!own_on && !dotted) return;  // the global switch: not a VLAN device name
+    r.problem(dev->path,
+              quote(*iface.dev) + " is not a VLAN device for vlandev (DEV.ID, with ID in 1..4094)");
+    return;
+  }
+  iface.vlandev = true;
+}
+
+// tun / tap and their options. util-vserver passed them to its tunctl; here the device is made in
+// the guest's network namespace.
+void read_tun(TreeReader& r, const fs::path& base, Interface& iface) {
+  bool tun = r.flag(base / "tun");
+  bool tap = r.flag(base / "tap");
+  if (tun && tap) {
+    r.problem(r.path(base), "both tun and tap; remove one");
+    return;
+  }
+  iface.tun = tun ? TunKind::tun : tap ? TunKind::tap : TunKind::none;
+  auto id_of = [&](const char* file, std::optional<std::uint32_t>& out) {
+    auto t = r.scalar(base / file);
+    if (!t) return;
+    if (iface.tun == TunKind::none) {
+      r.problem(t->path, "only for a tun or tap interface (add tun or tap)");
+      return;
+    }
+    auto v = parse_integer(t->value);
+    if (!v || *v < 0 || *v >= 0xffffffffLL) {
+      r.problem(t->path, quote(t->value) + " is not a numeric id");
+      return;
+    }
+    out = static_cast<std::uint32_t>(*v);
+  };
+  id_of("uid", iface.tun_uid);
+  id_of("gid", iface.tun_gid);
+  if (auto t = r.scalar(base / "linktype")) {
+    auto v = parse_integer(t->value);
+    if (iface.tun == TunKind::none) {
+      r.problem(t->path, "only for a tun or tap interface (add tun or tap)");
+    } else if (!v || *v < 0 || *v > 0xfffe) {
+      r.problem(t->path, quote(t->value) + " is not a link type (an ARPHRD_* number, 0..65534)");
+    } else {
+      iface.linktype = static_cast<std::uint16_t>(*v);
+    }
+  }
+  iface.nocsum = r.flag(base / "nocsum");
+  if (iface.nocsum && iface.tun == TunKind::none) {
+    r.problem(r.path(base / "nocsum"), "only for a tun or tap interface (add tun or tap)");
+  }
+  if (iface.tun != TunKind::none) {
+    if (iface.nodev)
+      r.problem(r.path(base), "tun or tap with nodev; a tun or tap device needs dev");
+    if (iface.vlandev) r.problem(r.path(base), "tun or tap with vlandev; remove one");
+  }
 }
 
 void read_interface(TreeReader& r, const std::string& id, const InterfaceDefaults& defaults,
@@ -705,6 +777,8 @@ void read_interface(TreeReader& r, const std::string& id, const InterfaceDefault
   }
   iface.disabled = r.flag(base / "disabled");
   iface.down = r.flag(base / "down");
+  read_vlandev(r, base, defaults, dev, iface);
+  read_tun(r, base, iface);
   cfg.interfaces.push_back(std::move(iface));
 }
 
@@ -755,6 +829,11 @@ void read_network(TreeReader& r, GuestConfig& cfg) {
     r.problem(defaults.scope->path, quote(defaults.scope->value) + " is not a scope (one word)");
     defaults.scope.reset();
   }
+
+  struct stat st {};
+  defaults.vlandev = r.flag("interfaces/vlandev") ||
+                     ::stat((r.defaults() / "interfaces/vlandev").c_str(), &st) == 0;
+  defaults.novlandev = r.flag("interfaces/novlandev");
 
   for (const auto& id : r.entries("interfaces", is_dir_entry)) {
     read_interface(r, id, defaults, cfg);
@@ -1488,6 +1567,11 @@ class TreeWriter {
   [[nodiscard]] const fs::path& defaults() const { return defaults_; }
   // Whether .defaults holds this item: then the guest needs its own file even for the built-in
   // default, or the .defaults value would win on the next load.
+  // Whether .defaults holds rel, for the few switches read there that are not fallbacks.
+  [[nodiscard]] bool defaults_hold(const fs::path& rel) const {
+    struct stat st {};
+    return ::stat((defaults_ / rel).c_str(), &st) == 0;
+  }
   [[nodiscard]] bool in_defaults(const fs::path& rel) const {
     struct stat st {};
     return falls_back(rel) && ::stat((defaults_ / rel).c_str(), &st) == 0;
@@ -1622,6 +1706,9 @@ void write_network(TreeWriter& w, const GuestConfig& cfg) {
 
   // Every interface is written with its resolved values, so the global defaults go.
   for (const char* f : kInterfaceDefaults) w.remove(fs::path("interfaces") / f);
+  w.remove("interfaces/vlandev");
+  w.remove("interfaces/novlandev");
+  const bool vlandev_by_default = w.defaults_hold("interfaces/vlandev");
   std::set<std::string> ids;
   for (const auto& i : cfg.interfaces) ids.insert(i.id);
   for (const auto& name : w.names("interfaces")) {
@@ -1652,6 +1739,18 @@ void write_network(TreeWriter& w, const GuestConfig& cfg) {
     w.remove(base / "only_ip");
     w.put_flag(base / "disabled", i.disabled);
     w.put_flag(base / "down", i.down);
+    w.put_flag(base / "vlandev", i.vlandev);
+    w.put_flag(base / "novlandev",
+               !i.vlandev && vlandev_by_default && i.dev && split_vlan_device(*i.dev));
+    w.put_flag(base / "tun", i.tun == TunKind::tun);
+    w.put_flag(base / "tap", i.tun == TunKind::tap);
+    auto number = [](const auto& v) {
+      return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
+    };
+    w.put_optional(base / "uid", number(i.tun_uid));
+    w.put_optional(base / "gid", number(i.tun_gid));
+    w.put_optional(base / "linktype", number(i.linktype));
+    w.put_flag(base / "nocsum", i.nocsum);
   }
 }
 

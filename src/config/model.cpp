@@ -93,4 +93,18 @@ std::vector<FstabEntry> default_fstab() {
   };
 }
 
+std::optional<std::pair<std::string, int>> split_vlan_device(std::string_view dev) {
+  auto dot = dev.rfind('.');
+  if (dot == std::string_view::npos || dot == 0 || dot + 1 == dev.size()) return std::nullopt;
+  std::string_view digits = dev.substr(dot + 1);
+  if (digits.size() > 4) return std::nullopt;
+  int id = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    id = id * 10 + (c - '0');
+  }
+  if (id < 1 || id > 4094) return std::nullopt;
+  return std::pair<std::string, int>(std::string(dev.substr(0, dot)), id);
+}
+
 }  // namespace vs::config

@@ -59,6 +59,8 @@ struct FstabEntry {
 std::vector<FstabEntry> default_fstab();
 
 // interfaces/<id>/ — parsed and validated now, applied by the networking code.
+enum class TunKind { none, tun, tap };
+
 struct Interface {
   std::string id;                    // directory name under interfaces/
   std::string ip;                    // textual address as written
@@ -74,8 +76,23 @@ struct Interface {
   bool nodev = false;
   bool disabled = false;
   bool down = false;
+  // vlandev: dev is DEV.ID, and the VLAN device DEV.ID (id ID on DEV) is created on the host when
+  // it does not exist. Resolved from the interface's vlandev / novlandev, else
+  // interfaces/novlandev, interfaces/vlandev and .defaults/interfaces/vlandev.
+  bool vlandev = false;
+  // tun / tap: the guest's link is a persistent tun or tap device made in the guest, owned by
+  // tun_uid / tun_gid, with the hardware type linktype (an ARPHRD_* number) when given.
+  TunKind tun = TunKind::none;
+  std::optional<std::uint32_t> tun_uid;
+  std::optional<std::uint32_t> tun_gid;
+  std::optional<std::uint16_t> linktype;
+  bool nocsum = false;  // accepted without effect: the kernel ignores TUNSETNOCSUM
   bool operator==(const Interface&) const = default;
 };
+
+// "eth0.7" → {"eth0", 7}; nullopt unless the name is PARENT.ID with a VLAN id in 1..4094. The
+// last dot counts: "eth0.7.8" is VLAN 8 on eth0.7.
+std::optional<std::pair<std::string, int>> split_vlan_device(std::string_view dev);
 
 // A resource limit as util-vserver's rlimits/<res>{,.min,.soft,.hard}. Values are in the unit of
 // the resource (pages for rss, as, memlock, anon, shmem; counts otherwise). kUnlimited is "inf".

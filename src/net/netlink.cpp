@@ -534,6 +534,22 @@ void Netlink::create_ipvlan(std::string_view name, int parent, IpvlanMode mode) 
   }
 }
 
+void Netlink::create_vlan(std::string_view name, int parent, int id) {
+  check_name("create vlan", name);
+  if (parent <= 0) {
+    throw Error(fmt::format("create vlan {} on ifindex {}: No such device", name, parent), ENODEV);
+  }
+  if (id < 1 || id > 4094) {
+    throw Error(fmt::format("create vlan {}: VLAN id {} is not in 1..4094", name, id), ERANGE);
+  }
+  Outcome o = create_link("vlan", name, parent, std::nullopt,
+                          [&](Request& r) { r.put_u16(IFLA_VLAN_ID, static_cast<uint16_t>(id)); });
+  if (o.error != 0) {
+    throw_failure(fmt::format("create vlan {} id {} on {}", name, id, describe(parent)), o.error,
+                  o.explanation);
+  }
+}
+
 void Netlink::create_macvlan(std::string_view name, int parent, std::optional<MacAddress> mac) {
   check_name("create macvlan", name);
   if (parent <= 0) {

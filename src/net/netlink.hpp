@@ -121,6 +121,9 @@ class Netlink {
   // In bridge mode: macvlan links on one parent reach each other directly.
   void create_macvlan(std::string_view name, int parent, std::optional<MacAddress> mac = {});
   void create_dummy(std::string_view name);
+  // An 802.1Q VLAN link with the VLAN id (1..4094) on parent, as
+  // `ip link add link PARENT name NAME type vlan id ID`.
+  void create_vlan(std::string_view name, int parent, int id);
 
   void set_up(int index, bool up);
   void set_master(int index, int master);  // 0: leave the current master

@@ -461,15 +461,20 @@ class ContextGuard {
 // Removes what the guest's network left on the host unless dismissed.
 class NetworkGuard {
  public:
-  explicit NetworkGuard(const NetworkResult& net) : net_(net) {}
+  NetworkGuard(const config::Roots& roots, std::string guest, const NetworkResult& net)
+      : roots_(roots), guest_(std::move(guest)), net_(net) {}
   NetworkGuard(const NetworkGuard&) = delete;
   NetworkGuard& operator=(const NetworkGuard&) = delete;
   ~NetworkGuard() {
-    if (active_) cleanup_network(net_.host_links, net_.created_bridges);
+    if (active_) {
+      cleanup_network(roots_, guest_, net_.host_links, net_.created_bridges, net_.shared_links);
+    }
   }
   void dismiss() { active_ = false; }
 
  private:
+  const config::Roots& roots_;
+  std::string guest_;
   const NetworkResult& net_;
   bool active_ = true;
 };
@@ -842,10 +847,10 @@ Outcome supervise(const Launch& l, Started started) {
     cg.attach(init);
   }
   NetworkResult net;
-  NetworkGuard net_guard(net);
+  NetworkGuard net_guard(l.roots, cfg.id(), net);
   if (!in_cgroup || !cg.v1_dirs().empty()) debug::step(cfg.name, "moved into its cgroups");
   if (net_by_supervisor) {
-    net = setup_network(cfg, l.context, init);
+    net = setup_network(l.roots, cfg, l.context, init);
     debug::step(cfg.name, "network set up");
   }
   if (run_pre_start) {
@@ -888,6 +893,7 @@ Outcome supervise(const Launch& l, Started started) {
   st.vdir = cfg.vdir.string();
   st.host_links = net.host_links;
   st.created_bridges = net.created_bridges;
+  st.shared_links = net.shared_links;
   st.addresses = net.addresses;
   state::write_state(l.roots, st);
   debug::step(cfg.name, "state recorded");
@@ -1082,7 +1088,8 @@ void cleanup(const config::Roots& roots, const state::GuestState& st) {
   cgroup::GuestCgroup cg = guest_cgroup(st);
   if (!cg.kill_all()) throw Error("stop guest " + st.name + ": processes remain in " + st.cgroup);
   cg.destroy();
-  for (const auto& problem : cleanup_network(st.host_links, st.created_bridges)) {
+  for (const auto& problem :
+       cleanup_network(roots, st.name, st.host_links, st.created_bridges, st.shared_links)) {
     std::fprintf(stderr, "vserver %s: %s\n", st.name.c_str(), problem.c_str());
   }
   // Remove the record only if it is still this run's (a new start may have replaced it).

@@ -19,6 +19,10 @@ const char* to_string(LinkKind k) {
       return "ipvlan";
     case LinkKind::macvlan:
       return "macvlan";
+    case LinkKind::tun:
+      return "tun";
+    case LinkKind::tap:
+      return "tap";
   }
   return "?";
 }
@@ -70,16 +74,39 @@ NetworkPlan plan_network(const config::GuestConfig& cfg, int context,
         throw Error(fmt::format("{}: device {} is already linked in the guest as {}", where(i),
                                 *i.dev, l.name));
       }
+      if ((i.tun == config::TunKind::tun) != (l.kind == LinkKind::tun) ||
+          (i.tun == config::TunKind::tap) != (l.kind == LinkKind::tap)) {
+        throw Error(fmt::format("{}: device {} is already a {} link in the guest", where(i), *i.dev,
+                                to_string(l.kind)));
+      }
       if (i.mac && l.mac && *i.mac != *l.mac) {
         throw Error(fmt::format("{}: a second MAC address for device {}", where(i), *i.dev));
       }
       if (i.mac) l.mac = i.mac;
+      if (i.vlandev) l.vlan = config::split_vlan_device(*i.dev);
       l.addresses.push_back(a);
       l.up = l.up && !i.down;
       continue;
     }
     PlannedLink l;
     l.dev = *i.dev;
+    size_t n = plan.links.size();
+    if (i.tun != config::TunKind::none) {
+      // Made in the guest under its own name: nothing of it is on the host.
+      l.kind = i.tun == config::TunKind::tap ? LinkKind::tap : LinkKind::tun;
+      l.name = i.name.value_or(l.dev);
+      if (!names.insert(l.name).second || l.name == "lo") {
+        throw Error(fmt::format("{}: link name {} is used twice in the guest", where(i), l.name));
+      }
+      l.tun_uid = i.tun_uid;
+      l.tun_gid = i.tun_gid;
+      l.linktype = i.linktype;
+      l.addresses.push_back(a);
+      l.up = !i.down;
+      by_dev.emplace(l.dev, n);
+      plan.links.push_back(std::move(l));
+      continue;
+    }
     switch (cfg.network) {
       case NetworkMode::bridge:
         if (!is_bridge(l.dev) && !cfg.create_bridge) {
@@ -100,7 +127,6 @@ NetworkPlan plan_network(const config::GuestConfig& cfg, int context,
         l.kind = is_bridge(l.dev) ? LinkKind::veth_bridge : LinkKind::ipvlan;
         break;
     }
-    size_t n = plan.links.size();
     l.name = i.name.value_or("eth" + std::to_string(n));
     if (!names.insert(l.name).second || l.name == "lo") {
       throw Error(fmt::format("{}: link name {} is used twice in the guest", where(i), l.name));
@@ -108,6 +134,7 @@ NetworkPlan plan_network(const config::GuestConfig& cfg, int context,
     // Host-side names are unique per running guest: its context is.
     l.host = fmt::format("{}{}.{}", l.kind == LinkKind::veth_bridge ? "vs" : "vst", context, n);
     l.mac = i.mac;
+    if (i.vlandev) l.vlan = config::split_vlan_device(*i.dev);
     l.addresses.push_back(a);
     l.up = !i.down;
     by_dev.emplace(l.dev, n);

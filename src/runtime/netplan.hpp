@@ -4,6 +4,7 @@
 // device an ipvlan link). Pure logic, no I/O: the device kinds come in through a callback.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -13,7 +14,9 @@
 
 namespace vs::runtime {
 
-enum class LinkKind { veth_bridge, ipvlan, macvlan };
+// tun, tap: a persistent tun or tap device made in the guest (interfaces/N/tun, tap); nothing on
+// the host.
+enum class LinkKind { veth_bridge, ipvlan, macvlan, tun, tap };
 const char* to_string(LinkKind k);
 
 struct PlannedAddress {
@@ -26,8 +29,15 @@ struct PlannedLink {
   LinkKind kind = LinkKind::ipvlan;
   std::string dev;   // host device: the bridge, or the parent of an ipvlan/macvlan link
   std::string name;  // the link's name inside the guest
-  std::string host;  // veth: the host end's name; others: the temporary name on the host
+  std::string host;  // veth: the host end's name; ipvlan, macvlan: the temporary name on the
+                     // host; tun, tap: none
   std::optional<std::string> mac;  // configured MAC (veth peer, macvlan)
+  // vlandev: dev is the VLAN device made on the host when missing, with this parent and id.
+  std::optional<std::pair<std::string, int>> vlan;
+  // tun, tap: the device's owner, group and hardware type.
+  std::optional<std::uint32_t> tun_uid;
+  std::optional<std::uint32_t> tun_gid;
+  std::optional<std::uint16_t> linktype;
   std::vector<PlannedAddress> addresses;
   bool up = true;
 };

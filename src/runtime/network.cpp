@@ -12,8 +12,10 @@
 #include <fmt/format.h>
 
 #include "net/netlink.hpp"
+#include "net/tun.hpp"
 #include "runtime/internal.hpp"
 #include "runtime/netplan.hpp"
+#include "state/shared_links.hpp"
 #include "sys/error.hpp"
 #include "sys/fd.hpp"
 #include "sys/file.hpp"
@@ -68,6 +70,54 @@ class HostLinks {
   bool dismissed_ = false;
 };
 
+// Drops the guest's use of the VLAN devices it took so far unless dismissed (the last user
+// removes the device).
+class SharedLinkUses {
+ public:
+  SharedLinkUses(const config::Roots& roots, std::string guest, std::vector<std::string>& devs)
+      : roots_(roots), guest_(std::move(guest)), devs_(devs) {}
+  SharedLinkUses(const SharedLinkUses&) = delete;
+  SharedLinkUses& operator=(const SharedLinkUses&) = delete;
+  ~SharedLinkUses() {
+    if (!dismissed_) release_shared_links(roots_, guest_, devs_);
+  }
+  void dismiss() { dismissed_ = true; }
+
+ private:
+  const config::Roots& roots_;
+  std::string guest_;
+  std::vector<std::string>& devs_;
+  bool dismissed_ = false;
+};
+
+// The VLAN device dev (vlandev): made on the host and brought up when missing, and then recorded
+// as vserver's, shared by the guests that use it. One that exists is used as it is; the guest
+// takes a share of it only when vserver made it. Returns whether the guest took a share.
+bool take_vlan(net::Netlink& host, const config::Roots& roots, const std::string& guest,
+               const std::string& dev, const std::pair<std::string, int>& vlan) {
+  state::SharedLinks shared(roots);
+  if (host.link(dev)) {
+    if (!shared.owned(dev)) return false;
+    shared.add_user(dev, guest);
+    return true;
+  }
+  try {
+    host.create_vlan(dev, host.index_of(vlan.first), vlan.second);
+  } catch (const Error& e) {
+    if (e.code() != EOPNOTSUPP) throw;
+    throw Error(std::string(e.what()) + "; this kernel has no VLAN support (CONFIG_VLAN_8021Q)",
+                e.code());
+  }
+  try {
+    host.set_up(host.index_of(dev), true);
+    shared.add_user(dev, guest);
+  } catch (const Error&) {
+    if (auto l = host.link(dev)) host.delete_link(l->index);
+    throw;
+  }
+  return true;
+}
+
 net::IpAddress address(const std::string& text) {
   auto a = net::IpAddress::parse(text);
   if (!a) throw Error("not an IP address: " + text);
@@ -106,7 +156,30 @@ void allow_ping() {
   write_existing("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
 }
 
-NetworkResult setup_network(const config::GuestConfig& cfg, int context, pid_t init) {
+std::vector<std::string> release_shared_links(const config::Roots& roots, std::string_view guest,
+                                              const std::vector<std::string>& devs) {
+  std::vector<std::string> problems;
+  if (devs.empty()) return problems;
+  try {
+    state::SharedLinks shared(roots);
+    net::Netlink host;
+    for (auto it = devs.rbegin(); it != devs.rend(); ++it) {
+      try {
+        if (!shared.drop_user(*it, guest)) continue;
+        // The last user: the device goes, unless someone replaced it by something else.
+        if (auto l = host.link(*it); l && l->kind == "vlan") host.delete_link(l->index);
+      } catch (const Error& e) {
+        problems.emplace_back(e.what());
+      }
+    }
+  } catch (const Error& e) {
+    problems.emplace_back(e.what());
+  }
+  return problems;
+}
+
+NetworkResult setup_network(const config::Roots& roots, const config::GuestConfig& cfg, int context,
+                            pid_t init) {
   NetworkResult result;
   net::Netlink host;
   auto is_bridge = [&](const std::string& dev) {
@@ -115,10 +188,16 @@ NetworkResult setup_network(const config::GuestConfig& cfg, int context, pid_t i
   };
   NetworkPlan plan = plan_network(cfg, context, is_bridge);
   HostLinks created(host);
+  SharedLinkUses vlans(roots, cfg.id(), result.shared_links);
   std::vector<std::string> inside;  // the name each link has when it arrives in the guest
   for (auto& l : plan.links) {
+    if (l.vlan && take_vlan(host, roots, cfg.id(), l.dev, *l.vlan)) {
+      result.shared_links.push_back(l.dev);
+    }
     // A leftover of a run that crashed before its namespace was gone.
-    if (auto old = host.link(l.host)) host.delete_link(old->index);
+    if (!l.host.empty()) {
+      if (auto old = host.link(l.host)) host.delete_link(old->index);
+    }
     switch (l.kind) {
       case LinkKind::veth_bridge: {
         if (!is_bridge(l.dev)) {
@@ -164,6 +243,10 @@ NetworkResult setup_network(const config::GuestConfig& cfg, int context, pid_t i
         host.move_to_netns_pid(host.index_of(l.host), init);
         inside.push_back(l.host);
         break;
+      case LinkKind::tun:
+      case LinkKind::tap:
+        inside.push_back(l.name);  // made in the guest below
+        break;
     }
   }
   {
@@ -177,8 +260,14 @@ NetworkResult setup_network(const config::GuestConfig& cfg, int context, pid_t i
     }
     for (size_t i = 0; i < plan.links.size(); ++i) {
       const PlannedLink& l = plan.links[i];
+      if (l.kind == LinkKind::tun || l.kind == LinkKind::tap) {
+        net::create_tun(l.name, {.tap = l.kind == LinkKind::tap,
+                                 .owner = l.tun_uid,
+                                 .group = l.tun_gid,
+                                 .link_type = l.linktype});
+      }
       int idx = nl.index_of(inside[i]);
-      nl.rename(idx, l.name);
+      if (inside[i] != l.name) nl.rename(idx, l.name);
       for (const auto& a : l.addresses) {
         nl.add_address(idx, address(a.ip), a.prefix);
         result.addresses.push_back(
@@ -190,13 +279,18 @@ NetworkResult setup_network(const config::GuestConfig& cfg, int context, pid_t i
     if (plan.gateway6) nl.add_route(address(*plan.gateway6));
   }
   created.dismiss();
+  vlans.dismiss();
   return result;
 }
 
-std::vector<std::string> cleanup_network(const std::vector<std::string>& host_links,
-                                         const std::vector<std::string>& created_bridges) {
+std::vector<std::string> cleanup_network(const config::Roots& roots, std::string_view guest,
+                                         const std::vector<std::string>& host_links,
+                                         const std::vector<std::string>& created_bridges,
+                                         const std::vector<std::string>& shared_links) {
   std::vector<std::string> problems;
-  if (host_links.empty() && created_bridges.empty()) return problems;
+  if (host_links.empty() && created_bridges.empty()) {
+    return release_shared_links(roots, guest, shared_links);
+  }
   try {
     net::Netlink host;
     for (const auto& name : host_links) {
@@ -212,6 +306,7 @@ std::vector<std::string> cleanup_network(const std::vector<std::string>& host_li
   } catch (const Error& e) {
     problems.emplace_back(e.what());
   }
+  for (auto& p : release_shared_links(roots, guest, shared_links)) problems.push_back(std::move(p));
   return problems;
 }
 

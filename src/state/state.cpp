@@ -57,6 +57,7 @@ GuestState parse_state(std::string_view text) {
     st.vdir = j.value("vdir", "");
     st.host_links = j.value("host_links", std::vector<std::string>{});
     st.created_bridges = j.value("created_bridges", std::vector<std::string>{});
+    st.shared_links = j.value("shared_links", std::vector<std::string>{});
     st.addresses = j.value("addresses", std::vector<std::string>{});
     return st;
   } catch (const nlohmann::json::exception& e) {
@@ -93,6 +94,7 @@ void write_state(const config::Roots& roots, const GuestState& st) {
       {"vdir", st.vdir},
       {"host_links", st.host_links},
       {"created_bridges", st.created_bridges},
+      {"shared_links", st.shared_links},
       {"addresses", st.addresses},
   };
   // /run is a tmpfs: no fsync needed for durability.

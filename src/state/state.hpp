@@ -37,6 +37,9 @@ struct GuestState {
   std::vector<std::string> host_links;
   std::vector<std::string> created_bridges;
   std::vector<std::string> addresses;
+  // VLAN devices vserver made on the host that this guest uses (see shared_links.hpp): the last
+  // guest using one removes it.
+  std::vector<std::string> shared_links;
 };
 
 // The record from its text (JSON); throws Error("corrupt state record (...)") when it is not one.

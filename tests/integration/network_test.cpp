@@ -17,6 +17,7 @@ namespace {
 
 using it::Env;
 using it::Result;
+namespace fs = std::filesystem;
 
 int sh(const std::string& cmd) {
   return std::system((cmd + " >/dev/null 2>&1").c_str());
@@ -283,6 +284,175 @@ TEST_F(Network, BuildWritesHostsAndResolvConf) {
   std::string resolv = vs::read_file(env_->vdir(g) / "etc" / "resolv.conf");
   // The host's loopback resolvers are unreachable from a guest: never copied.
   EXPECT_FALSE(has(resolv, "nameserver 127.")) << resolv;
+}
+
+}  // namespace
+
+namespace {
+
+// vlandev: the VLAN device DEV.ID is made on the test host when a guest needs it, shared by the
+// guests on it, and removed with the last of them; one made by the administrator stays.
+bool kernel_has_vlan(const std::string& ns) {
+  bool have = sh("ip -n " + ns + " link add vsq0 type veth peer name vsq1 && ip -n " + ns +
+                 " link add link vsq0 name vsq0.5 type vlan id 5") == 0;
+  sh("ip -n " + ns + " link del vsq0");
+  return have;
+}
+
+TEST_F(Network, VlanDeviceIsMadeSharedAndRemovedWithTheLastGuest) {
+  if (!kernel_has_vlan(host_)) GTEST_SKIP() << "this kernel has no VLAN support (8021q)";
+  // A simulated LAN with VLAN 7 on its far side.
+  std::string lan = host_ + "l";
+  extra_.push_back(lan);
+  ASSERT_EQ(sh("ip netns add " + lan), 0);
+  ASSERT_EQ(sh("ip -n " + host_ + " link add lan0 type veth peer name peer0 netns " + lan), 0);
+  ASSERT_EQ(sh("ip -n " + host_ + " link set lan0 up"), 0);
+  ASSERT_EQ(sh("ip -n " + lan + " link set peer0 up"), 0);
+  ASSERT_EQ(sh("ip -n " + lan + " link add link peer0 name peer0.7 type vlan id 7"), 0);
+  ASSERT_EQ(sh("ip -n " + lan + " addr add 10.79.0.2/24 dev peer0.7"), 0);
+  ASSERT_EQ(sh("ip -n " + lan + " link set peer0.7 up"), 0);
+  auto vlan_guest = [&](const std::string& dev, const std::string& addr) {
+    std::string g = env_->busybox_guest({"--interface", dev + ":" + addr});
+    env_->write_config(g, "network/mode", "macvlan\n");
+    env_->write_config(g, "interfaces/0/vlandev", "");
+    return g;
+  };
+  std::string a = vlan_guest("lan0.7", "10.79.0.10/24");
+  std::string b = vlan_guest("lan0.7", "10.79.0.11/24");
+  Result r = env_->run({a, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(links(), "lan0 lan0.7 lo ");
+  EXPECT_EQ(sh("ip -n " + host_ + " -d link show lan0.7 | grep -q 'vlan protocol 802.1Q id 7'"), 0);
+  EXPECT_EQ(sh("ip netns exec " + lan + " /bin/busybox ping -c 1 -W 5 10.79.0.10"), 0);
+  r = env_->run({b, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  // The first guest goes: the second still uses the device.
+  EXPECT_EQ(env_->run({a, "stop", "--timeout", "5"}).rc, 0);
+  EXPECT_EQ(links(), "lan0 lan0.7 lo ");
+  EXPECT_EQ(sh("ip netns exec " + lan + " /bin/busybox ping -c 1 -W 5 10.79.0.11"), 0);
+  EXPECT_EQ(env_->run({b, "stop", "--timeout", "5"}).rc, 0);
+  EXPECT_EQ(links(), "lan0 lo ");
+  EXPECT_FALSE(fs::exists(env_->run_root() / ".links" / "lan0.7"));
+
+  // A VLAN device of the administrator's is used and left alone.
+  ASSERT_EQ(sh("ip -n " + host_ + " link add link lan0 name lan0.8 type vlan id 8"), 0);
+  ASSERT_EQ(sh("ip -n " + host_ + " link set lan0.8 up"), 0);
+  std::string c = vlan_guest("lan0.8", "10.79.1.10/24");
+  r = env_->run({c, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(env_->run({c, "stop", "--timeout", "5"}).rc, 0);
+  EXPECT_EQ(links(), "lan0 lan0.8 lo ");
+
+  // novlandev wins over the global switch: no device is made, and the start fails without one.
+  env_->write_config(a, "interfaces/vlandev", "");
+  fs::remove(env_->config_root() / a / "interfaces/0/vlandev");
+  env_->write_config(a, "interfaces/0/novlandev", "");
+  r = env_->run({a, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(has(r.err, "lan0.7: No such device")) << r;
+  EXPECT_EQ(links(), "lan0 lan0.8 lo ");
+}
+
+TEST_F(Network, FailedStartRemovesTheVlanDeviceItMade) {
+  ASSERT_EQ(sh("ip -n " + host_ + " link add lan0 type veth peer name peer0"), 0);
+  std::string g = env_->busybox_guest({"--interface", "lan0.9:10.79.2.10/24"});
+  env_->write_config(g, "network/mode", "macvlan\n");
+  env_->write_config(g, "interfaces/vlandev", "");
+  env_->write_config(g, "interfaces/1/ip", "10.99.0.2\n");
+  env_->write_config(g, "interfaces/1/dev", "nosuchdev\n");
+  Result r = env_->run({g, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  // Without VLAN support the VLAN device cannot be made; with it, the second device is missing.
+  if (kernel_has_vlan(host_)) {
+    EXPECT_TRUE(has(r.err, "nosuchdev")) << r;
+  } else {
+    EXPECT_TRUE(has(r.err, "create vlan lan0.9 id 9 on lan0: Operation not supported")) << r;
+    EXPECT_TRUE(has(r.err, "no VLAN support")) << r;
+  }
+  EXPECT_EQ(links(), "lan0 lo peer0 ");
+  EXPECT_FALSE(fs::exists(env_->run_root() / ".links" / "lan0.9"));
+  it::expect_nothing_left(*env_, g);
+  // A parent that does not exist names the VLAN device.
+  env_->write_config(g, "interfaces/0/dev", "nolan.9\n");
+  r = env_->run({g, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(has(r.err, "nolan")) << r;
+  EXPECT_EQ(links(), "lan0 lo peer0 ");
+}
+
+TEST_F(Network, CheckRefusesBadVlanDevices) {
+  std::string g = env_->busybox_guest({"--interface", "lan0.4095:10.79.3.10/24"});
+  env_->write_config(g, "interfaces/0/vlandev", "");
+  Result r = env_->run({g, "check"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(has(r.out + r.err, "\"lan0.4095\" is not a VLAN device")) << r;
+  env_->write_config(g, "interfaces/0/dev", "lan0\n");
+  r = env_->run({g, "check"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(has(r.out + r.err, "\"lan0\" is not a VLAN device")) << r;
+  // The global switch concerns DEV.ID names only.
+  fs::remove(env_->config_root() / g / "interfaces/0/vlandev");
+  env_->write_config(g, "interfaces/vlandev", "");
+  r = env_->run({g, "check"});
+  EXPECT_EQ(r.rc, 0) << r;
+  env_->write_config(g, "interfaces/0/novlandev", "");
+  env_->write_config(g, "interfaces/0/vlandev", "");
+  r = env_->run({g, "check"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(has(r.out + r.err, "both vlandev and novlandev")) << r;
+}
+
+}  // namespace
+
+namespace {
+
+// tun / tap: a persistent device in the guest with its addresses, its owner, group and link type;
+// nothing on the host; gone with the guest.
+TEST_F(Network, TunAndTapDevicesAreMadeInTheGuest) {
+  std::string g = env_->busybox_guest({"--interface", "tun0:10.80.0.1/24"});
+  env_->write_config(g, "interfaces/0/tun", "");
+  env_->write_config(g, "interfaces/0/uid", "1000\n");
+  env_->write_config(g, "interfaces/0/gid", "100\n");
+  env_->write_config(g, "interfaces/1/ip", "10.80.1.1\n");
+  env_->write_config(g, "interfaces/1/prefix", "24\n");
+  env_->write_config(g, "interfaces/1/dev", "tapx\n");
+  env_->write_config(g, "interfaces/1/name", "tap0\n");
+  env_->write_config(g, "interfaces/1/tap", "");
+  env_->write_config(g, "interfaces/1/linktype", "1\n");
+  Result r = env_->run({g, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  std::string addrs = in(g, "ip -o addr");
+  EXPECT_TRUE(has(addrs, "tun0") && has(addrs, "10.80.0.1/24")) << addrs;
+  EXPECT_TRUE(has(addrs, "tap0") && has(addrs, "10.80.1.1/24")) << addrs;
+  EXPECT_EQ(in(g, "cat /sys/class/net/tun0/owner /sys/class/net/tun0/group"), "1000\n100\n");
+  // IFF_TUN | IFF_NO_PI | IFF_PERSIST (0x1 | 0x1000 | 0x800); IFF_TAP instead of IFF_TUN.
+  EXPECT_EQ(in(g, "cat /sys/class/net/tun0/tun_flags /sys/class/net/tap0/tun_flags"),
+            "0x1801\n0x1802\n");
+  EXPECT_EQ(in(g, "cat /sys/class/net/tap0/type /sys/class/net/tap0/owner"), "1\n-1\n");
+  EXPECT_TRUE(has(env_->run({g, "status"}).out, "10.80.0.1/24 on tun0 (tun tun0)"));
+  EXPECT_EQ(links(), "lo ");
+  EXPECT_EQ(env_->run({g, "stop", "--timeout", "5"}).rc, 0);
+  EXPECT_EQ(links(), "lo ");
+  it::expect_nothing_left(*env_, g);
+}
+
+TEST_F(Network, CheckRefusesBadTunOptions) {
+  std::string g = env_->busybox_guest({"--interface", "tun0:10.80.2.1/24"});
+  env_->write_config(g, "interfaces/0/uid", "1000\n");
+  Result r = env_->run({g, "check"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(has(r.out + r.err, "only for a tun or tap interface")) << r;
+  env_->write_config(g, "interfaces/0/tun", "");
+  env_->write_config(g, "interfaces/0/tap", "");
+  env_->write_config(g, "interfaces/0/uid", "nobody\n");
+  env_->write_config(g, "interfaces/0/linktype", "ether\n");
+  r = env_->run({g, "check"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_TRUE(has(r.out + r.err, "both tun and tap")) << r;
+  fs::remove(env_->config_root() / g / "interfaces/0/tap");
+  r = env_->run({g, "check"});
+  EXPECT_TRUE(has(r.out + r.err, "\"nobody\" is not a numeric id")) << r;
+  EXPECT_TRUE(has(r.out + r.err, "\"ether\" is not a link type")) << r;
 }
 
 }  // namespace

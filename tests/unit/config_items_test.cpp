@@ -53,6 +53,9 @@ class Items : public ::testing::Test {
       put(guest, "apps/init/cmd.start", "/bin/true");
     }
     if (path.starts_with("apps/init/runlevel")) put(guest, "apps/init/style", "sysv");
+    for (const char* tun_option : {"/uid", "/gid", "/linktype", "/nocsum"}) {
+      if (path.ends_with(tun_option)) put(guest, "interfaces/0/tun", "");
+    }
     if (path == "interfaces/0/ip" || path == "interfaces/0/dev") return;
     put(guest, path, std::string(item.sample));
   }

@@ -1125,7 +1125,7 @@ TEST_F(ConfigTest, WriteRemovesItemsNoLongerSetAndKeepsUnknownFiles) {
   write_guest(cfg);
   put("web/ncontext", "7\n");
   put("web/interfaces/0/vlandev", "");
-  put("web/interfaces/1/tun", "");
+  put("web/interfaces/1/shared", "");
   put("web/apps/init/sync", "");
 
   cfg.nice.reset();
@@ -1151,7 +1151,8 @@ TEST_F(ConfigTest, WriteRemovesItemsNoLongerSetAndKeepsUnknownFiles) {
     EXPECT_FALSE(fs::exists(cfgpath(fs::path("web") / gone))) << gone;
   }
   // A dropped interface goes with everything in its directory; other unknown files stay.
-  for (const char* kept : {"ncontext", "interfaces/1/tun", "apps/init/sync", "interfaces/1/ip"}) {
+  for (const char* kept :
+       {"ncontext", "interfaces/1/shared", "apps/init/sync", "interfaces/1/ip"}) {
     EXPECT_TRUE(fs::exists(cfgpath(fs::path("web") / kept))) << kept;
   }
 }
@@ -1735,6 +1736,118 @@ TEST_F(ConfigTest, WriteRefusesLimitsItCannotReadBack) {
   cfg.limits.cpus = -1;
   EXPECT_THROW(write_guest(cfg), Error);
   EXPECT_FALSE(fs::exists(cfgpath("web")));
+}
+
+TEST_F(ConfigTest, VlandevFollowsUtilVserversOrder) {
+  put("web/interfaces/0/ip", "10.0.0.1\n");
+  put("web/interfaces/0/dev", "eth0.7\n");
+  put("web/interfaces/1/ip", "10.0.1.1\n");
+  put("web/interfaces/1/dev", "eth1\n");
+  put("web/interfaces/2/ip", "10.0.2.1\n");
+  put("web/interfaces/2/dev", "eth0.8\n");
+  put("web/interfaces/2/novlandev", "");
+  GuestConfig cfg = load("web");
+  EXPECT_FALSE(cfg.interfaces[0].vlandev);  // off by default
+  put("web/interfaces/vlandev", "");
+  cfg = load("web");
+  EXPECT_TRUE(cfg.interfaces[0].vlandev);
+  EXPECT_FALSE(cfg.interfaces[1].vlandev);  // the global switch: DEV.ID names only
+  EXPECT_FALSE(cfg.interfaces[2].vlandev);  // novlandev wins
+  put("web/interfaces/novlandev", "");
+  put("web/interfaces/2/vlandev", "");
+  fs::remove(cfgpath("web/interfaces/2/novlandev"));
+  cfg = load("web");
+  EXPECT_FALSE(cfg.interfaces[0].vlandev);
+  EXPECT_TRUE(cfg.interfaces[2].vlandev);  // its own vlandev wins over the global novlandev
+  // Round trip: the global switches are resolved into each interface.
+  write_guest(cfg);
+  EXPECT_FALSE(fs::exists(cfgpath("web/interfaces/vlandev")));
+  EXPECT_TRUE(fs::exists(cfgpath("web/interfaces/2/vlandev")));
+  EXPECT_EQ(load_guest(roots_, "web"), cfg);
+  // .defaults/interfaces/vlandev is the host-wide switch.
+  fs::remove(cfgpath("web/interfaces/2/vlandev"));
+  put(".defaults/interfaces/vlandev", "");
+  cfg = load("web");
+  EXPECT_TRUE(cfg.interfaces[0].vlandev);
+  EXPECT_TRUE(cfg.interfaces[2].vlandev);
+  cfg.interfaces[2].vlandev = false;
+  write_guest(cfg);
+  EXPECT_TRUE(fs::exists(cfgpath("web/interfaces/2/novlandev")));
+  EXPECT_EQ(load_guest(roots_, "web"), cfg);
+}
+
+TEST_F(ConfigTest, VlandevProblems) {
+  put("web/interfaces/0/ip", "10.0.0.1\n");
+  put("web/interfaces/0/dev", "eth0\n");
+  put("web/interfaces/0/vlandev", "");
+  put("web/interfaces/1/ip", "10.0.1.1\n");
+  put("web/interfaces/1/dev", "eth0.0\n");
+  put("web/interfaces/1/vlandev", "");
+  put("web/interfaces/2/ip", "10.0.2.1\n");
+  put("web/interfaces/2/dev", "eth0.4095\n");
+  put("web/interfaces/2/vlandev", "");
+  put("web/interfaces/3/ip", "10.0.3.1\n");
+  put("web/interfaces/3/dev", "eth0.3\n");
+  put("web/interfaces/3/vlandev", "");
+  put("web/interfaces/3/novlandev", "");
+  EXPECT_LINES(problems("web"),
+               "web/interfaces/0/dev: \"eth0\" is not a VLAN device for vlandev (DEV.ID, with ID "
+               "in 1..4094)",
+               "web/interfaces/1/dev: \"eth0.0\" is not a VLAN device for vlandev (DEV.ID, with "
+               "ID in 1..4094)",
+               "web/interfaces/2/dev: \"eth0.4095\" is not a VLAN device for vlandev (DEV.ID, "
+               "with ID in 1..4094)",
+               "web/interfaces/3: both vlandev and novlandev; remove one");
+}
+
+TEST_F(ConfigTest, TunAndTap) {
+  put("web/interfaces/0/ip", "10.0.0.1\n");
+  put("web/interfaces/0/dev", "tun0\n");
+  put("web/interfaces/0/tun", "");
+  put("web/interfaces/0/uid", "1000\n");
+  put("web/interfaces/0/gid", "100\n");
+  put("web/interfaces/0/nocsum", "");
+  put("web/interfaces/1/ip", "10.0.1.1\n");
+  put("web/interfaces/1/dev", "tap0\n");
+  put("web/interfaces/1/tap", "");
+  put("web/interfaces/1/linktype", "1\n");
+  GuestConfig cfg = load("web");
+  EXPECT_EQ(cfg.interfaces[0].tun, vs::config::TunKind::tun);
+  EXPECT_EQ(cfg.interfaces[0].tun_uid, 1000U);
+  EXPECT_EQ(cfg.interfaces[0].tun_gid, 100U);
+  EXPECT_TRUE(cfg.interfaces[0].nocsum);
+  EXPECT_EQ(cfg.interfaces[1].tun, vs::config::TunKind::tap);
+  EXPECT_EQ(cfg.interfaces[1].linktype, 1);
+  write_guest(cfg);
+  EXPECT_EQ(read_file(cfgpath("web/interfaces/0/uid")), "1000\n");
+  EXPECT_EQ(load_guest(roots_, "web"), cfg);
+
+  put("web/interfaces/0/tap", "");
+  put("web/interfaces/1/uid", "-1\n");
+  put("web/interfaces/1/linktype", "65535\n");
+  put("web/interfaces/2/ip", "10.0.2.1\n");
+  put("web/interfaces/2/dev", "eth0\n");
+  put("web/interfaces/2/gid", "5\n");
+  put("web/interfaces/2/nocsum", "");
+  EXPECT_LINES(problems("web"), "web/interfaces/0: both tun and tap; remove one",
+               "web/interfaces/1/uid: \"-1\" is not a numeric id",
+               "web/interfaces/1/linktype: \"65535\" is not a link type (an ARPHRD_* number, "
+               "0..65534)",
+               "web/interfaces/2/gid: only for a tun or tap interface (add tun or tap)",
+               "web/interfaces/2/nocsum: only for a tun or tap interface (add tun or tap)");
+}
+
+TEST(SplitVlanDevice, TakesTheLastDot) {
+  using vs::config::split_vlan_device;
+  EXPECT_EQ(split_vlan_device("eth0.7"), std::make_pair(std::string("eth0"), 7));
+  EXPECT_EQ(split_vlan_device("eth0.7.4094"), std::make_pair(std::string("eth0.7"), 4094));
+  EXPECT_FALSE(split_vlan_device("eth0"));
+  EXPECT_FALSE(split_vlan_device("eth0."));
+  EXPECT_FALSE(split_vlan_device(".7"));
+  EXPECT_FALSE(split_vlan_device("eth0.0"));
+  EXPECT_FALSE(split_vlan_device("eth0.4095"));
+  EXPECT_FALSE(split_vlan_device("eth0.07a"));
+  EXPECT_FALSE(split_vlan_device("eth0.00007"));
 }
 
 }  // namespace

@@ -118,3 +118,32 @@ TEST(NetworkPlan, RefusesWhatCannotWork) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(NetworkPlan, VlanAndTunLinks) {
+  auto vlan = iface("0", "eth0.7", "10.0.0.1", 24);
+  vlan.vlandev = true;
+  auto tun = iface("1", "tun0", "10.0.1.1", 24);
+  tun.tun = vs::config::TunKind::tun;
+  tun.tun_uid = 1000;
+  auto tap = iface("2", "tapdev", "10.0.2.1", 24);
+  tap.tun = vs::config::TunKind::tap;
+  tap.name = "tap0";
+  auto plan = plan_network(guest(NetworkMode::automatic, {vlan, tun, tap}), 40001, bridge_br0);
+  ASSERT_EQ(plan.links.size(), 3U);
+  EXPECT_EQ(plan.links[0].kind, LinkKind::ipvlan);
+  EXPECT_EQ(plan.links[0].vlan, std::make_pair(std::string("eth0"), 7));
+  EXPECT_EQ(plan.links[1].kind, LinkKind::tun);
+  EXPECT_EQ(plan.links[1].name, "tun0");
+  EXPECT_EQ(plan.links[1].host, "");
+  EXPECT_EQ(plan.links[1].tun_uid, 1000U);
+  EXPECT_EQ(plan.links[2].kind, LinkKind::tap);
+  EXPECT_EQ(plan.links[2].name, "tap0");
+  // One device cannot be a tun device for one address and a parent for another.
+  auto other = iface("3", "tun0", "10.0.3.1", 24);
+  EXPECT_THROW(plan_network(guest(NetworkMode::automatic, {tun, other}), 40001, bridge_br0),
+               vs::Error);
+}
+
+}  // namespace
