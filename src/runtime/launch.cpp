@@ -804,7 +804,7 @@ Outcome supervise(const Launch& l, Started started) {
   UniqueFd cg_dir = open_file(cg.path(), O_RDONLY | O_DIRECTORY);
   // Only the harmless devices open, whatever nodes the guest's mounts hold (runtime/devices.hpp).
   try {
-    attach_device_filter(cg_dir.get(), "guest " + cfg.name);
+    attach_device_filter(cg_dir.get(), "guest " + cfg.name, needs_tun_device(cfg));
   } catch (const Error& e) {
     std::fprintf(stderr,
                  "vserver %s: warning: %s; device nodes on mounts without nodev stay usable\n",

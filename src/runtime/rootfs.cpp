@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/devices.hpp"
 #include "storage/overlay.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
@@ -78,7 +79,7 @@ void make_symlink(int dirfd, const std::string& dir_name, const char* target, co
 }
 
 // The guest's private /dev: a tmpfs with the safe device nodes only.
-void setup_dev(int rootfd, const std::string& root) {
+void setup_dev(int rootfd, const std::string& root, bool tun) {
   auto dev = at(rootfd, root, "/dev", true);
   do_mount("tmpfs", dev.where(), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=4m");
   // Reopen: the fd still refers to the directory under the new mount.
@@ -99,6 +100,11 @@ void setup_dev(int rootfd, const std::string& root) {
   make_symlink(d.get(), dn, "pts/ptmx", "ptmx");
   for (const char* sub : {"pts", "shm", "mqueue"}) {
     if (::mkdirat(d.get(), sub, 0755) != 0) throw_errno("create directory", dn + "/" + sub);
+  }
+  if (tun) {
+    // To attach to the guest's own tun and tap devices (interfaces/*/tun, tap).
+    if (::mkdirat(d.get(), "net", 0755) != 0) throw_errno("create directory", dn + "/net");
+    make_device(d.get(), dn, "net/tun", kTunMajor, kTunMinor);
   }
   // A devpts instance of its own: the guest sees only its own terminals.
   do_mount("devpts", at(rootfd, root, "/dev/pts", false).where(), "devpts", MS_NOSUID | MS_NOEXEC,
@@ -512,7 +518,7 @@ void setup_rootfs(const config::GuestConfig& cfg,
 
   setup_proc_sys(rootfd.get(), vdir, cfg.network != config::NetworkMode::host);
   if (after_proc) after_proc(vdir);
-  setup_dev(rootfd.get(), vdir);
+  setup_dev(rootfd.get(), vdir, needs_tun_device(cfg));
   setup_run(rootfd.get(), vdir, cfg);
   if (cfg.init.style == config::InitStyle::systemd) setup_systemd(rootfd.get(), vdir);
   mount_fstab(rootfd.get(), vdir, cfg);

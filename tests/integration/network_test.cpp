@@ -2,11 +2,14 @@
 // the host side. Everything happens in network namespaces the tests create: the guests' "host" is
 // a test namespace, never the real host's.
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -430,9 +433,29 @@ TEST_F(Network, TunAndTapDevicesAreMadeInTheGuest) {
             "0x1801\n0x1802\n");
   EXPECT_EQ(in(g, "cat /sys/class/net/tap0/type /sys/class/net/tap0/owner"), "1\n-1\n");
   EXPECT_TRUE(has(env_->run({g, "status"}).out, "10.80.0.1/24 on tun0 (tun tun0)"));
+  // The guest attaches to its devices through /dev/net/tun: to tap0, which has no owner, and not
+  // to tun0 as root, which is neither its owner (1000) nor in its group (100).
+  EXPECT_EQ(in(g, "/bin/probe tun_attach tap0 tap"), "ok\n");
+  EXPECT_EQ(in(g, "/bin/probe tun_attach tun0 tun"), "EPERM\n");
   EXPECT_EQ(links(), "lo ");
   EXPECT_EQ(env_->run({g, "stop", "--timeout", "5"}).rc, 0);
   EXPECT_EQ(links(), "lo ");
+  it::expect_nothing_left(*env_, g);
+}
+
+// Without a tun or tap interface the guest has no /dev/net/tun, and a node made for it on a mount
+// without nodev (the default fstab's /tmp) does not open: the device filter refuses 10:200.
+TEST_F(Network, NoTunDeviceWithoutTunInterfaces) {
+  std::string g = env_->busybox_guest();
+  ASSERT_EQ(env_->run({g, "start"}).rc, 0);
+  EXPECT_EQ(in(g, "/bin/probe open_read /dev/net/tun"), "ENOENT\n");
+  // The guest lacks CAP_MKNOD: the host makes the node in the guest's /tmp, through its root.
+  auto pids = it::guest_processes(g);
+  ASSERT_FALSE(pids.empty());
+  fs::path node = fs::path("/proc") / std::to_string(pids.front()) / "root/tmp/tun";
+  ASSERT_EQ(::mknod(node.c_str(), S_IFCHR | 0666, makedev(10, 200)), 0) << std::strerror(errno);
+  EXPECT_EQ(in(g, "/bin/probe open_read /tmp/tun"), "EPERM\n");
+  EXPECT_EQ(env_->run({g, "stop", "--timeout", "5"}).rc, 0);
   it::expect_nothing_left(*env_, g);
 }
 

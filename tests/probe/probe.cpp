@@ -4,9 +4,11 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/keyctl.h>
 #include <linux/perf_event.h>
 #include <linux/reboot.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <sched.h>
@@ -314,6 +316,16 @@ int main(int argc, char** argv) {
     return report(
         mknod(argv[2], S_IFBLK | 0600,
               makedev(std::strtoul(argv[3], nullptr, 10), std::strtoul(argv[4], nullptr, 10))));
+  }
+  if (!std::strcmp(what, "tun_attach") && argc > 3) {
+    // tun_attach NAME tun|tap: attach to the guest's persistent device NAME.
+    int fd = open("/dev/net/tun", O_RDWR);
+    if (fd < 0) return report(-1);
+    struct ifreq ifr {};
+    std::strncpy(ifr.ifr_name, argv[2], IFNAMSIZ - 1);
+    ifr.ifr_flags =
+        static_cast<short>((std::strcmp(argv[3], "tap") == 0 ? IFF_TAP : IFF_TUN) | IFF_NO_PI);
+    return report(ioctl(fd, TUNSETIFF, &ifr));
   }
   if (!std::strcmp(what, "open_read") && argc > 2) {
     int fd = open(argv[2], O_RDONLY | O_NONBLOCK);
