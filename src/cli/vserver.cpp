@@ -15,6 +15,7 @@
 #include "runtime/scripts.hpp"
 #include "state/state.hpp"
 #include "storage/layout.hpp"
+#include "storage/storage.hpp"
 #include "sys/debug.hpp"
 
 namespace vs::cli {
@@ -121,9 +122,13 @@ int cmd_check(const Globals& g, const std::string& name, const Args& args) {
   config::GuestConfig cfg;
   auto problems = config::check_guest(g.roots, name, cfg);
   for (const auto& p : problems) std::cout << p.to_string() << '\n';
-  if (!problems.empty()) {
-    std::cerr << fmt::format("vserver {}: {} problem{} found\n", name, problems.size(),
-                             problems.size() == 1 ? "" : "s");
+  // A valid configuration that the guest's disk cannot take: a limit below its usage.
+  std::vector<std::string> disk;
+  if (problems.empty()) disk = storage::limit_problems(g.roots, cfg);
+  for (const auto& p : disk) std::cout << p << '\n';
+  if (!problems.empty() || !disk.empty()) {
+    std::size_t n = problems.size() + disk.size();
+    std::cerr << fmt::format("vserver {}: {} problem{} found\n", name, n, n == 1 ? "" : "s");
     return 1;
   }
   std::cout << fmt::format("{}: configuration is valid\n", g.roots.guest_config_dir(name).string());

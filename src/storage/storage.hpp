@@ -52,6 +52,11 @@ Prepared prepare(const config::Roots& roots, const config::GuestConfig& cfg);
 // Undoes what prepare mounted for the guest id: every mount of its image. No error if none.
 void release(const config::Roots& roots, std::string_view id);
 
+// What keeps cfg's disk limit from being applied, checked before anything is made: the method
+// cannot be had, or the limit is below what the guest's data already uses (both numbers given).
+// Empty when the limit can be applied. prepare and apply_limit refuse the same.
+std::vector<std::string> limit_problems(const config::Roots& roots, const config::GuestConfig& cfg);
+
 // Sets the limit of a guest now (limit set / apply): the project quota's limits. Returns notes
 // (an image is not resized: a note says so).
 std::vector<std::string> apply_limit(const config::Roots& roots, const config::GuestConfig& cfg);

@@ -231,16 +231,50 @@ TEST_F(Storage, FailedStartLeavesNoImageMountOrLoopDevice) {
   EXPECT_NE(r.err.find("/no/such/init"), std::string::npos) << r;
   it::expect_nothing_left(*env_, g);
   expect_image_released(g);
-  // The image method with no room for the guest's files: mke2fs fails, nothing is left.
+}
+
+// A limit below what the guest already uses is refused before anything is made, naming both
+// numbers: by check, by limit set, and by start.
+TEST_F(Storage, LimitBelowTheGuestsUsageIsRefusedEarly) {
+  ASSERT_TRUE(make_fs(kPlainExt4, "", 512)) << why_;
   std::string h = guest("40905");
   env_->write_config(h, "dlimits/method", "image\n");
-  limit(h, 256);  // 256 KiB
+  limit(h, 256);  // 256 KiB, below the busybox guest's files
+  std::uint64_t used = host_du_kib(env_->vdir(h));
+  ASSERT_GT(used, 256U);
+  const std::string asked =
+      env_->cfgdir(h).string() + "/dlimits/0/space_total: 256 KiB (256 KiB) is less than the ";
+  Result r = env_->run({h, "check"});
+  EXPECT_EQ(r.rc, 1) << r;
+  EXPECT_NE(r.out.find(asked), std::string::npos) << r;
+  EXPECT_NE(r.out.find("the guest's data already uses in " + env_->vdir(h).string()),
+            std::string::npos)
+      << r;
   r = env_->run({h, "start"});
   EXPECT_NE(r.rc, 0) << r;
-  EXPECT_NE(r.err.find("format disk image"), std::string::npos) << r;
+  EXPECT_NE(r.err.find(asked), std::string::npos) << r;
+  EXPECT_EQ(r.err.find("format disk image"), std::string::npos) << "refused before mke2fs: " << r;
   EXPECT_FALSE(fs::exists(vs::storage::guest_image(roots(), h)));
+  EXPECT_FALSE(fs::exists(env_->vdir_root() / ".images")) << "nothing made";
   EXPECT_TRUE(fs::exists(env_->vdir(h) / "bin/busybox")) << "the guest's files are kept";
   it::expect_nothing_left(*env_, h);
+  // Inodes too.
+  limit(h, 64 * kMiB, 5);
+  r = env_->run({h, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("/dlimits/0/inodes_total: 5 inodes is less than the "), std::string::npos)
+      << r;
+  it::expect_nothing_left(*env_, h);
+  // limit set refuses to save such a value, and keeps the old one.
+  limit(h, 64 * kMiB);
+  EXPECT_EQ(env_->run({h, "check"}).rc, 0);
+  r = env_->run({h, "limit", "set", "dlimits/0/space_total", "100", "--save"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("/dlimits/0/space_total: 100 KiB (100 KiB) is less than the "),
+            std::string::npos)
+      << r;
+  EXPECT_EQ(vs::read_file(env_->cfgdir(h) / "dlimits/0/space_total"),
+            std::to_string(64 * kMiB) + "\n");
 }
 
 TEST_F(Storage, DuMatchesTheHostsDu) {
