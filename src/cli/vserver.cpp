@@ -50,6 +50,8 @@ Commands:
   delete [--yes]                remove configuration and root filesystem (a base stays)
   unify [BASE]                  turn a stopped guest into a base plus its own delta
   make-base BASE                make a base of a stopped guest's root, layer the guest on it
+  remove-image                  move a stopped guest's files out of its disk image (dlimits/)
+                                back into its directory, and remove the image
   list [--json]                 all guests (no NAME)
   --all [--mark MARK] exec|apt-get ...
                                 in every running guest (with MARK: marked MARK), output
@@ -76,12 +78,25 @@ using Handler = int (*)(const Globals&, const std::string&, const Args&);
 
 const std::map<std::string, Handler>& commands() {
   static const std::map<std::string, Handler> table = {
-      {"build", cmd_build},   {"delete", cmd_delete},       {"check", cmd_check},
-      {"start", cmd_start},   {"stop", cmd_stop},           {"restart", cmd_restart},
-      {"status", cmd_status}, {"running", cmd_running},     {"enter", cmd_enter},
-      {"exec", cmd_exec},     {"suexec", cmd_suexec},       {"limit", cmd_limit},
-      {"unify", cmd_unify},   {"make-base", cmd_make_base}, {"du", cmd_du},
-      {"rename", cmd_rename}, {"export", cmd_export},       {"import", cmd_import},
+      {"build", cmd_build},
+      {"delete", cmd_delete},
+      {"check", cmd_check},
+      {"start", cmd_start},
+      {"stop", cmd_stop},
+      {"restart", cmd_restart},
+      {"status", cmd_status},
+      {"running", cmd_running},
+      {"enter", cmd_enter},
+      {"exec", cmd_exec},
+      {"suexec", cmd_suexec},
+      {"limit", cmd_limit},
+      {"unify", cmd_unify},
+      {"make-base", cmd_make_base},
+      {"du", cmd_du},
+      {"rename", cmd_rename},
+      {"export", cmd_export},
+      {"import", cmd_import},
+      {"remove-image", cmd_remove_image},
   };
   return table;
 }

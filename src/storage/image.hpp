@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,12 @@ struct ImageSpec {
 // of populate_from when given (mke2fs -d). Nothing is left on failure.
 void create_image(const fs::path& image, const ImageSpec& spec,
                   const fs::path* populate_from = nullptr);
+
+// Runs fn in a child process with image mounted on mountpoint (read-only when asked) in a
+// private mount namespace of its own: nothing appears on the host, and the mount and the loop
+// device go with the child. fn's error is rethrown here.
+void run_with_image_mounted(const fs::path& image, const fs::path& mountpoint, bool read_only,
+                            const std::function<void()>& fn);
 
 // Every mount in this mount namespace of a loop device whose backing file is image, innermost
 // first.

@@ -384,6 +384,13 @@ Prepared prepare(const config::Roots& roots, const config::GuestConfig& cfg) {
         "disk limit: the image {} holds {} KiB, dlimits says {} KiB; an image is not resized",
         image.string(), ist.st_size / 1024, cfg.dlimits.limit->space_total));
   }
+  if (!cfg.dlimits.limit) {
+    // dlimits/ was removed, but the data is still in the image, whose size still limits it.
+    p.notes.push_back(fmt::format(
+        "note: {}/dlimits is gone, but the guest's data is in {}, whose size still limits it; "
+        "to go back to a plain directory: vserver {} stop && vserver {} remove-image",
+        cfg.cfgdir.string(), image.string(), cfg.name, cfg.name));
+  }
   p.notes.push_back("disk limit by image " + image.string() + " (" + c.reason + ")");
   return p;
 }

@@ -415,3 +415,65 @@ TEST_F(Storage, Ext4ProjectQuotaLimitsInodesAndCountsUsage) {
 }
 
 }  // namespace
+
+namespace {
+
+// The way back from an image to a plain directory: refused while the guest runs and while
+// dlimits/ would make a new image; then the files come out and the image goes.
+TEST_F(Storage, RemoveImageMovesTheFilesBackIntoTheDirectory) {
+  ASSERT_TRUE(make_fs(kPlainExt4, "", 512)) << why_;
+  std::string g = guest("40908");
+  env_->write_config(g, "dlimits/method", "image\n");
+  limit(g, 64 * kMiB);
+  fs::path image = vs::storage::guest_image(roots(), g);
+  Result r = env_->run({g, "remove-image"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("has no disk image (" + image.string() + ")"), std::string::npos) << r;
+  ASSERT_EQ(env_->run({g, "start"}).rc, 0);
+  ASSERT_EQ(in_guest(g, "echo kept > /root/file && ln -s /root/file /link").rc, 0);
+  r = env_->run({g, "remove-image"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("is running; stop it before removing its disk image"), std::string::npos)
+      << r;
+  ASSERT_EQ(env_->run({g, "stop"}).rc, 0);
+  // dlimits/method image would make a new image at the next start.
+  r = env_->run({g, "remove-image"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("the next start would make a new image"), std::string::npos) << r;
+  EXPECT_TRUE(fs::exists(image));
+  EXPECT_TRUE(fs::is_empty(env_->vdir(g)));
+  // dlimits/ gone: start says what to do rather than keep the image silently.
+  fs::remove_all(env_->cfgdir(g) / "dlimits");
+  r = env_->run({g, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("dlimits is gone, but the guest's data is in " + image.string()),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.err.find("vserver " + g + " remove-image"), std::string::npos) << r;
+  ASSERT_EQ(env_->run({g, "stop"}).rc, 0);
+  // Files written into the directory beside the image: refused, nothing changed.
+  vs::write_file(env_->vdir(g) / "stray", "x\n");
+  r = env_->run({g, "remove-image"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("holds files besides the image's"), std::string::npos) << r;
+  fs::remove(env_->vdir(g) / "stray");
+  r = env_->run({g, "remove-image"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("into " + env_->vdir(g).string() + " and removed the image"),
+            std::string::npos)
+      << r;
+  EXPECT_FALSE(fs::exists(image));
+  EXPECT_FALSE(fs::exists(fs::path(image.string() + ".extract")));
+  EXPECT_FALSE(fs::exists(env_->vdir(g) / "lost+found"));
+  EXPECT_EQ(vs::read_file(env_->vdir(g) / "root/file"), "kept\n");
+  EXPECT_EQ(fs::read_symlink(env_->vdir(g) / "link"), "/root/file");
+  expect_image_released(g);
+  // And the guest runs from its directory, with no image.
+  r = env_->run({g, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.err.find("disk limit"), std::string::npos) << r;
+  EXPECT_EQ(in_guest(g, "cat /root/file").out, "kept\n");
+  EXPECT_FALSE(fs::exists(image));
+}
+
+}  // namespace
