@@ -376,13 +376,16 @@ Prepared prepare(const config::Roots& roots, const config::GuestConfig& cfg) {
     p.image_ = image;
     mount_image(image, data);
   }
-  struct stat ist {};
-  if (cfg.dlimits.limit && ::stat(image.c_str(), &ist) == 0 &&
-      static_cast<std::uint64_t>(ist.st_size) / 1024 != cfg.dlimits.limit->space_total &&
-      cfg.dlimits.limit->space_total != config::kUnlimited) {
-    p.notes.push_back(fmt::format(
-        "disk limit: the image {} holds {} KiB, dlimits says {} KiB; an image is not resized",
-        image.string(), ist.st_size / 1024, cfg.dlimits.limit->space_total));
+  if (cfg.dlimits.limit && cfg.dlimits.limit->space_total != config::kUnlimited) {
+    // The image was sized for its space_total when made (a few blocks more, as ext4's overhead
+    // grows with the size): a space_total changed since is not applied.
+    std::uint64_t want = cfg.dlimits.limit->space_total;
+    std::uint64_t usable = image_usable_kib(image);
+    if (usable < want || usable > want + want / 50 + 1024) {
+      p.notes.push_back(fmt::format(
+          "disk limit: the image {} offers {} KiB, dlimits says {} KiB; an image is not resized",
+          image.string(), usable, want));
+    }
   }
   if (!cfg.dlimits.limit) {
     // dlimits/ was removed, but the data is still in the image, whose size still limits it.

@@ -144,8 +144,14 @@ class Storage : public ::testing::Test {
         << r;
     EXPECT_EQ(r.out.find("rc=0"), std::string::npos) << r;
     std::uint64_t size = df_kib(g, "/");
-    EXPECT_LE(size, 200 * kMiB) << "df / inside";
-    EXPECT_GE(size, 180 * kMiB) << "df / inside";
+    if (expect_method == "image") {
+      // The image's usable size is space_total: ext4's metadata comes on top.
+      EXPECT_GE(size, 200 * kMiB) << "df / inside";
+      EXPECT_LE(size, 204 * kMiB) << "df / inside";
+    } else {
+      EXPECT_LE(size, 200 * kMiB) << "df / inside";
+      EXPECT_GE(size, 180 * kMiB) << "df / inside";
+    }
     auto j = du(g, false);
     // Full: what du counts is what df offers, less what the filesystem keeps for itself.
     EXPECT_GE(j["space_kib"].get<std::uint64_t>(), size * 95 / 100) << j << " df " << size;
@@ -231,6 +237,36 @@ TEST_F(Storage, FailedStartLeavesNoImageMountOrLoopDevice) {
   EXPECT_NE(r.err.find("/no/such/init"), std::string::npos) << r;
   it::expect_nothing_left(*env_, g);
   expect_image_released(g);
+}
+
+// df inside an image guest shows space_total as its size, whatever ext4 keeps for itself, and
+// dlimits/N/reserved is the root reserve (not ext4's default 5%).
+TEST_F(Storage, ImageSizeIsSpaceTotalAndReservedIsTheRootReserve) {
+  ASSERT_TRUE(make_fs(kPlainExt4, "", 1024)) << why_;
+  for (std::uint64_t space : {16 * kMiB, 300 * kMiB, 600 * kMiB}) {
+    std::string g = guest(std::to_string(40910 + space / kMiB));
+    env_->write_config(g, "dlimits/method", "image\n");
+    limit(g, space);
+    env_->write_config(g, "dlimits/0/reserved", "10\n");
+    Result r = env_->run({g, "start"});
+    ASSERT_EQ(r.rc, 0) << r;
+    EXPECT_EQ(r.err.find("is not resized"), std::string::npos) << r;
+    std::uint64_t size = df_kib(g, "/");
+    EXPECT_GE(size, space) << "df / inside, space_total " << space;
+    EXPECT_LE(size, space + space / 50 + kMiB) << "df / inside, space_total " << space;
+    // Blocks free, and free to others than root: 10% of the blocks are root's.
+    r = in_guest(g, "stat -f -c '%b %f %a' /");
+    ASSERT_EQ(r.rc, 0) << r;
+    std::istringstream in(r.out);
+    std::uint64_t blocks = 0;
+    std::uint64_t bfree = 0;
+    std::uint64_t avail = 0;
+    in >> blocks >> bfree >> avail;
+    EXPECT_GE(bfree - avail, blocks / 10) << r.out;
+    EXPECT_LE(bfree - avail, blocks / 10 + blocks / 25 + 4096) << r.out;
+    ASSERT_EQ(env_->run({g, "stop"}).rc, 0);
+    expect_image_released(g);
+  }
 }
 
 // A limit below what the guest already uses is refused before anything is made, naming both
