@@ -513,3 +513,33 @@ TEST_F(Storage, RemoveImageMovesTheFilesBackIntoTheDirectory) {
 }
 
 }  // namespace
+
+namespace {
+
+// A guest whose root is an empty mount point (its volume not mounted), or lacks its init: the
+// start is refused before anything is made in it, and the directory is left as it was.
+TEST_F(Storage, StartIntoAnEmptyRootLeavesItAsItWas) {
+  env_ = std::make_unique<Env>();
+  std::string g = env_->busybox_guest();
+  fs::path vdir = env_->vdir(g);
+  fs::path away = env_->vdir_root() / "away";
+  fs::rename(vdir, away);
+  fs::create_directory(vdir);
+  Result r = env_->run({g, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("its root " + vdir.string() + " is empty"), std::string::npos) << r;
+  EXPECT_TRUE(fs::is_empty(vdir)) << "nothing made in the root";
+  it::expect_nothing_left(*env_, g);
+  // A root without what the init style runs first.
+  vs::write_file(vdir / "file", "x\n");
+  env_->write_config(g, "apps/init/style", "plain\n");
+  r = env_->run({g, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("has no /sbin/init (init style plain)"), std::string::npos) << r;
+  EXPECT_EQ(std::distance(fs::directory_iterator(vdir), fs::directory_iterator()), 1);
+  it::expect_nothing_left(*env_, g);
+  fs::remove_all(vdir);
+  fs::rename(away, vdir);
+}
+
+}  // namespace
