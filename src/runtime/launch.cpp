@@ -513,11 +513,7 @@ void check_root_has_init(const config::GuestConfig& cfg) {
       if (cfg.init.cmd_start.empty()) any = {"/etc/init.d/rc", "/etc/rc.d/rc"};
       break;
     case InitStyle::command:
-      break;
-  }
-  if (!cfg.init.cmd_start.empty() && !cfg.init.cmd_start[0].empty() &&
-      cfg.init.cmd_start[0][0] == '/') {
-    any = {cfg.init.cmd_start[0]};
+      break;  // apps/init/cmd.start: its exec names what is missing
   }
   const std::string vdir = cfg.vdir.string();
   UniqueFd rootfd(::open(vdir.c_str(), O_DIRECTORY | O_PATH | O_CLOEXEC));
