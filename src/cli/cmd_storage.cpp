@@ -14,6 +14,7 @@
 #include "cli/parse.hpp"
 #include "storage/base.hpp"
 #include "storage/layout.hpp"
+#include "storage/storage.hpp"
 #include "storage/unify.hpp"
 #include "sys/error.hpp"
 
@@ -234,6 +235,22 @@ int cmd_make_base(const Globals& g, const std::string& name, const Args& args) {
   app.add_option("BASE", base, "the new base's name")->required();
   if (auto rc = parse_args(app, args, "make-base")) return *rc;
   storage::make_base_from_guest(g.roots, name, base, print_line);
+  return 0;
+}
+
+int cmd_remove_image(const Globals& g, const std::string& name, const Args& args) {
+  CLI::App app{
+      "Move the stopped guest's files out of its disk image (the image method of dlimits/) "
+      "back into its directory, then remove the image.",
+      "vserver NAME remove-image"};
+  app.footer(
+      "The inverse of the image method (util-vserver's vdlimit --remove). Remove dlimits/\n"
+      "first, or keep the limit by a project quota (dlimits/method quota): otherwise the next\n"
+      "start would make a new image. The host's filesystem needs room for the files.\n\n"
+      "Example:\n"
+      "  rm -r /etc/vservers/web/dlimits && vserver web remove-image");
+  if (auto rc = parse_args(app, args, "remove-image")) return *rc;
+  storage::remove_image(g.roots, name, print_line);
   return 0;
 }
 

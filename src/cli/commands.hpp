@@ -43,6 +43,7 @@ int cmd_limit(const Globals& g, const std::string& name, const Args& args);
 int cmd_du(const Globals& g, const std::string& name, const Args& args);
 int cmd_unify(const Globals& g, const std::string& name, const Args& args);
 int cmd_make_base(const Globals& g, const std::string& name, const Args& args);
+int cmd_remove_image(const Globals& g, const std::string& name, const Args& args);
 int cmd_rename(const Globals& g, const std::string& name, const Args& args);
 int cmd_export(const Globals& g, const std::string& name, const Args& args);
 int cmd_import(const Globals& g, const std::string& name, const Args& args);

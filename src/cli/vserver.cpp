@@ -16,6 +16,7 @@
 #include "runtime/scripts.hpp"
 #include "state/state.hpp"
 #include "storage/layout.hpp"
+#include "storage/storage.hpp"
 #include "sys/debug.hpp"
 
 namespace vs::cli {
@@ -51,6 +52,8 @@ Commands:
   delete [--yes]                remove configuration and root filesystem (a base stays)
   unify [BASE]                  turn a stopped guest into a base plus its own delta
   make-base BASE                make a base of a stopped guest's root, layer the guest on it
+  remove-image                  move a stopped guest's files out of its disk image (dlimits/)
+                                back into its directory, and remove the image
   list [--json]                 all guests (no NAME)
   --all [--mark MARK] exec|apt-get ...
                                 in every running guest (with MARK: marked MARK), output
@@ -77,12 +80,25 @@ using Handler = int (*)(const Globals&, const std::string&, const Args&);
 
 const std::map<std::string, Handler>& commands() {
   static const std::map<std::string, Handler> table = {
-      {"build", cmd_build},   {"delete", cmd_delete},       {"check", cmd_check},
-      {"start", cmd_start},   {"stop", cmd_stop},           {"restart", cmd_restart},
-      {"status", cmd_status}, {"running", cmd_running},     {"enter", cmd_enter},
-      {"exec", cmd_exec},     {"suexec", cmd_suexec},       {"limit", cmd_limit},
-      {"unify", cmd_unify},   {"make-base", cmd_make_base}, {"du", cmd_du},
-      {"rename", cmd_rename}, {"export", cmd_export},       {"import", cmd_import},
+      {"build", cmd_build},
+      {"delete", cmd_delete},
+      {"check", cmd_check},
+      {"start", cmd_start},
+      {"stop", cmd_stop},
+      {"restart", cmd_restart},
+      {"status", cmd_status},
+      {"running", cmd_running},
+      {"enter", cmd_enter},
+      {"exec", cmd_exec},
+      {"suexec", cmd_suexec},
+      {"limit", cmd_limit},
+      {"unify", cmd_unify},
+      {"make-base", cmd_make_base},
+      {"du", cmd_du},
+      {"rename", cmd_rename},
+      {"export", cmd_export},
+      {"import", cmd_import},
+      {"remove-image", cmd_remove_image},
   };
   return table;
 }
@@ -132,10 +148,14 @@ int cmd_check(const Globals& g, const std::string& name, const Args& args) {
   auto count = [&](std::size_t n, const char* what) {
     std::cerr << fmt::format("vserver {}: {} {}{} found\n", name, n, what, n == 1 ? "" : "s");
   };
-  if (!problems.empty()) {
+  // A valid configuration that the guest's disk cannot take: a limit below its usage.
+  std::vector<std::string> disk;
+  if (problems.empty()) disk = storage::limit_problems(g.roots, cfg);
+  if (!problems.empty() || !disk.empty()) {
     for (const auto& p : problems) std::cout << p.to_string() << '\n';
+    for (const auto& p : disk) std::cout << p << '\n';
     for (const auto& w : warnings) std::cout << "warning: " << w.to_string() << '\n';
-    count(problems.size(), "problem");
+    count(problems.size() + disk.size(), "problem");
     return 1;
   }
   // Settings that are valid but cannot be expressed on this kernel's mechanisms.

@@ -497,6 +497,49 @@ void check_supported(const config::GuestConfig& cfg) {
     throw Error("start guest " + cfg.name + ": root " + cfg.vdir.string() + " is not a directory");
 }
 
+// A root without what its init style runs first: the vdir is an empty mount point whose volume
+// is not mounted, or an image did not come up. Refused before the root set-up creates dev, proc,
+// sys and tmp in it. A unified guest's root exists only once its layers are mounted (they are
+// checked by check_overlay).
+void check_root_has_init(const config::GuestConfig& cfg) {
+  using config::InitStyle;
+  std::vector<std::string> any;  // one of these
+  switch (cfg.init.style) {
+    case InitStyle::plain:
+      any = {"/sbin/init"};
+      break;
+    case InitStyle::systemd:
+      any = {"/sbin/init", "/lib/systemd/systemd", "/usr/lib/systemd/systemd"};
+      break;
+    case InitStyle::minit:
+      any = {"/sbin/minit-start"};
+      break;
+    case InitStyle::sysv:
+      if (cfg.init.cmd_start.empty()) any = {"/etc/init.d/rc", "/etc/rc.d/rc"};
+      break;
+    case InitStyle::command:
+      break;  // apps/init/cmd.start: its exec names what is missing
+  }
+  const std::string vdir = cfg.vdir.string();
+  UniqueFd rootfd(::open(vdir.c_str(), O_DIRECTORY | O_PATH | O_CLOEXEC));
+  if (!rootfd) throw_errno("start guest " + cfg.name + ": open root", vdir);
+  std::error_code ec;
+  if (fs::directory_iterator(cfg.vdir, ec) == fs::directory_iterator() && !ec) {
+    throw Error("start guest " + cfg.name + ": its root " + vdir +
+                " is empty; is the filesystem that holds it mounted?");
+  }
+  if (any.empty()) return;
+  for (const auto& p : any) {
+    if (open_file_in_root(rootfd.get(), p, O_PATH)) return;
+  }
+  std::string names;
+  for (const auto& p : any) names += (names.empty() ? "" : " or ") + p;
+  throw Error(
+      fmt::format("start guest {}: its root {} has no {} (init style {}); is the "
+                  "filesystem that holds it mounted?",
+                  cfg.name, vdir, names, config::to_string(cfg.init.style)));
+}
+
 // Waits for a supervisor that is still tearing down a guest that ended.
 void wait_for_old_supervisor(const state::GuestState& st) {
   if (!state::supervisor_alive(st)) return;
@@ -1170,11 +1213,16 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   }
 
   // The disk limit, and the guest's image mounted when it has one: kept once the guest runs (its
-  // cleanup releases it), undone if the start fails.
+  // cleanup releases it), undone if the start fails. A root without its init is refused before
+  // anything is made in it: before an image is made, or once the image is mounted.
+  struct stat ist {};
+  bool has_image = ::stat(storage::guest_image(roots, cfg.id()).c_str(), &ist) == 0;
+  if (!overlay && !has_image) check_root_has_init(cfg);
   storage::Prepared storage = storage::prepare(roots, cfg);
   for (const auto& note : storage.notes) {
     std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), note.c_str());
   }
+  if (!overlay && has_image) check_root_has_init(cfg);
   debug::step(cfg.name, "limits planned, storage prepared");
 
   if (opts.foreground) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/loop.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -10,9 +11,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "config/parse.hpp"
 #include "sys/error.hpp"
@@ -162,20 +167,113 @@ void create_image(const fs::path& image, const ImageSpec& spec, const fs::path* 
       throw_errno("size disk image", image.string());
     }
   }
-  std::vector<std::string> argv = {
-      find_mke2fs(), "-q", "-F", "-t", "ext4", "-m", std::to_string(spec.reserved)};
-  if (spec.inodes != 0) {
-    argv.emplace_back("-N");
-    argv.push_back(std::to_string(spec.inodes));
+  std::string mke2fs = find_mke2fs();
+  auto format = [&](std::uint64_t size_kib, bool populate) {
+    std::vector<std::string> argv = {
+        mke2fs, "-q", "-F", "-t", "ext4", "-m", std::to_string(spec.reserved)};
+    if (spec.inodes != 0) {
+      argv.emplace_back("-N");
+      argv.push_back(std::to_string(spec.inodes));
+    }
+    if (populate) {
+      argv.emplace_back("-d");
+      argv.push_back(populate_from->string());
+    }
+    argv.push_back(image.string());
+    argv.push_back(std::to_string(size_kib) + "k");
+    run_tool(argv, "format disk image " + image.string());
+  };
+  // space_total is what the guest may use, df's total inside: the image is larger by ext4's own
+  // metadata (journal, inode tables, bitmaps, group descriptors), which mke2fs records in the
+  // superblock. Formatting an empty sparse file is quick: the size grows by what is missing until
+  // the usable size is reached (the overhead grows a little with the size, so a few rounds).
+  std::uint64_t size = spec.size_kib;
+  for (int round = 0;; ++round) {
+    format(size, false);
+    std::uint64_t usable = image_usable_kib(image);
+    if (usable >= spec.size_kib) break;
+    if (round == 8) {
+      throw Error(fmt::format("format disk image {}: {} KiB hold only {} KiB of usable space",
+                              image.string(), size, usable));
+    }
+    size += spec.size_kib - usable;
+    if (::truncate(image.c_str(), static_cast<off_t>(size * 1024)) != 0) {
+      throw_errno("size disk image", image.string());
+    }
   }
-  if (populate_from != nullptr) {
-    argv.emplace_back("-d");
-    argv.push_back(populate_from->string());
-  }
-  argv.push_back(image.string());
-  argv.push_back(std::to_string(spec.size_kib) + "k");
-  run_tool(argv, "format disk image " + image.string());
+  if (populate_from != nullptr) format(size, true);
   remove.active = false;
+}
+
+std::uint64_t image_usable_kib(const fs::path& image) {
+  // The ext4 superblock, 1024 bytes from the start (little-endian fields, linux/ext4.h).
+  UniqueFd fd = open_file(image, O_RDONLY | O_CLOEXEC);
+  std::array<unsigned char, 1024> sb{};
+  if (::pread(fd.get(), sb.data(), sb.size(), 1024) != static_cast<ssize_t>(sb.size())) {
+    throw_errno("read the superblock of", image.string());
+  }
+  auto le = [&](std::size_t off, int bytes) {
+    std::uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | sb[off + static_cast<std::size_t>(i)];
+    return v;
+  };
+  if (le(0x38, 2) != 0xEF53) throw Error("disk image " + image.string() + " is not ext4");
+  std::uint64_t block = std::uint64_t{1024} << le(0x18, 4);
+  bool is64 = (le(0x60, 4) & 0x80) != 0;  // INCOMPAT_64BIT
+  std::uint64_t blocks = le(0x04, 4) | (is64 ? le(0x150, 4) << 32 : 0);
+  std::uint64_t free_blocks = le(0x0C, 4) | (is64 ? le(0x158, 4) << 32 : 0);
+  std::uint64_t overhead = le(0x248, 4);  // s_overhead_clusters, what statfs leaves out
+  // Without a recorded overhead, the free blocks of a new filesystem are a lower bound.
+  std::uint64_t usable = overhead != 0 && overhead < blocks ? blocks - overhead : free_blocks;
+  return usable * block / 1024;
+}
+
+void run_with_image_mounted(const fs::path& image, const fs::path& mountpoint, bool read_only,
+                            const std::function<void()>& fn) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", "for a mount of " + image.string());
+  UniqueFd rd(p[0]);
+  UniqueFd wr(p[1]);
+  ::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork", "helper for a mount of " + image.string());
+  if (pid == 0) {
+    rd.reset();
+    int rc = 0;
+    try {
+      if (::unshare(CLONE_NEWNS) != 0) throw_errno("unshare", "mount namespace");
+      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+        throw_errno("make mounts private in", "the helper's mount namespace");
+      }
+      LoopDevice loop = LoopDevice::attach(image, read_only);
+      MountGuard m(loop.path(), mountpoint, "ext4", read_only ? MS_RDONLY : 0,
+                   read_only ? "noload" : "");
+      fn();
+    } catch (const Error& e) {
+      std::string msg = std::to_string(e.code()) + " " + e.what();
+      (void)::write(wr.get(), msg.data(), msg.size());
+      rc = 1;
+    } catch (const std::exception& e) {
+      std::string msg = std::string("0 ") + e.what();
+      (void)::write(wr.get(), msg.data(), msg.size());
+      rc = 1;
+    }
+    ::fflush(nullptr);
+    ::_exit(rc);
+  }
+  ChildProcess child(pid);
+  wr.reset();
+  std::string report = read_fd(rd.get());
+  int status = child.wait("helper for a mount of " + image.string());
+  if (!report.empty()) {
+    std::size_t sp = report.find(' ');
+    int code = std::atoi(report.substr(0, sp).c_str());
+    throw Error(sp == std::string::npos ? report : report.substr(sp + 1), code);
+  }
+  if (status != 0) {
+    throw Error(
+        fmt::format("helper for a mount of {} exited with status {}", image.string(), status));
+  }
 }
 
 std::vector<std::string> image_loop_devices(const fs::path& image) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,14 +48,24 @@ class MountGuard {
 };
 
 struct ImageSpec {
-  std::uint64_t size_kib = 0;
-  std::uint64_t inodes = 0;  // 0: mke2fs's default
-  int reserved = 0;          // percent of blocks for root
+  std::uint64_t size_kib = 0;  // the usable size (df's total inside); the file is larger
+  std::uint64_t inodes = 0;    // 0: mke2fs's default
+  int reserved = 0;            // percent of blocks for root
 };
 // Creates a sparse image of spec.size_kib and formats it ext4 with mke2fs, filled with the content
 // of populate_from when given (mke2fs -d). Nothing is left on failure.
 void create_image(const fs::path& image, const ImageSpec& spec,
                   const fs::path* populate_from = nullptr);
+
+// Runs fn in a child process with image mounted on mountpoint (read-only when asked) in a
+// private mount namespace of its own: nothing appears on the host, and the mount and the loop
+// device go with the child. fn's error is rethrown here.
+void run_with_image_mounted(const fs::path& image, const fs::path& mountpoint, bool read_only,
+                            const std::function<void()>& fn);
+
+// The usable size of an ext4 image in KiB, what df shows as its total once mounted: its blocks
+// less the overhead mke2fs recorded in the superblock.
+std::uint64_t image_usable_kib(const fs::path& image);
 
 // Every mount in this mount namespace of a loop device whose backing file is image, innermost
 // first.

@@ -187,7 +187,74 @@ void walk(int dirfd, dev_t dev, const std::string& name, Usage& u,
   }
 }
 
+std::string mib(std::uint64_t kib) {
+  return kib >= 10 * 1024 ? fmt::format("{} MiB", kib / 1024) : fmt::format("{} KiB", kib);
+}
+
+// What the guest's data already takes, where the limit will count it: the project's counters
+// once its tree is tagged, else a walk of its data directory.
+Usage current_usage(const config::GuestConfig& cfg, const fs::path& data, Method method) {
+  if (method == Method::quota && cfg.context &&
+      inherited_project(data) == static_cast<std::uint32_t>(*cfg.context)) {
+    auto pu = project_usage(data, static_cast<std::uint32_t>(*cfg.context));
+    Usage u;
+    u.space_kib = (pu.space_bytes + 1023) / 1024;
+    u.inodes = pu.inodes;
+    return u;
+  }
+  return walk_usage(data);
+}
+
+// A limit below what the guest already uses: an image could not hold its files (mke2fs fails
+// late, after a walk and a format), a project quota would leave it unable to write anything.
+std::vector<std::string> fit_problems(const config::Roots& roots, const config::GuestConfig& cfg,
+                                      const Choice& c) {
+  if (!cfg.dlimits.limit || c.method == Method::none) return {};
+  // An existing image is not resized: a new limit does not apply to it (a note at start).
+  if (c.method == Method::image && present(guest_image(roots, cfg.id()))) return {};
+  const auto& l = *cfg.dlimits.limit;
+  if (l.space_total == config::kUnlimited && l.inodes_total == config::kUnlimited) return {};
+  fs::path data = guest_data_dir(roots, cfg);
+  Usage u = current_usage(cfg, data, c.method);
+  fs::path dir = cfg.cfgdir / "dlimits" / l.id;
+  std::vector<std::string> out;
+  if (l.space_total != config::kUnlimited && u.space_kib > l.space_total) {
+    out.push_back(fmt::format(
+        "{}: {} KiB ({}) is less than the {} KiB ({}) the guest's data already uses in {}; "
+        "raise the limit or free space first",
+        (dir / "space_total").string(), l.space_total, mib(l.space_total), u.space_kib,
+        mib(u.space_kib), data.string()));
+  }
+  if (l.inodes_total != config::kUnlimited && u.inodes > l.inodes_total) {
+    out.push_back(fmt::format(
+        "{}: {} inodes is less than the {} the guest's data already uses in {}; raise the "
+        "limit or remove files first",
+        (dir / "inodes_total").string(), l.inodes_total, u.inodes, data.string()));
+  }
+  return out;
+}
+
+void refuse_unfit(const config::Roots& roots, const config::GuestConfig& cfg, const Choice& c) {
+  auto problems = fit_problems(roots, cfg, c);
+  if (problems.empty()) return;
+  std::string text;
+  for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
+  throw Error("disk limit of guest " + cfg.name + " by " + to_string(c.method) + ": " + text);
+}
+
 }  // namespace
+
+std::vector<std::string> limit_problems(const config::Roots& roots,
+                                        const config::GuestConfig& cfg) {
+  if (!cfg.dlimits.limit) return {};
+  Choice c;
+  try {
+    c = choose_method(roots, cfg);
+  } catch (const Error& e) {
+    return {e.what()};
+  }
+  return fit_problems(roots, cfg, c);
+}
 
 const char* to_string(Method m) {
   switch (m) {
@@ -271,6 +338,7 @@ Prepared prepare(const config::Roots& roots, const config::GuestConfig& cfg) {
     return p;
   }
   if (cfg.dlimits.limit) check_directory(cfg, data);
+  refuse_unfit(roots, cfg, c);
   if (c.method == Method::quota) {
     std::uint32_t projid = project_id(cfg);
     if (inherited_project(data) != projid) {
@@ -308,13 +376,23 @@ Prepared prepare(const config::Roots& roots, const config::GuestConfig& cfg) {
     p.image_ = image;
     mount_image(image, data);
   }
-  struct stat ist {};
-  if (cfg.dlimits.limit && ::stat(image.c_str(), &ist) == 0 &&
-      static_cast<std::uint64_t>(ist.st_size) / 1024 != cfg.dlimits.limit->space_total &&
-      cfg.dlimits.limit->space_total != config::kUnlimited) {
+  if (cfg.dlimits.limit && cfg.dlimits.limit->space_total != config::kUnlimited) {
+    // The image was sized for its space_total when made (a few blocks more, as ext4's overhead
+    // grows with the size): a space_total changed since is not applied.
+    std::uint64_t want = cfg.dlimits.limit->space_total;
+    std::uint64_t usable = image_usable_kib(image);
+    if (usable < want || usable > want + want / 50 + 1024) {
+      p.notes.push_back(fmt::format(
+          "disk limit: the image {} offers {} KiB, dlimits says {} KiB; an image is not resized",
+          image.string(), usable, want));
+    }
+  }
+  if (!cfg.dlimits.limit) {
+    // dlimits/ was removed, but the data is still in the image, whose size still limits it.
     p.notes.push_back(fmt::format(
-        "disk limit: the image {} holds {} KiB, dlimits says {} KiB; an image is not resized",
-        image.string(), ist.st_size / 1024, cfg.dlimits.limit->space_total));
+        "note: {}/dlimits is gone, but the guest's data is in {}, whose size still limits it; "
+        "to go back to a plain directory: vserver {} stop && vserver {} remove-image",
+        cfg.cfgdir.string(), image.string(), cfg.name, cfg.name));
   }
   p.notes.push_back("disk limit by image " + image.string() + " (" + c.reason + ")");
   return p;
@@ -326,6 +404,7 @@ void release(const config::Roots& roots, std::string_view id) {
 
 std::vector<std::string> apply_limit(const config::Roots& roots, const config::GuestConfig& cfg) {
   Choice c = choose_method(roots, cfg);
+  refuse_unfit(roots, cfg, c);
   fs::path data = guest_data_dir(roots, cfg);
   if (c.method == Method::image) {
     return {"the disk limit of " + cfg.name + " is kept by its image " +

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,9 +53,21 @@ Prepared prepare(const config::Roots& roots, const config::GuestConfig& cfg);
 // Undoes what prepare mounted for the guest id: every mount of its image. No error if none.
 void release(const config::Roots& roots, std::string_view id);
 
+// What keeps cfg's disk limit from being applied, checked before anything is made: the method
+// cannot be had, or the limit is below what the guest's data already uses (both numbers given).
+// Empty when the limit can be applied. prepare and apply_limit refuse the same.
+std::vector<std::string> limit_problems(const config::Roots& roots, const config::GuestConfig& cfg);
+
 // Sets the limit of a guest now (limit set / apply): the project quota's limits. Returns notes
 // (an image is not resized: a note says so).
 std::vector<std::string> apply_limit(const config::Roots& roots, const config::GuestConfig& cfg);
+
+// The way back from the image method: the stopped guest's files move out of its image into its
+// directory, then the image is removed. Refused while the guest runs, when its directory holds
+// files, when the host's filesystem lacks the room, and while dlimits/ would make a new image at
+// the next start. A failure leaves the directory as it was and the image in place.
+void remove_image(const config::Roots& roots, std::string_view name,
+                  const std::function<void(const std::string&)>& progress);
 
 struct Usage {
   std::uint64_t space_kib = 0;  // 1 KiB blocks allocated

@@ -144,8 +144,14 @@ class Storage : public ::testing::Test {
         << r;
     EXPECT_EQ(r.out.find("rc=0"), std::string::npos) << r;
     std::uint64_t size = df_kib(g, "/");
-    EXPECT_LE(size, 200 * kMiB) << "df / inside";
-    EXPECT_GE(size, 180 * kMiB) << "df / inside";
+    if (expect_method == "image") {
+      // The image's usable size is space_total: ext4's metadata comes on top.
+      EXPECT_GE(size, 200 * kMiB) << "df / inside";
+      EXPECT_LE(size, 204 * kMiB) << "df / inside";
+    } else {
+      EXPECT_LE(size, 200 * kMiB) << "df / inside";
+      EXPECT_GE(size, 180 * kMiB) << "df / inside";
+    }
     auto j = du(g, false);
     // Full: what du counts is what df offers, less what the filesystem keeps for itself.
     EXPECT_GE(j["space_kib"].get<std::uint64_t>(), size * 95 / 100) << j << " df " << size;
@@ -231,16 +237,80 @@ TEST_F(Storage, FailedStartLeavesNoImageMountOrLoopDevice) {
   EXPECT_NE(r.err.find("/no/such/init"), std::string::npos) << r;
   it::expect_nothing_left(*env_, g);
   expect_image_released(g);
-  // The image method with no room for the guest's files: mke2fs fails, nothing is left.
+}
+
+// df inside an image guest shows space_total as its size, whatever ext4 keeps for itself, and
+// dlimits/N/reserved is the root reserve (not ext4's default 5%).
+TEST_F(Storage, ImageSizeIsSpaceTotalAndReservedIsTheRootReserve) {
+  ASSERT_TRUE(make_fs(kPlainExt4, "", 1024)) << why_;
+  for (std::uint64_t space : {16 * kMiB, 300 * kMiB, 600 * kMiB}) {
+    std::string g = guest(std::to_string(40910 + space / kMiB));
+    env_->write_config(g, "dlimits/method", "image\n");
+    limit(g, space);
+    env_->write_config(g, "dlimits/0/reserved", "10\n");
+    Result r = env_->run({g, "start"});
+    ASSERT_EQ(r.rc, 0) << r;
+    EXPECT_EQ(r.err.find("is not resized"), std::string::npos) << r;
+    std::uint64_t size = df_kib(g, "/");
+    EXPECT_GE(size, space) << "df / inside, space_total " << space;
+    EXPECT_LE(size, space + space / 50 + kMiB) << "df / inside, space_total " << space;
+    // Blocks free, and free to others than root: 10% of the blocks are root's.
+    r = in_guest(g, "stat -f -c '%b %f %a' /");
+    ASSERT_EQ(r.rc, 0) << r;
+    std::istringstream in(r.out);
+    std::uint64_t blocks = 0;
+    std::uint64_t bfree = 0;
+    std::uint64_t avail = 0;
+    in >> blocks >> bfree >> avail;
+    EXPECT_GE(bfree - avail, blocks / 10) << r.out;
+    EXPECT_LE(bfree - avail, blocks / 10 + blocks / 25 + 4096) << r.out;
+    ASSERT_EQ(env_->run({g, "stop"}).rc, 0);
+    expect_image_released(g);
+  }
+}
+
+// A limit below what the guest already uses is refused before anything is made, naming both
+// numbers: by check, by limit set, and by start.
+TEST_F(Storage, LimitBelowTheGuestsUsageIsRefusedEarly) {
+  ASSERT_TRUE(make_fs(kPlainExt4, "", 512)) << why_;
   std::string h = guest("40905");
   env_->write_config(h, "dlimits/method", "image\n");
-  limit(h, 256);  // 256 KiB
+  limit(h, 256);  // 256 KiB, below the busybox guest's files
+  std::uint64_t used = host_du_kib(env_->vdir(h));
+  ASSERT_GT(used, 256U);
+  const std::string asked =
+      env_->cfgdir(h).string() + "/dlimits/0/space_total: 256 KiB (256 KiB) is less than the ";
+  Result r = env_->run({h, "check"});
+  EXPECT_EQ(r.rc, 1) << r;
+  EXPECT_NE(r.out.find(asked), std::string::npos) << r;
+  EXPECT_NE(r.out.find("the guest's data already uses in " + env_->vdir(h).string()),
+            std::string::npos)
+      << r;
   r = env_->run({h, "start"});
   EXPECT_NE(r.rc, 0) << r;
-  EXPECT_NE(r.err.find("format disk image"), std::string::npos) << r;
+  EXPECT_NE(r.err.find(asked), std::string::npos) << r;
+  EXPECT_EQ(r.err.find("format disk image"), std::string::npos) << "refused before mke2fs: " << r;
   EXPECT_FALSE(fs::exists(vs::storage::guest_image(roots(), h)));
+  EXPECT_FALSE(fs::exists(env_->vdir_root() / ".images")) << "nothing made";
   EXPECT_TRUE(fs::exists(env_->vdir(h) / "bin/busybox")) << "the guest's files are kept";
   it::expect_nothing_left(*env_, h);
+  // Inodes too.
+  limit(h, 64 * kMiB, 5);
+  r = env_->run({h, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("/dlimits/0/inodes_total: 5 inodes is less than the "), std::string::npos)
+      << r;
+  it::expect_nothing_left(*env_, h);
+  // limit set refuses to save such a value, and keeps the old one.
+  limit(h, 64 * kMiB);
+  EXPECT_EQ(env_->run({h, "check"}).rc, 0);
+  r = env_->run({h, "limit", "set", "dlimits/0/space_total", "100", "--save"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("/dlimits/0/space_total: 100 KiB (100 KiB) is less than the "),
+            std::string::npos)
+      << r;
+  EXPECT_EQ(vs::read_file(env_->cfgdir(h) / "dlimits/0/space_total"),
+            std::to_string(64 * kMiB) + "\n");
 }
 
 TEST_F(Storage, DuMatchesTheHostsDu) {
@@ -378,6 +448,98 @@ TEST_F(Storage, Ext4ProjectQuotaLimitsInodesAndCountsUsage) {
   r = env_->run({g, "limit", "set", "dlimits/0/space_total", "32768"});
   EXPECT_EQ(r.rc, 0) << r;
   EXPECT_LE(df_kib(g, "/"), 32 * kMiB);
+}
+
+}  // namespace
+
+namespace {
+
+// The way back from an image to a plain directory: refused while the guest runs and while
+// dlimits/ would make a new image; then the files come out and the image goes.
+TEST_F(Storage, RemoveImageMovesTheFilesBackIntoTheDirectory) {
+  ASSERT_TRUE(make_fs(kPlainExt4, "", 512)) << why_;
+  std::string g = guest("40908");
+  env_->write_config(g, "dlimits/method", "image\n");
+  limit(g, 64 * kMiB);
+  fs::path image = vs::storage::guest_image(roots(), g);
+  Result r = env_->run({g, "remove-image"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("has no disk image (" + image.string() + ")"), std::string::npos) << r;
+  ASSERT_EQ(env_->run({g, "start"}).rc, 0);
+  ASSERT_EQ(in_guest(g, "echo kept > /root/file && ln -s /root/file /link").rc, 0);
+  r = env_->run({g, "remove-image"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("is running; stop it before removing its disk image"), std::string::npos)
+      << r;
+  ASSERT_EQ(env_->run({g, "stop"}).rc, 0);
+  // dlimits/method image would make a new image at the next start.
+  r = env_->run({g, "remove-image"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("the next start would make a new image"), std::string::npos) << r;
+  EXPECT_TRUE(fs::exists(image));
+  EXPECT_TRUE(fs::is_empty(env_->vdir(g)));
+  // dlimits/ gone: start says what to do rather than keep the image silently.
+  fs::remove_all(env_->cfgdir(g) / "dlimits");
+  r = env_->run({g, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("dlimits is gone, but the guest's data is in " + image.string()),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.err.find("vserver " + g + " remove-image"), std::string::npos) << r;
+  ASSERT_EQ(env_->run({g, "stop"}).rc, 0);
+  // Files written into the directory beside the image: refused, nothing changed.
+  vs::write_file(env_->vdir(g) / "stray", "x\n");
+  r = env_->run({g, "remove-image"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("holds files besides the image's"), std::string::npos) << r;
+  fs::remove(env_->vdir(g) / "stray");
+  r = env_->run({g, "remove-image"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("into " + env_->vdir(g).string() + " and removed the image"),
+            std::string::npos)
+      << r;
+  EXPECT_FALSE(fs::exists(image));
+  EXPECT_FALSE(fs::exists(fs::path(image.string() + ".extract")));
+  EXPECT_FALSE(fs::exists(env_->vdir(g) / "lost+found"));
+  EXPECT_EQ(vs::read_file(env_->vdir(g) / "root/file"), "kept\n");
+  EXPECT_EQ(fs::read_symlink(env_->vdir(g) / "link"), "/root/file");
+  expect_image_released(g);
+  // And the guest runs from its directory, with no image.
+  r = env_->run({g, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.err.find("disk limit"), std::string::npos) << r;
+  EXPECT_EQ(in_guest(g, "cat /root/file").out, "kept\n");
+  EXPECT_FALSE(fs::exists(image));
+}
+
+}  // namespace
+
+namespace {
+
+// A guest whose root is an empty mount point (its volume not mounted), or lacks its init: the
+// start is refused before anything is made in it, and the directory is left as it was.
+TEST_F(Storage, StartIntoAnEmptyRootLeavesItAsItWas) {
+  env_ = std::make_unique<Env>();
+  std::string g = env_->busybox_guest();
+  fs::path vdir = env_->vdir(g);
+  fs::path away = env_->vdir_root() / "away";
+  fs::rename(vdir, away);
+  fs::create_directory(vdir);
+  Result r = env_->run({g, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("its root " + vdir.string() + " is empty"), std::string::npos) << r;
+  EXPECT_TRUE(fs::is_empty(vdir)) << "nothing made in the root";
+  it::expect_nothing_left(*env_, g);
+  // A root without what the init style runs first.
+  vs::write_file(vdir / "file", "x\n");
+  env_->write_config(g, "apps/init/style", "plain\n");
+  r = env_->run({g, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("has no /sbin/init (init style plain)"), std::string::npos) << r;
+  EXPECT_EQ(std::distance(fs::directory_iterator(vdir), fs::directory_iterator()), 1);
+  it::expect_nothing_left(*env_, g);
+  fs::remove_all(vdir);
+  fs::rename(away, vdir);
 }
 
 }  // namespace
