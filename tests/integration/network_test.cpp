@@ -358,6 +358,7 @@ TEST_F(Network, VlanDeviceIsMadeSharedAndRemovedWithTheLastGuest) {
 
 TEST_F(Network, FailedStartRemovesTheVlanDeviceItMade) {
   ASSERT_EQ(sh("ip -n " + host_ + " link add lan0 type veth peer name peer0"), 0);
+  ASSERT_EQ(sh("ip -n " + host_ + " link set lan0 up"), 0);  // a VLAN device is up on an up parent
   std::string g = env_->busybox_guest({"--interface", "lan0.9:10.79.2.10/24"});
   env_->write_config(g, "network/mode", "macvlan\n");
   env_->write_config(g, "interfaces/vlandev", "");
