@@ -40,13 +40,14 @@ namespace vs::build {
 
 namespace {
 
-constexpr std::array<std::pair<Method, const char*>, 6> kMethods = {{
+constexpr std::array<std::pair<Method, const char*>, 7> kMethods = {{
     {Method::skeleton, "skeleton"},
     {Method::archive, "template"},
     {Method::clone, "clone"},
     {Method::busybox, "busybox"},
     {Method::base, "base"},
     {Method::debootstrap, "debootstrap"},
+    {Method::rsync, "rsync"},
 }};
 
 std::string quote(std::string_view s) {
@@ -207,6 +208,20 @@ void make_root_dir(const fs::path& dir) {
   fs::create_directories(dir, ec);
   if (ec) throw_errno("create directory", dir.string(), ec.value());
   if (::chmod(dir.c_str(), 0755) != 0) throw_errno("chmod", dir.string());
+}
+
+// Whether an executable named cmd is in PATH (as execvp would find it).
+bool in_path(std::string_view cmd) {
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (std::size_t pos = 0; pos <= dirs.size();) {
+    std::size_t colon = std::min(dirs.find(':', pos), dirs.size());
+    std::string_view dir = dirs.substr(pos, colon - pos);
+    fs::path file = fs::path(dir.empty() ? "." : std::string(dir)) / std::string(cmd);
+    if (::access(file.c_str(), X_OK) == 0) return true;
+    pos = colon + 1;
+  }
+  return false;
 }
 
 std::string temp_name(std::string_view name) {
@@ -402,6 +417,9 @@ void validate(const BuildOptions& o) {
     case Method::clone:
       if (o.source.empty()) throw Error("method clone needs a source (--source GUEST|DIR)");
       if (o.source == o.name) throw Error("cannot clone vserver '" + o.name + "' from itself");
+      break;
+    case Method::rsync:
+      if (o.source.empty()) throw Error("method rsync needs a source (--source [HOST:]PATH)");
       break;
     case Method::base:
       if (o.base.empty()) throw Error("method base needs a base (--base BASE)");
@@ -765,6 +783,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   fs::path source_dir;
   fs::path busybox;
   detail::DebootstrapRun deb;
+  detail::RsyncRun rsync;
   if (o.method == Method::clone) {
     std::error_code ec;
     if (config::valid_guest_name(o.source) &&
@@ -793,6 +812,24 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     }
     if (!S_ISDIR(st.st_mode))
       throw Error("clone source " + source_dir.string() + ": not a directory");
+  } else if (o.method == Method::rsync) {
+    if (!in_path("rsync")) {
+      throw Error("method rsync needs rsync (Debian package rsync), which is not in PATH");
+    }
+    rsync.source = o.source;
+    rsync.excludes = o.rsync_excludes;
+    rsync.options = o.rsync_options;
+    rsync.one_file_system = o.one_file_system;
+    if (!detail::rsync_remote(o.source)) {
+      rsync.source = fs::absolute(o.source).lexically_normal().string();
+      struct stat st {};
+      if (::stat(rsync.source.c_str(), &st) != 0) throw_errno("rsync source", rsync.source);
+      if (!S_ISDIR(st.st_mode)) throw Error("rsync source " + rsync.source + ": not a directory");
+      if (fs::path(rsync.source) == "/" || fs::path(rsync.source) == "/.") {
+        // Copying the host into one of its own guests would copy VDIR_ROOT into itself.
+        rsync.excludes.push_back(roots.vdir.string());
+      }
+    }
   } else if (o.method == Method::base) {
     base = o.base;
   } else if (o.method == Method::busybox) {
@@ -1068,6 +1105,15 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
                    storage::layers_dir(roots, name).string());
       }
       break;
+    case Method::rsync: {
+      if (o.progress) {
+        o.progress("Running " + fmt::format("{}", fmt::join(detail::rsync_argv(rsync, vdir), " ")));
+      }
+      detail::run_rsync(rsync, tmp_vdir, o.warning);
+      detail::make_standard_dirs(root, true);
+      if (o.progress) o.progress("Copied " + rsync.source + " into " + vdir.string());
+      break;
+    }
     case Method::debootstrap: {
       if (o.progress) {
         o.progress("Running " +
@@ -1096,7 +1142,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   // explicit one that cannot start it is refused now rather than at the first start; without
   // one, the style that starts what the root has, said.
   bool foreign_root = (o.method == Method::archive || o.method == Method::debootstrap ||
-                       (o.method == Method::clone && !overlay)) &&
+                       o.method == Method::rsync || (o.method == Method::clone && !overlay)) &&
                       !source_cfg && !o.import_config;
   if (foreign_root) {
     InitFacts facts = init_facts(tmp_vdir);

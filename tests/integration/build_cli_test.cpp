@@ -1,8 +1,11 @@
 // vserver NAME build through the command line: a guest from a tarball starts; a hostile tarball
 // leaves nothing behind.
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
+#include <array>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "harness.hpp"
@@ -12,6 +15,7 @@ namespace {
 
 using it::Env;
 using it::Result;
+namespace fs = std::filesystem;
 
 int sh(const std::string& cmd) {
   return std::system(cmd.c_str());
@@ -134,6 +138,94 @@ TEST(BuildCli, FullDiskLeavesNoGuest) {
     EXPECT_EQ(e.path().filename().string().find(g), std::string::npos) << e.path();
   }
   EXPECT_EQ(std::system(("umount " + small).c_str()), 0);
+}
+
+}  // namespace
+
+namespace {
+
+// A server's root in a plain directory, moved into a guest by rsync: owners, hard links and
+// extended attributes kept, the contents of /proc, /tmp (and what --exclude names) left out, the
+// init style found, and the guest starts.
+TEST(BuildCli, RsyncMovesAServerIntoAGuest) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string src = env.busybox_guest();
+  std::string server = env.vdir_root().string() + "/../server";
+  ASSERT_EQ(sh("cp -a " + env.vdir(src).string() + " " + server), 0);
+  ASSERT_EQ(sh("mkdir -p " + server + "/proc/1 " + server + "/srv/cache " + server + "/srv/data"),
+            0);
+  ASSERT_EQ(
+      sh("echo x > " + server + "/proc/1/status; echo t > " + server + "/tmp/junk; echo c > " +
+         server + "/srv/cache/big; echo d > " + server + "/srv/data/a; ln " + server +
+         "/srv/data/a " + server + "/srv/data/b; chown 1234:5678 " + server + "/srv/data/a"),
+      0);
+  ASSERT_EQ(::setxattr((server + "/srv/data/a").c_str(), "user.mark", "moved", 5, 0), 0);
+  std::string g = env.unique_name("r");
+  Result r =
+      env.run({g, "build", "-m", "rsync", "--", "--source", server, "--exclude", "/srv/cache/*"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("Init style plain, for what the root has"), std::string::npos) << r;
+  fs::path root = env.vdir(g);
+  EXPECT_TRUE(fs::is_directory(root / "proc"));
+  EXPECT_FALSE(fs::exists(root / "proc/1"));
+  EXPECT_TRUE(fs::is_directory(root / "tmp"));
+  EXPECT_FALSE(fs::exists(root / "tmp/junk"));
+  EXPECT_TRUE(fs::is_directory(root / "srv/cache"));
+  EXPECT_FALSE(fs::exists(root / "srv/cache/big"));
+  struct stat a {
+  }, b{};
+  ASSERT_EQ(::stat((root / "srv/data/a").c_str(), &a), 0);
+  ASSERT_EQ(::stat((root / "srv/data/b").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(a.st_uid, 1234U);
+  EXPECT_EQ(a.st_gid, 5678U);
+  std::array<char, 16> mark{};
+  ASSERT_EQ(::getxattr((root / "srv/data/a").c_str(), "user.mark", mark.data(), mark.size()), 5);
+  EXPECT_EQ(std::string(mark.data(), 5), "moved");
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  EXPECT_EQ(env.run({g, "exec", "cat", "/srv/data/b"}).out, "d\n");
+  EXPECT_EQ(env.run({g, "stop"}).rc, 0);
+}
+
+void expect_no_trace(const Env& env, const std::string& g) {
+  EXPECT_FALSE(fs::exists(env.cfgdir(g)));
+  EXPECT_FALSE(fs::exists(env.vdir(g)));
+  for (const auto& root : {env.vdir_root(), env.config_root()}) {
+    for (const auto& e : fs::directory_iterator(root)) {
+      EXPECT_EQ(e.path().filename().string().find(g), std::string::npos) << e.path();
+    }
+  }
+}
+
+TEST(BuildCli, RsyncFailuresSayWhyAndLeaveNothing) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string server = env.vdir_root().string() + "/../server";
+  std::string g = env.unique_name("r");
+  // No such source.
+  Result r = env.run({g, "build", "-m", "rsync", "--", "--source", server});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("rsync source " + fs::absolute(server).lexically_normal().string() +
+                       ": No such file or directory"),
+            std::string::npos)
+      << r;
+  expect_no_trace(env, g);
+  // rsync fails: its status and its own words.
+  fs::create_directories(server + "/etc");
+  r = env.run({g, "build", "-m", "rsync", "--", "--source", server, "-o", "--no-such-option"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("exited with status 1"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("no-such-option"), std::string::npos) << r;
+  expect_no_trace(env, g);
+  // No rsync at all.
+  fs::path empty = env.vdir_root().string() + "/../empty-path";
+  fs::create_directories(empty);
+  env.add_env("PATH=" + empty.string());
+  r = env.run({g, "build", "-m", "rsync", "--", "--source", server});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("method rsync needs rsync (Debian package rsync)"), std::string::npos) << r;
+  expect_no_trace(env, g);
 }
 
 }  // namespace

@@ -1279,3 +1279,44 @@ TEST_F(BuildTest, RemoveTreeHandlesDeepTreesWithFewDescriptors) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(RsyncMethod, ArgvCopiesEverythingButTheRuntimeFilesystems) {
+  vs::build::detail::RsyncRun run;
+  run.source = "/srv/old";
+  run.excludes = {"/srv/cache/*"};
+  run.options = {"--bwlimit=1000"};
+  auto argv = vs::build::detail::rsync_argv(run, "/var/lib/vservers/.g.build-1");
+  std::vector<std::string> want = {"rsync",
+                                   "-aHAX",
+                                   "--numeric-ids",
+                                   "--exclude=/proc/*",
+                                   "--exclude=/sys/*",
+                                   "--exclude=/dev/*",
+                                   "--exclude=/run/*",
+                                   "--exclude=/tmp/*",
+                                   "--exclude=/srv/cache/*",
+                                   "--bwlimit=1000",
+                                   "/srv/old/",
+                                   "/var/lib/vservers/.g.build-1/"};
+  EXPECT_EQ(argv, want);
+  run.one_file_system = true;
+  run.source = "old:/";
+  argv = vs::build::detail::rsync_argv(run, "/t");
+  EXPECT_EQ(argv[3], "--one-file-system");
+  EXPECT_EQ(argv[argv.size() - 2], "old:/");
+}
+
+TEST(RsyncMethod, RemoteSourcesFollowRsyncsRule) {
+  using vs::build::detail::rsync_remote;
+  EXPECT_TRUE(rsync_remote("old:/"));
+  EXPECT_TRUE(rsync_remote("root@old.example.org:/srv"));
+  EXPECT_TRUE(rsync_remote("old::module"));
+  EXPECT_TRUE(rsync_remote("rsync://old/module"));
+  EXPECT_FALSE(rsync_remote("/srv/old"));
+  EXPECT_FALSE(rsync_remote("./a:b"));
+  EXPECT_FALSE(rsync_remote("relative/dir"));
+}
+
+}  // namespace
