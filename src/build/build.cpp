@@ -224,6 +224,56 @@ bool in_path(std::string_view cmd) {
   return false;
 }
 
+// An existing directory (not a symbolic link) that a build can fill in place: empty, or holding
+// only the empty lost+found of a freshly made ext2/3/4 filesystem.
+constexpr std::string_view kLostFound = "lost+found";
+
+bool empty_directory(const fs::path& dir) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename() != kLostFound || !it->is_directory(ec) || it->is_symlink(ec) ||
+        !fs::is_empty(it->path(), ec)) {
+      return false;
+    }
+  }
+  return !ec;
+}
+
+// A prepared directory being filled in place (a mount point, or a plain empty directory): on
+// destruction, unless dismissed, everything the build put in it is removed and its owner and mode
+// are put back; the directory itself stays.
+class FillGuard {
+ public:
+  explicit FillGuard(fs::path dir) : dir_(std::move(dir)) {
+    if (::lstat(dir_.c_str(), &st_) != 0) throw_errno("stat", dir_.string());
+  }
+  FillGuard(const FillGuard&) = delete;
+  FillGuard& operator=(const FillGuard&) = delete;
+  ~FillGuard() {
+    if (!active_) return;
+    try {
+      std::vector<fs::path> entries;
+      for (const auto& e : fs::directory_iterator(dir_)) {
+        if (e.path().filename() != kLostFound) entries.push_back(e.path());
+      }
+      for (const auto& e : entries) detail::remove_tree(e);
+      if (::lchown(dir_.c_str(), st_.st_uid, st_.st_gid) != 0) throw_errno("chown", dir_.string());
+      if (::chmod(dir_.c_str(), st_.st_mode & 07777) != 0) throw_errno("chmod", dir_.string());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "vserver: warning: could not empty %s again: %s\n", dir_.c_str(),
+                   e.what());
+    }
+  }
+  void dismiss() { active_ = false; }
+
+ private:
+  fs::path dir_;
+  struct stat st_ {};
+  bool active_ = true;
+};
+
 std::string temp_name(std::string_view name) {
   return fmt::format(".{}.build-{}", name, ::getpid());
 }
@@ -528,7 +578,8 @@ void rename_noreplace(const fs::path& from, const fs::path& to) {
 // guest is first renamed to NAME~EPOCH~ (util-vserver's backup names), its layers too; on failure
 // everything is put back.
 void move_into_place(const config::Roots& roots, const std::string& name, const fs::path& tmp_cfg,
-                     const fs::path& tmp_vdir, const fs::path& tmp_layers, const Report& progress) {
+                     const fs::path& tmp_vdir, const fs::path& tmp_layers, bool vdir_in_place,
+                     const Report& progress) {
   fs::path cfgdir = roots.guest_config_dir(name);
   fs::path vdir = roots.default_vdir(name);
   fs::path layers = storage::layers_dir(roots, name);
@@ -539,7 +590,7 @@ void move_into_place(const config::Roots& roots, const std::string& name, const 
     }
   };
   try {
-    if (lexists(cfgdir) || lexists(vdir)) {
+    if (lexists(cfgdir) || (!vdir_in_place && lexists(vdir))) {
       std::string backup = backup_suffix(roots, name);
       if (lexists(cfgdir)) {
         rename_noreplace(cfgdir, roots.config / backup);
@@ -554,7 +605,7 @@ void move_into_place(const config::Roots& roots, const std::string& name, const 
           if (!ec) fs::rename(tmp, link, ec);
         }
       }
-      if (lexists(vdir)) {
+      if (!vdir_in_place && lexists(vdir)) {
         rename_noreplace(vdir, roots.vdir / backup);
         moved.emplace_back(vdir, roots.vdir / backup);
       }
@@ -571,8 +622,10 @@ void move_into_place(const config::Roots& roots, const std::string& name, const 
       rename_noreplace(tmp_layers, layers);
       moved.emplace_back(tmp_layers, layers);
     }
-    rename_noreplace(tmp_vdir, vdir);
-    moved.emplace_back(tmp_vdir, vdir);
+    if (!vdir_in_place) {
+      rename_noreplace(tmp_vdir, vdir);
+      moved.emplace_back(tmp_vdir, vdir);
+    }
     rename_noreplace(tmp_cfg, cfgdir);
   } catch (...) {
     undo();
@@ -764,7 +817,10 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
 
   fs::path cfgdir = roots.guest_config_dir(name);
   fs::path vdir = roots.default_vdir(name);
-  if (lexists(cfgdir) || lexists(vdir)) {
+  // A volume prepared for the guest (an empty directory or a mount point at VDIR_ROOT/NAME, and
+  // no configuration yet) is filled in place: a mount point cannot be renamed into place.
+  const bool in_place = !lexists(cfgdir) && empty_directory(vdir);
+  if (!in_place && (lexists(cfgdir) || lexists(vdir))) {
     if (!o.force) {
       throw Error("vserver '" + name + "' already exists (" +
                   (lexists(cfgdir) ? cfgdir : vdir).string() + "); use --force to replace it");
@@ -910,7 +966,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
 
   // The configuration, in a directory of its own until the end.
   fs::path tmp_cfg = roots.config / temp_name(name);
-  fs::path tmp_vdir = roots.vdir / temp_name(name);
+  fs::path tmp_vdir = in_place ? vdir : roots.vdir / temp_name(name);
   config::GuestConfig cfg;
   if (source_cfg) {
     cfg = *source_cfg;
@@ -993,8 +1049,15 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   }
 
   // The root filesystem.
-  if (::mkdir(tmp_vdir.c_str(), 0700) != 0) throw_errno("create directory", tmp_vdir.string());
-  detail::TempDir vdir_guard(tmp_vdir);
+  std::optional<detail::TempDir> vdir_guard;
+  std::optional<FillGuard> fill_guard;
+  if (in_place) {
+    fill_guard.emplace(tmp_vdir);
+    if (o.progress) o.progress("Building into the empty directory " + vdir.string());
+  } else {
+    if (::mkdir(tmp_vdir.c_str(), 0700) != 0) throw_errno("create directory", tmp_vdir.string());
+    vdir_guard.emplace(tmp_vdir);
+  }
   detail::Root root{tmp_vdir, UniqueFd()};
   root.fd = open_file(tmp_vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (::geteuid() == 0 && ::fchown(root.fd.get(), 0, 0) != 0)
@@ -1173,9 +1236,10 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   detail::check_interrupted();
 
   root.fd.reset();
-  move_into_place(roots, name, tmp_cfg, tmp_vdir, tmp_layers, o.progress);
+  move_into_place(roots, name, tmp_cfg, tmp_vdir, tmp_layers, in_place, o.progress);
   if (layers_guard) layers_guard->dismiss();
-  vdir_guard.dismiss();
+  if (vdir_guard) vdir_guard->dismiss();
+  if (fill_guard) fill_guard->dismiss();
   cfg_guard->dismiss();
   if (o.progress) {
     o.progress("Built vserver '" + name + "' (context " + std::to_string(*cfg.context) + ") in " +

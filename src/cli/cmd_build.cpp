@@ -67,6 +67,9 @@ const char* const kBuildFooter = R"(Methods and their arguments (after --):
   the first ':' (eth0:2001:db8::1/64). Brackets make it explicit: eth0:[fe80::1]/64.
   Without PREFIX the address is a host address (/32, /128).
 
+An empty VDIR_ROOT/NAME (a plain directory or a mount point) of a guest without a configuration
+is built into in place; a failed build empties it again and keeps it.
+
 Without --context the context id comes from .defaults/context.next (default 40000), skipping
 ids in use. A failed or interrupted build leaves nothing behind. With --force an existing
 guest is kept as NAME~EPOCH~ in both roots.

@@ -229,3 +229,78 @@ TEST(BuildCli, RsyncFailuresSayWhyAndLeaveNothing) {
 }
 
 }  // namespace
+
+namespace {
+
+std::size_t entries_in(const fs::path& dir) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++n;
+  return n;
+}
+
+// A prepared empty directory at VDIR_ROOT/NAME is built into in place; a failed build empties it
+// again and keeps it; a directory with something in it is still refused.
+TEST(BuildCli, BuildsIntoAnExistingEmptyDirectory) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.unique_name("e");
+  fs::path vdir = env.vdir(g);
+  fs::create_directories(vdir);
+  ASSERT_EQ(::chmod(vdir.c_str(), 0711), 0);
+  struct stat before {};
+  ASSERT_EQ(::stat(vdir.c_str(), &before), 0);
+  // A failing build: the directory stays, empty, with its mode.
+  Result r = env.run({g, "build", "-m", "skeleton", "--", "--", "sh", "-c", "touch etc/x; false"});
+  EXPECT_NE(r.rc, 0) << r;
+  ASSERT_TRUE(fs::is_directory(vdir));
+  EXPECT_EQ(entries_in(vdir), 0U);
+  struct stat after {};
+  ASSERT_EQ(::stat(vdir.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_EQ(after.st_mode & 07777, 0711U);
+  EXPECT_FALSE(fs::exists(env.cfgdir(g)));
+  // A good one fills it.
+  r = env.run({g, "build", "-m", "busybox"});
+  ASSERT_EQ(r.rc, 0) << r;
+  ASSERT_EQ(::stat(vdir.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_TRUE(fs::exists(vdir / "bin/busybox"));
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  EXPECT_EQ(env.run({g, "stop"}).rc, 0);
+  // Not empty: refused as before.
+  std::string h = env.unique_name("n");
+  fs::create_directories(env.vdir(h));
+  std::ofstream(env.vdir(h) / "keep") << "mine";
+  r = env.run({h, "build", "-m", "busybox"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r;
+  EXPECT_EQ(entries_in(env.vdir(h)), 1U);
+  fs::remove_all(env.vdir(h));
+}
+
+// A filesystem mounted at VDIR_ROOT/NAME (a volume prepared for the guest) is built onto; a failed
+// build leaves it mounted and empty.
+TEST(BuildCli, BuildsOntoAMountPoint) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.unique_name("m");
+  fs::path vdir = env.vdir(g);
+  fs::create_directories(vdir);
+  ASSERT_EQ(sh("mount -t tmpfs -o size=64m vs-it-volume " + vdir.string()), 0);
+  Result r = env.run({g, "build", "-m", "skeleton", "--", "--", "sh", "-c", "touch etc/x; false"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_EQ(entries_in(vdir), 0U);
+  EXPECT_FALSE(fs::exists(env.cfgdir(g)));
+  r = env.run({g, "build", "-m", "busybox"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_TRUE(fs::exists(vdir / "bin/busybox"));
+  EXPECT_EQ(sh("mountpoint -q " + vdir.string()), 0);
+  if (r.rc == 0) {
+    EXPECT_EQ(env.run({g, "start"}).rc, 0);
+    EXPECT_EQ(env.run({g, "exec", "test", "-x", "/bin/busybox"}).rc, 0);
+    EXPECT_EQ(env.run({g, "stop"}).rc, 0);
+  }
+  EXPECT_EQ(sh("umount " + vdir.string()), 0);
+}
+
+}  // namespace

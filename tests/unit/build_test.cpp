@@ -493,8 +493,9 @@ TEST_F(BuildTest, ExistingGuestIsRefusedWithoutForce) {
   } catch (const vs::Error& e) {
     EXPECT_NE(std::string(e.what()).find("already exists"), std::string::npos) << e.what();
   }
-  // Only a root directory is enough to refuse.
+  // Only a root directory is enough to refuse, when it is not empty (an empty one is built into).
   fs::create_directories(roots_.vdir / "orphan");
+  std::ofstream(roots_.vdir / "orphan" / "file") << "x";
   EXPECT_THROW(vs::build::build_guest(roots_, options("orphan")), vs::Error);
   EXPECT_FALSE(lexists(roots_.config / "orphan"));
 }
