@@ -7,7 +7,7 @@ packages=(
   libgtest-dev libfuse3-dev fuse3
   busybox-static procps tar zstd xz-utils e2fsprogs xfsprogs
   clang libclang-rt-dev
-  debootstrap debian-archive-keyring
+  debootstrap debian-archive-keyring rsync
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -40,13 +40,14 @@ namespace vs::build {
 
 namespace {
 
-constexpr std::array<std::pair<Method, const char*>, 6> kMethods = {{
+constexpr std::array<std::pair<Method, const char*>, 7> kMethods = {{
     {Method::skeleton, "skeleton"},
     {Method::archive, "template"},
     {Method::clone, "clone"},
     {Method::busybox, "busybox"},
     {Method::base, "base"},
     {Method::debootstrap, "debootstrap"},
+    {Method::rsync, "rsync"},
 }};
 
 std::string quote(std::string_view s) {
@@ -208,6 +209,70 @@ void make_root_dir(const fs::path& dir) {
   if (ec) throw_errno("create directory", dir.string(), ec.value());
   if (::chmod(dir.c_str(), 0755) != 0) throw_errno("chmod", dir.string());
 }
+
+// Whether an executable named cmd is in PATH (as execvp would find it).
+bool in_path(std::string_view cmd) {
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (std::size_t pos = 0; pos <= dirs.size();) {
+    std::size_t colon = std::min(dirs.find(':', pos), dirs.size());
+    std::string_view dir = dirs.substr(pos, colon - pos);
+    fs::path file = fs::path(dir.empty() ? "." : std::string(dir)) / std::string(cmd);
+    if (::access(file.c_str(), X_OK) == 0) return true;
+    pos = colon + 1;
+  }
+  return false;
+}
+
+// An existing directory (not a symbolic link) that a build can fill in place: empty, or holding
+// only the empty lost+found of a freshly made ext2/3/4 filesystem.
+constexpr std::string_view kLostFound = "lost+found";
+
+bool empty_directory(const fs::path& dir) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename() != kLostFound || !it->is_directory(ec) || it->is_symlink(ec) ||
+        !fs::is_empty(it->path(), ec)) {
+      return false;
+    }
+  }
+  return !ec;
+}
+
+// A prepared directory being filled in place (a mount point, or a plain empty directory): on
+// destruction, unless dismissed, everything the build put in it is removed and its owner and mode
+// are put back; the directory itself stays.
+class FillGuard {
+ public:
+  explicit FillGuard(fs::path dir) : dir_(std::move(dir)) {
+    if (::lstat(dir_.c_str(), &st_) != 0) throw_errno("stat", dir_.string());
+  }
+  FillGuard(const FillGuard&) = delete;
+  FillGuard& operator=(const FillGuard&) = delete;
+  ~FillGuard() {
+    if (!active_) return;
+    try {
+      std::vector<fs::path> entries;
+      for (const auto& e : fs::directory_iterator(dir_)) {
+        if (e.path().filename() != kLostFound) entries.push_back(e.path());
+      }
+      for (const auto& e : entries) detail::remove_tree(e);
+      if (::lchown(dir_.c_str(), st_.st_uid, st_.st_gid) != 0) throw_errno("chown", dir_.string());
+      if (::chmod(dir_.c_str(), st_.st_mode & 07777) != 0) throw_errno("chmod", dir_.string());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "vserver: warning: could not empty %s again: %s\n", dir_.c_str(),
+                   e.what());
+    }
+  }
+  void dismiss() { active_ = false; }
+
+ private:
+  fs::path dir_;
+  struct stat st_ {};
+  bool active_ = true;
+};
 
 std::string temp_name(std::string_view name) {
   return fmt::format(".{}.build-{}", name, ::getpid());
@@ -403,6 +468,9 @@ void validate(const BuildOptions& o) {
       if (o.source.empty()) throw Error("method clone needs a source (--source GUEST|DIR)");
       if (o.source == o.name) throw Error("cannot clone vserver '" + o.name + "' from itself");
       break;
+    case Method::rsync:
+      if (o.source.empty()) throw Error("method rsync needs a source (--source [HOST:]PATH)");
+      break;
     case Method::base:
       if (o.base.empty()) throw Error("method base needs a base (--base BASE)");
       if (!storage::valid_base_name(o.base)) throw Error("invalid base name " + quote(o.base));
@@ -510,7 +578,8 @@ void rename_noreplace(const fs::path& from, const fs::path& to) {
 // guest is first renamed to NAME~EPOCH~ (util-vserver's backup names), its layers too; on failure
 // everything is put back.
 void move_into_place(const config::Roots& roots, const std::string& name, const fs::path& tmp_cfg,
-                     const fs::path& tmp_vdir, const fs::path& tmp_layers, const Report& progress) {
+                     const fs::path& tmp_vdir, const fs::path& tmp_layers, bool vdir_in_place,
+                     const Report& progress) {
   fs::path cfgdir = roots.guest_config_dir(name);
   fs::path vdir = roots.default_vdir(name);
   fs::path layers = storage::layers_dir(roots, name);
@@ -521,7 +590,7 @@ void move_into_place(const config::Roots& roots, const std::string& name, const 
     }
   };
   try {
-    if (lexists(cfgdir) || lexists(vdir)) {
+    if (lexists(cfgdir) || (!vdir_in_place && lexists(vdir))) {
       std::string backup = backup_suffix(roots, name);
       if (lexists(cfgdir)) {
         rename_noreplace(cfgdir, roots.config / backup);
@@ -536,7 +605,7 @@ void move_into_place(const config::Roots& roots, const std::string& name, const 
           if (!ec) fs::rename(tmp, link, ec);
         }
       }
-      if (lexists(vdir)) {
+      if (!vdir_in_place && lexists(vdir)) {
         rename_noreplace(vdir, roots.vdir / backup);
         moved.emplace_back(vdir, roots.vdir / backup);
       }
@@ -553,8 +622,10 @@ void move_into_place(const config::Roots& roots, const std::string& name, const 
       rename_noreplace(tmp_layers, layers);
       moved.emplace_back(tmp_layers, layers);
     }
-    rename_noreplace(tmp_vdir, vdir);
-    moved.emplace_back(tmp_vdir, vdir);
+    if (!vdir_in_place) {
+      rename_noreplace(tmp_vdir, vdir);
+      moved.emplace_back(tmp_vdir, vdir);
+    }
     rename_noreplace(tmp_cfg, cfgdir);
   } catch (...) {
     undo();
@@ -746,7 +817,10 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
 
   fs::path cfgdir = roots.guest_config_dir(name);
   fs::path vdir = roots.default_vdir(name);
-  if (lexists(cfgdir) || lexists(vdir)) {
+  // A volume prepared for the guest (an empty directory or a mount point at VDIR_ROOT/NAME, and
+  // no configuration yet) is filled in place: a mount point cannot be renamed into place.
+  const bool in_place = !lexists(cfgdir) && empty_directory(vdir);
+  if (!in_place && (lexists(cfgdir) || lexists(vdir))) {
     if (!o.force) {
       throw Error("vserver '" + name + "' already exists (" +
                   (lexists(cfgdir) ? cfgdir : vdir).string() + "); use --force to replace it");
@@ -765,6 +839,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   fs::path source_dir;
   fs::path busybox;
   detail::DebootstrapRun deb;
+  detail::RsyncRun rsync;
   if (o.method == Method::clone) {
     std::error_code ec;
     if (config::valid_guest_name(o.source) &&
@@ -793,6 +868,24 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     }
     if (!S_ISDIR(st.st_mode))
       throw Error("clone source " + source_dir.string() + ": not a directory");
+  } else if (o.method == Method::rsync) {
+    if (!in_path("rsync")) {
+      throw Error("method rsync needs rsync (Debian package rsync), which is not in PATH");
+    }
+    rsync.source = o.source;
+    rsync.excludes = o.rsync_excludes;
+    rsync.options = o.rsync_options;
+    rsync.one_file_system = o.one_file_system;
+    if (!detail::rsync_remote(o.source)) {
+      rsync.source = fs::absolute(o.source).lexically_normal().string();
+      struct stat st {};
+      if (::stat(rsync.source.c_str(), &st) != 0) throw_errno("rsync source", rsync.source);
+      if (!S_ISDIR(st.st_mode)) throw Error("rsync source " + rsync.source + ": not a directory");
+      if (fs::path(rsync.source) == "/" || fs::path(rsync.source) == "/.") {
+        // Copying the host into one of its own guests would copy VDIR_ROOT into itself.
+        rsync.excludes.push_back(roots.vdir.string());
+      }
+    }
   } else if (o.method == Method::base) {
     base = o.base;
   } else if (o.method == Method::busybox) {
@@ -873,7 +966,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
 
   // The configuration, in a directory of its own until the end.
   fs::path tmp_cfg = roots.config / temp_name(name);
-  fs::path tmp_vdir = roots.vdir / temp_name(name);
+  fs::path tmp_vdir = in_place ? vdir : roots.vdir / temp_name(name);
   config::GuestConfig cfg;
   if (source_cfg) {
     cfg = *source_cfg;
@@ -956,8 +1049,15 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   }
 
   // The root filesystem.
-  if (::mkdir(tmp_vdir.c_str(), 0700) != 0) throw_errno("create directory", tmp_vdir.string());
-  detail::TempDir vdir_guard(tmp_vdir);
+  std::optional<detail::TempDir> vdir_guard;
+  std::optional<FillGuard> fill_guard;
+  if (in_place) {
+    fill_guard.emplace(tmp_vdir);
+    if (o.progress) o.progress("Building into the empty directory " + vdir.string());
+  } else {
+    if (::mkdir(tmp_vdir.c_str(), 0700) != 0) throw_errno("create directory", tmp_vdir.string());
+    vdir_guard.emplace(tmp_vdir);
+  }
   detail::Root root{tmp_vdir, UniqueFd()};
   root.fd = open_file(tmp_vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (::geteuid() == 0 && ::fchown(root.fd.get(), 0, 0) != 0)
@@ -1068,6 +1168,15 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
                    storage::layers_dir(roots, name).string());
       }
       break;
+    case Method::rsync: {
+      if (o.progress) {
+        o.progress("Running " + fmt::format("{}", fmt::join(detail::rsync_argv(rsync, vdir), " ")));
+      }
+      detail::run_rsync(rsync, tmp_vdir, o.warning);
+      detail::make_standard_dirs(root, true);
+      if (o.progress) o.progress("Copied " + rsync.source + " into " + vdir.string());
+      break;
+    }
     case Method::debootstrap: {
       if (o.progress) {
         o.progress("Running " +
@@ -1096,7 +1205,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   // explicit one that cannot start it is refused now rather than at the first start; without
   // one, the style that starts what the root has, said.
   bool foreign_root = (o.method == Method::archive || o.method == Method::debootstrap ||
-                       (o.method == Method::clone && !overlay)) &&
+                       o.method == Method::rsync || (o.method == Method::clone && !overlay)) &&
                       !source_cfg && !o.import_config;
   if (foreign_root) {
     InitFacts facts = init_facts(tmp_vdir);
@@ -1127,9 +1236,10 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   detail::check_interrupted();
 
   root.fd.reset();
-  move_into_place(roots, name, tmp_cfg, tmp_vdir, tmp_layers, o.progress);
+  move_into_place(roots, name, tmp_cfg, tmp_vdir, tmp_layers, in_place, o.progress);
   if (layers_guard) layers_guard->dismiss();
-  vdir_guard.dismiss();
+  if (vdir_guard) vdir_guard->dismiss();
+  if (fill_guard) fill_guard->dismiss();
   cfg_guard->dismiss();
   if (o.progress) {
     o.progress("Built vserver '" + name + "' (context " + std::to_string(*cfg.context) + ") in " +

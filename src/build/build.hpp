@@ -38,8 +38,10 @@ enum class Method {
   busybox,      // a small working guest made from a static busybox
   base,         // a unified guest on a shared read-only base (docs/storage.md)
   debootstrap,  // Debian's debootstrap, then fitted for a container (docs/debian.md)
+  rsync,        // an existing server's files, copied by rsync (locally or over ssh)
 };
-// The names used on the command line: skeleton, template, clone, busybox, base, debootstrap.
+// The names used on the command line: skeleton, template, clone, busybox, base, debootstrap,
+// rsync.
 const char* to_string(Method m);
 std::optional<Method> method_from_string(std::string_view s);
 
@@ -55,9 +57,14 @@ struct BuildOptions {
   bool force = false;  // replace an existing guest, keeping it as NAME~EPOCH~
 
   // Method arguments.
-  std::vector<std::string> command;   // skeleton: run afterwards in the new root
-  std::vector<fs::path> archives;     // template: unpacked in this order
-  std::string source;                 // clone: a guest name or a directory
+  std::vector<std::string> command;  // skeleton: run afterwards in the new root
+  std::vector<fs::path> archives;    // template: unpacked in this order
+  std::string source;                // clone: a guest name or a directory; rsync: [HOST:]PATH
+  // rsync: --exclude patterns (besides the contents of /proc, /sys, /dev, /run and /tmp), more
+  // rsync options, and whether to stay on the source's root filesystem.
+  std::vector<std::string> rsync_excludes;
+  std::vector<std::string> rsync_options;
+  bool one_file_system = false;
   fs::path busybox = "/bin/busybox";  // busybox: a statically linked busybox
   std::string base;                   // base: the base (VDIR_ROOT/.bases/BASE) to layer on
   // template with one archive made by export_guest: take the configuration from it too (vserver

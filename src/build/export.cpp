@@ -9,6 +9,11 @@
 // Owners are numeric; extended attributes (so file capabilities and SELinux labels), POSIX ACLs,
 // hard links, device nodes, fifos and symbolic links are kept. Sockets are left out, and the walk
 // does not enter another filesystem mounted in the root (like the clone method).
+//
+// The root of a unified guest is exported as its merged view (the overlay mounted in a helper's
+// private mount namespace), that of a guest kept in a disk image as the image's files (the image
+// mounted read-only there); the configuration leaves out unify/base, so an import of either is a
+// guest with a plain root of its own.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -26,7 +31,9 @@
 #include "build/libarchive.hpp"
 #include "config/config.hpp"
 #include "state/state.hpp"
+#include "storage/image.hpp"
 #include "storage/layout.hpp"
+#include "storage/overlay.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/json.hpp"
@@ -138,6 +145,7 @@ class Writer {
     if (::fstat(fd.get(), &st) != 0) throw_errno("stat", dir.string());
     dev_ = st.st_dev;
     count_ = 0;
+    top_ = prefix;
     add_entry(-1, dir, prefix, st);  // the directory itself: its owner and mode
     add_dir(fd.get(), dir, prefix, skip_top);
     return count_;
@@ -164,9 +172,10 @@ class Writer {
                const std::vector<std::string>& skip) {
     for (const auto& name : sorted_names(dirfd, where.string())) {
       detail::check_interrupted();
-      if (std::find(skip.begin(), skip.end(), name) != skip.end()) continue;
       fs::path path = where / name;
       std::string arch = prefix + "/" + name;
+      // skip holds paths relative to the tree's top.
+      if (std::find(skip.begin(), skip.end(), arch.substr(top_.size() + 1)) != skip.end()) continue;
       struct stat st {};
       if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) continue;
@@ -185,7 +194,7 @@ class Writer {
         int sub = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub < 0) throw_errno("open directory", path.string());
         UniqueFd subfd(sub);
-        add_dir(subfd.get(), path, arch, {});
+        add_dir(subfd.get(), path, arch, skip);
         continue;
       }
       if (S_ISREG(st.st_mode)) {
@@ -254,6 +263,7 @@ class Writer {
   const detail::Report& warning_;
   dev_t dev_ = 0;
   std::size_t count_ = 0;
+  std::string top_;  // the archive prefix of the tree being added
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
 };
 
@@ -340,16 +350,19 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
     throw Error("vserver '" + name +
                 "' has configuration problems; fix them before exporting:" + text);
   }
-  // Their files are not in the vdir on the host: refused rather than exported empty.
-  if (cfg.base) {
-    throw Error("vserver '" + name + "' is layered on base '" + *cfg.base +
-                "': its files are the base's and those of " +
-                storage::layers_dir(roots, cfg.id()).string() +
-                "; export does not take unified guests yet");
+  // Where the root's files are: the vdir, the merged view of a unified guest, or a disk image.
+  std::optional<storage::Overlay> overlay = storage::guest_overlay(roots, cfg);
+  fs::path image = storage::guest_image(roots, cfg.id());
+  bool in_image = ::lstat(image.c_str(), &st) == 0;
+  if (overlay && in_image) {
+    throw Error("the layer of vserver '" + name + "' (on base '" + *cfg.base +
+                "') is in the disk image " + image.string() +
+                "; export does not take a unified guest kept by the image method");
   }
-  if (fs::path image = storage::guest_image(roots, cfg.id()); ::lstat(image.c_str(), &st) == 0) {
-    throw Error("the files of vserver '" + name + "' are in the disk image " + image.string() +
-                "; export does not take guests kept by the image method yet");
+  if (overlay) storage::check_overlay(cfg, *overlay);
+  if (in_image && !storage::image_mounts(image).empty()) {
+    throw Error("the disk image of vserver '" + name + "', " + image.string() +
+                ", is mounted; unmount it before exporting");
   }
   if (::stat(cfg.vdir.c_str(), &st) != 0)
     throw_errno("stat the root of vserver " + name, cfg.vdir.string());
@@ -377,12 +390,39 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
   detail::TempDir guard(tmp);  // removes the file on failure
   detail::clear_interrupt();
   std::size_t entries = 0;
-  {
+  auto write_archive = [&] {
     Writer w(abs, fd.get(), filter, warning);
     w.add_file(std::string(kExportManifest), m.dump(2) + "\n", 0644);
-    entries += w.add_tree(cfgdir, "config", {"vdir", "run", "cache"});
+    // unify/base: the root is exported whole, so the import stands on its own.
+    entries += w.add_tree(cfgdir, "config", {"vdir", "run", "cache", "unify/base"});
     entries += w.add_tree(cfg.vdir, "root");
     w.close();
+  };
+  if (overlay || in_image) {
+    // Written by a helper in whose private mount namespace the root is mounted; it sends back
+    // the number of entries.
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", "for the export of vserver " + name);
+    UniqueFd rd(p[0]);
+    UniqueFd wr(p[1]);
+    auto in_helper = [&] {
+      rd.reset();
+      write_archive();
+      std::string n = std::to_string(entries);
+      if (::write(wr.get(), n.data(), n.size()) != static_cast<ssize_t>(n.size())) {
+        throw_errno("report", "the number of entries exported");
+      }
+    };
+    if (overlay) {
+      storage::run_in_merged_root(*overlay, cfg.vdir, in_helper);
+    } else {
+      storage::run_in_image_root(image, cfg.vdir, in_helper);
+    }
+    wr.reset();
+    std::string n = read_fd(rd.get());
+    entries = n.empty() ? 0 : std::stoul(n);
+  } else {
+    write_archive();
   }
   if (::fsync(fd.get()) != 0) throw_errno("sync", tmp.string());
   if (::fchmod(fd.get(), 0600) != 0) throw_errno("chmod", tmp.string());

@@ -476,8 +476,14 @@ std::string command_line(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-std::string run_command(const std::vector<std::string>& argv, const fs::path& cwd,
-                        const std::vector<std::string>& env, bool capture) {
+namespace {
+
+// Runs argv (see run_command) and returns its raw wait status; its standard output goes to out
+// when capture_out is set, its standard error to err when capture_err is set (both read as they
+// come, so neither pipe fills up).
+int spawn(const std::vector<std::string>& argv, const fs::path& cwd,
+          const std::vector<std::string>& env, bool capture_out, bool capture_err, std::string& out,
+          std::string& err) {
   if (argv.empty()) throw Error("run: empty command");
   std::string cmd = command_line(argv);
 
@@ -516,13 +522,14 @@ std::string run_command(const std::vector<std::string>& argv, const fs::path& cw
 
   int errpipe[2];
   if (::pipe2(errpipe, O_CLOEXEC) != 0) throw_errno("create pipe for", cmd);
-  UniqueFd err_r(errpipe[0]), err_w(errpipe[1]);
-  UniqueFd out_r, out_w;
-  if (capture) {
-    int outpipe[2];
-    if (::pipe2(outpipe, O_CLOEXEC) != 0) throw_errno("create pipe for", cmd);
-    out_r.reset(outpipe[0]);
-    out_w.reset(outpipe[1]);
+  UniqueFd exec_r(errpipe[0]), exec_w(errpipe[1]);
+  std::array<UniqueFd, 2> out_pipe, err_pipe;  // read end, write end
+  for (auto [want, pipe] : {std::pair{capture_out, &out_pipe}, std::pair{capture_err, &err_pipe}}) {
+    if (!want) continue;
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("create pipe for", cmd);
+    (*pipe)[0].reset(fds[0]);
+    (*pipe)[1].reset(fds[1]);
   }
 
   pid_t pid = ::fork();
@@ -530,7 +537,9 @@ std::string run_command(const std::vector<std::string>& argv, const fs::path& cw
   if (pid == 0) {
     // Child: only async-signal-safe calls from here.
     int e = 0;
-    if ((capture && ::dup2(out_w.get(), STDOUT_FILENO) < 0) || ::chdir(cwd.c_str()) != 0) {
+    if ((capture_out && ::dup2(out_pipe[1].get(), STDOUT_FILENO) < 0) ||
+        (capture_err && ::dup2(err_pipe[1].get(), STDERR_FILENO) < 0) ||
+        ::chdir(cwd.c_str()) != 0) {
       e = errno;
     } else {
       sigset_t none;
@@ -539,43 +548,80 @@ std::string run_command(const std::vector<std::string>& argv, const fs::path& cw
       ::execvpe(cargv[0], cargv.data(), cenv.data());
       e = errno;
     }
-    ssize_t n = ::write(err_w.get(), &e, sizeof e);
+    ssize_t n = ::write(exec_w.get(), &e, sizeof e);
     (void)n;
     ::_exit(127);
   }
   ChildProcess child(pid);
-  err_w.reset();
-  out_w.reset();
+  exec_w.reset();
+  out_pipe[1].reset();
+  err_pipe[1].reset();
 
-  std::string out;
-  if (capture) {
-    std::array<char, 8192> buf{};
-    for (;;) {
-      ssize_t n = ::read(out_r.get(), buf.data(), buf.size());
-      if (n < 0) {
-        if (errno != EINTR) throw_errno("read output of", cmd);
-        if (interrupted()) ::kill(child.pid(), SIGKILL);
+  std::array<std::pair<UniqueFd*, std::string*>, 2> streams{
+      {{&out_pipe[0], &out}, {&err_pipe[0], &err}}};
+  for (;;) {
+    std::array<struct pollfd, 2> p{};
+    nfds_t n = 0;
+    std::array<std::size_t, 2> which{};
+    for (std::size_t i = 0; i < streams.size(); ++i) {
+      if (!*streams[i].first) continue;
+      p[n] = {streams[i].first->get(), POLLIN, 0};
+      which[n++] = i;
+    }
+    if (n == 0) break;
+    if (::poll(p.data(), n, -1) < 0) {
+      if (errno != EINTR) throw_errno("wait for the output of", cmd);
+      if (interrupted()) ::kill(child.pid(), SIGKILL);
+      continue;
+    }
+    for (nfds_t k = 0; k < n; ++k) {
+      if (p[k].revents == 0) continue;
+      auto& [fd, text] = streams[which[k]];
+      std::array<char, 8192> buf{};
+      ssize_t r = ::read(fd->get(), buf.data(), buf.size());
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("read output of", cmd);
+      }
+      if (r == 0) {
+        fd->reset();
         continue;
       }
-      if (n == 0) break;
-      out.append(buf.data(), static_cast<std::size_t>(n));
+      text->append(buf.data(), static_cast<std::size_t>(r));
     }
   }
   int exec_errno = 0;
   ssize_t n;
-  while ((n = ::read(err_r.get(), &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
+  while ((n = ::read(exec_r.get(), &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
   }
   int status = wait_interruptible(child);
   check_interrupted();
   if (n == static_cast<ssize_t>(sizeof exec_errno)) {
     throw_errno("execute", argv[0] + " (in " + cwd.string() + ")", exec_errno);
   }
+  return status;
+}
+
+}  // namespace
+
+std::string run_command(const std::vector<std::string>& argv, const fs::path& cwd,
+                        const std::vector<std::string>& env, bool capture) {
+  std::string out, err;
+  int status = spawn(argv, cwd, env, capture, false, out, err);
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return out;
+  std::string cmd = command_line(argv);
   if (WIFSIGNALED(status)) {
     throw Error(cmd + " was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
                 ::strsignal(WTERMSIG(status)) + ")");
   }
   throw Error(cmd + " exited with status " + std::to_string(WEXITSTATUS(status)));
+}
+
+CommandResult run_command_result(const std::vector<std::string>& argv, const fs::path& cwd) {
+  CommandResult r;
+  std::string out;
+  r.status = spawn(argv, cwd, {}, false, true, out, r.errors);
+  return r;
 }
 
 }  // namespace detail

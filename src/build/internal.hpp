@@ -115,6 +115,15 @@ class TempDir {
 std::string run_command(const std::vector<std::string>& argv, const fs::path& cwd,
                         const std::vector<std::string>& env, bool capture);
 
+// The outcome of a command whose failure the caller explains itself.
+struct CommandResult {
+  int status = 0;      // the raw wait status
+  std::string errors;  // everything it wrote to its standard error
+};
+// Runs argv like run_command, its standard output going to ours and its standard error collected;
+// throws only when it cannot be run and when the build is interrupted.
+CommandResult run_command_result(const std::vector<std::string>& argv, const fs::path& cwd);
+
 // ---- methods --------------------------------------------------------------------------------
 
 // The standard directories, /etc/hostname and /etc/hosts of a new guest.
@@ -145,6 +154,22 @@ std::vector<std::string> reset_identity(const Root& root, bool& host_keys);
 void check_static_executable(const fs::path& path);
 // Installs busybox, its applet links and the files of a minimal bootable system into root.
 void install_busybox(const Root& root, const fs::path& busybox, const std::string& hostname);
+
+// build -m rsync: rsync -aHAX --numeric-ids SOURCE/ TARGET/, leaving out the contents of /proc,
+// /sys, /dev, /run and /tmp (rsync_default_excludes) and what excludes names.
+struct RsyncRun {
+  std::string source;                 // [HOST:]PATH
+  std::vector<std::string> excludes;  // rsync --exclude patterns
+  std::vector<std::string> options;   // more rsync options
+  bool one_file_system = false;       // --one-file-system: not into other mounted filesystems
+};
+const std::vector<std::string>& rsync_default_excludes();
+// Whether rsync reads source from another host (HOST:PATH, HOST::MODULE, rsync://HOST/...).
+bool rsync_remote(std::string_view source);
+std::vector<std::string> rsync_argv(const RsyncRun& run, const fs::path& target);
+// Runs rsync; throws with its exit status and the end of its standard error when it fails. Files
+// that vanished during the copy (status 24) are a warning.
+void run_rsync(const RsyncRun& run, const fs::path& target, const Report& warning);
 
 // Runs debootstrap into target (an empty directory), in its own process group and mount
 // namespace, reporting its progress; ends it and throws on interruption, throws with debootstrap's

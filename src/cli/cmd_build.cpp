@@ -50,7 +50,15 @@ const char* const kBuildFooter = R"(Methods and their arguments (after --):
       .defaults/apps/debootstrap/mirror, then the host's apt sources. Shows its progress. The
       root is then fitted for a container (no gettys, no services that touch the kernel, machine
       id emptied); the root password stays unset. See docs/debian.md.
-  -d DIST is accepted by skeleton, template and clone for util-vserver compatibility; there are
+  rsync --source [HOST:]PATH [--exclude PATTERN]... [-x] [-o OPT]... [-- RSYNC-OPTIONS...]
+      Moves an existing server into the guest: rsync -aHAX --numeric-ids (package rsync) copies
+      PATH/ (HOST:PATH/ over ssh) with owners, modes, hard links, ACLs and extended attributes,
+      leaving out the contents of /proc, /sys, /dev, /run and /tmp and what --exclude names.
+      Other filesystems mounted in the source (a separate /var or /home) are copied too unless
+      -x (--one-file-system) is given. The copy keeps the server's identity (SSH host keys,
+      machine id): the guest is the server, moved. Files that vanish during the copy of a running
+      server are a warning; any other rsync failure fails the build with rsync's errors.
+  -d DIST is accepted by skeleton, template, clone and rsync for util-vserver compatibility; there are
   no distribution-specific steps there.
 
 --interface [NAME=][DEV:]IP[/PREFIX|/MASK], repeatable, creates interfaces/0, 1, ...
@@ -58,6 +66,9 @@ const char* const kBuildFooter = R"(Methods and their arguments (after --):
   the text after NAME= is an address as a whole there is no DEV, otherwise DEV is what precedes
   the first ':' (eth0:2001:db8::1/64). Brackets make it explicit: eth0:[fe80::1]/64.
   Without PREFIX the address is a host address (/32, /128).
+
+An empty VDIR_ROOT/NAME (a plain directory or a mount point) of a guest without a configuration
+is built into in place; a failed build empties it again and keeps it.
 
 Without --context the context id comes from .defaults/context.next (default 40000), skipping
 ids in use. A failed or interrupted build leaves nothing behind. With --force an existing
@@ -75,7 +86,8 @@ Examples:
   vserver web04 build -m base -- --base bookworm
   vserver sk build -m skeleton --interface nodev:192.0.2.12/32 -- -- sh -c 'echo hi > etc/motd'
   vserver deb1 build -m debootstrap --hostname deb1 -- -d bookworm --variant minbase
-  vserver deb2 build -m debootstrap --initstyle systemd -- -d bookworm -- --include=less)";
+  vserver deb2 build -m debootstrap --initstyle systemd -- -d bookworm -- --include=less
+  vserver old1 build -m rsync -- --source oldhost:/ --exclude /srv/backup/*)";
 
 // Method arguments of skeleton: [-d DIST] [--] [CMD ARGS...].
 std::optional<int> parse_skeleton_args(const Args& args, build::BuildOptions& o) {
@@ -245,6 +257,28 @@ std::optional<int> parse_build_method_args(build::Method method, const Args& arg
     }
     case build::Method::debootstrap:
       return parse_debootstrap_args(args, o);
+    case build::Method::rsync: {
+      CLI::App app{"Copy an existing server's files into the new guest with rsync.",
+                   "vserver NAME build -m rsync [OPTIONS] -- --source [HOST:]PATH "
+                   "[--exclude PATTERN]... [-o RSYNC-OPTION]... [-- RSYNC-OPTIONS...]"};
+      auto dashes = std::find(args.begin(), args.end(), std::string("--"));
+      Args own(args.begin(), dashes);
+      app.add_option("--source", o.source,
+                     "the server's root: a directory here, or HOST:PATH read over ssh")
+          ->required();
+      app.add_option("--exclude", o.rsync_excludes,
+                     "an rsync pattern to leave out, repeatable (/srv/cache/*)")
+          ->allow_extra_args(false);
+      app.add_flag("-x,--one-file-system", o.one_file_system,
+                   "do not copy other filesystems mounted in the source (separate /var, /home)");
+      app.add_option("-o", o.rsync_options, "one more rsync option, repeatable")
+          ->allow_extra_args(false);
+      app.add_option("-d", dist, "distribution (accepted for compatibility, unused)");
+      auto done = parse_args(app, own, "build: rsync");
+      if (dashes != args.end())
+        o.rsync_options.insert(o.rsync_options.end(), dashes + 1, args.end());
+      return done;
+    }
   }
   return std::nullopt;
 }
@@ -283,9 +317,11 @@ int cmd_build(const Globals& g, const std::string& name, const Args& args) {
   std::string initstyle;
   std::string flags;
   bool force = false;
-  app.add_option("-m,--method", method, "skeleton, template, clone, busybox, base or debootstrap")
+  app.add_option("-m,--method", method,
+                 "skeleton, template, clone, busybox, base, debootstrap or rsync")
       ->required()
-      ->check(CLI::IsMember({"skeleton", "template", "clone", "busybox", "base", "debootstrap"}));
+      ->check(CLI::IsMember(
+          {"skeleton", "template", "clone", "busybox", "base", "debootstrap", "rsync"}));
   auto* context_opt = app.add_option("--context", context, "the context id (2..49151)")
                           ->check(CLI::Range(2, 49151));
   auto* hostname_opt =

@@ -189,6 +189,7 @@ void create_base(const config::Roots& roots_in, const build::BuildOptions& o) {
     case build::Method::skeleton:
     case build::Method::base:
     case build::Method::debootstrap:
+    case build::Method::rsync:
       throw Error(std::string("a base cannot be made with method ") + build::to_string(o.method) +
                   " (use template, busybox or clone; a guest built with debootstrap becomes a "
                   "base with vserver NAME make-base BASE)");
@@ -241,6 +242,7 @@ void create_base(const config::Roots& roots_in, const build::BuildOptions& o) {
     case build::Method::skeleton:
     case build::Method::base:
     case build::Method::debootstrap:
+    case build::Method::rsync:
       break;
   }
   build::detail::check_interrupted();

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "config/parse.hpp"
+#include "storage/overlay.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
@@ -340,6 +341,16 @@ void release_image(const fs::path& image) {
       }
     }
   }
+}
+
+void run_in_image_root(const fs::path& image, const fs::path& mountpoint,
+                       const std::function<void()>& fn) {
+  run_in_private_mounts("helper for the disk image " + image.string(), [&] {
+    LoopDevice loop = LoopDevice::attach(image, true);
+    // noload: a read-only mount replays no journal, so the image is not written at all.
+    MountGuard m(loop.path(), mountpoint, "ext4", MS_RDONLY | MS_NODEV, "noload");
+    fn();
+  });
 }
 
 }  // namespace vs::storage

@@ -73,6 +73,11 @@ std::vector<fs::path> image_mounts(const fs::path& image);
 // Loop devices whose backing file is image (/sys/block/loop*/loop/backing_file).
 std::vector<std::string> image_loop_devices(const fs::path& image);
 
+// Runs fn in a forked helper process (see run_in_private_mounts) in whose private mount namespace
+// image is mounted read-only on mountpoint.
+void run_in_image_root(const fs::path& image, const fs::path& mountpoint,
+                       const std::function<void()>& fn);
+
 // Unmounts every mount of image in this namespace; the loop devices detach with them.
 void release_image(const fs::path& image);
 

@@ -44,16 +44,14 @@ void mount_overlay(const Overlay& o, const fs::path& target, unsigned long flags
   }
 }
 
-void run_in_merged_root(const Overlay& o, const fs::path& mountpoint,
-                        const std::function<void()>& fn) {
+void run_in_private_mounts(const std::string& what, const std::function<void()>& fn) {
   int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0)
-    throw_errno("pipe", "for the merged root of " + mountpoint.string());
+  if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", "for the " + what);
   UniqueFd rd(p[0]);
   UniqueFd wr(p[1]);
   std::fflush(nullptr);
   pid_t pid = ::fork();
-  if (pid < 0) throw_errno("fork", "helper for the merged root of " + mountpoint.string());
+  if (pid < 0) throw_errno("fork", "the " + what);
   if (pid == 0) {
     rd.reset();
     int rc = 0;
@@ -62,7 +60,6 @@ void run_in_merged_root(const Overlay& o, const fs::path& mountpoint,
       if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
         throw_errno("make mounts private in", "the helper's mount namespace");
       }
-      mount_overlay(o, mountpoint, MS_NODEV);
       fn();
     } catch (const Error& e) {
       std::string m = std::to_string(e.code()) + " " + e.what();
@@ -79,7 +76,7 @@ void run_in_merged_root(const Overlay& o, const fs::path& mountpoint,
   ChildProcess child(pid);
   wr.reset();
   std::string report = read_fd(rd.get());
-  int status = child.wait("helper for the merged root of " + mountpoint.string());
+  int status = child.wait("the " + what);
   if (!report.empty()) {
     std::size_t sp = report.find(' ');
     int code = 0;
@@ -90,10 +87,15 @@ void run_in_merged_root(const Overlay& o, const fs::path& mountpoint,
     }
     throw Error(sp == std::string::npos ? report : report.substr(sp + 1), code);
   }
-  if (status != 0) {
-    throw Error("helper for the merged root of " + mountpoint.string() + " ended with status " +
-                std::to_string(status));
-  }
+  if (status != 0) throw Error("the " + what + " ended with status " + std::to_string(status));
+}
+
+void run_in_merged_root(const Overlay& o, const fs::path& mountpoint,
+                        const std::function<void()>& fn) {
+  run_in_private_mounts("helper for the merged root of " + mountpoint.string(), [&] {
+    mount_overlay(o, mountpoint, MS_NODEV);
+    fn();
+  });
 }
 
 }  // namespace vs::storage

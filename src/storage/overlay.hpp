@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <string>
 
 #include "storage/layout.hpp"
 
@@ -15,6 +16,12 @@ namespace vs::storage {
 // descriptors opened here, so no character of a path needs escaping. The base is a lower layer:
 // overlayfs never writes to it.
 void mount_overlay(const Overlay& o, const fs::path& target, unsigned long flags);
+
+// Runs fn in a forked helper process with a private mount namespace of its own: what fn mounts
+// ends with the helper, whatever happens to it or to the caller. An exception of fn is rethrown
+// here as vs::Error with its message and errno; what names the helper in other errors. The caller
+// must be single-threaded, as every forking function of the library.
+void run_in_private_mounts(const std::string& what, const std::function<void()>& fn);
 
 // Runs fn in a forked helper process with a private mount namespace in which the overlay is
 // mounted on mountpoint; the mount ends with the helper, whatever happens to it or to the caller.

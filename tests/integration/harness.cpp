@@ -36,8 +36,13 @@ std::int64_t now_ms() {
 
 std::vector<std::string> environment(const Env& env) {
   std::vector<std::string> out;
+  auto overridden = [&](std::string_view entry) {
+    std::string_view name = entry.substr(0, entry.find('=') + 1);
+    return std::any_of(env.extra_env().begin(), env.extra_env().end(),
+                       [&](const std::string& x) { return x.rfind(name, 0) == 0; });
+  };
   for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "VSERVER_", 8) != 0) out.emplace_back(*e);
+    if (std::strncmp(*e, "VSERVER_", 8) != 0 && !overridden(*e)) out.emplace_back(*e);
   }
   out.push_back("VSERVER_CONFIG_ROOT=" + env.config_root().string());
   out.push_back("VSERVER_VDIR_ROOT=" + env.vdir_root().string());

@@ -43,7 +43,8 @@ class Env {
   // From now on, every command runs in the network namespace /run/netns/NAME (made by the test
   // with "ip netns add"): the guests' host side lives there, never in the real host's.
   void use_netns(const std::string& name) { netns_ = name; }
-  // From now on, every command also gets VAR=VALUE in its environment.
+  // From now on, every command also gets VAR=VALUE in its environment, instead of an inherited
+  // VAR.
   void add_env(const std::string& entry) { extra_env_.push_back(entry); }
   [[nodiscard]] const std::vector<std::string>& extra_env() const { return extra_env_; }
   Result run(const std::vector<std::string>& args, const std::string& input = "",

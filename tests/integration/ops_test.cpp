@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -405,6 +406,108 @@ TEST(Ops, CloneRunsBesideItsSourceWithItsOwnIdentity) {
             std::string::npos);
   EXPECT_NE(env.run({g, "status"}).out.find("running at context '" + c2 + "'"), std::string::npos);
   EXPECT_NE(vs::read_file(env.cfgdir(src) / "context"), vs::read_file(env.cfgdir(g) / "context"));
+}
+
+}  // namespace
+
+namespace {
+
+// The files an export round trip must keep, made in dir (a guest's root or its upper layer).
+void make_hard_cases(const fs::path& dir) {
+  fs::create_directories(dir / "srv");
+  std::ofstream(dir / "srv" / "owned") << "data";
+  ASSERT_EQ(::chown((dir / "srv" / "owned").c_str(), 1234, 5678), 0);
+  ASSERT_EQ(::chmod((dir / "srv" / "owned").c_str(), 04750), 0);
+  ASSERT_EQ(::setxattr((dir / "srv" / "owned").c_str(), "user.note", "hello", 5, 0), 0)
+      << std::strerror(errno);
+  ASSERT_EQ(::link((dir / "srv" / "owned").c_str(), (dir / "srv" / "hardlink").c_str()), 0);
+  fs::create_directories(dir / "srv" / "private");
+  ASSERT_EQ(::chown((dir / "srv" / "private").c_str(), 42, 43), 0);
+  ASSERT_EQ(::chmod((dir / "srv" / "private").c_str(), 0700), 0);
+}
+
+void expect_hard_cases(const fs::path& root) {
+  struct stat a {
+  }, b{}, d{};
+  ASSERT_EQ(::lstat((root / "srv" / "owned").c_str(), &a), 0);
+  ASSERT_EQ(::lstat((root / "srv" / "hardlink").c_str(), &b), 0);
+  EXPECT_EQ(a.st_uid, 1234U);
+  EXPECT_EQ(a.st_gid, 5678U);
+  EXPECT_EQ(a.st_mode & 07777, 04750U);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(a.st_nlink, 2U);
+  std::array<char, 16> v{};
+  EXPECT_EQ(::getxattr((root / "srv" / "owned").c_str(), "user.note", v.data(), v.size()), 5);
+  EXPECT_EQ(std::string(v.data(), 5), "hello");
+  EXPECT_EQ(vs::read_file(root / "srv" / "owned"), "data");
+  ASSERT_EQ(::lstat((root / "srv" / "private").c_str(), &d), 0);
+  EXPECT_EQ(d.st_uid, 42U);
+  EXPECT_EQ(d.st_gid, 43U);
+  EXPECT_EQ(d.st_mode & 07777, 0700U);
+}
+
+// A unified guest exports its merged view (the base's files, its own, minus what it deleted);
+// the import is a guest with a plain root that starts without the base.
+TEST(Ops, UnifiedGuestExportsItsMergedRootAndImportsPlain) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string base = env.unique_name("b");
+  Result r = env.run_as("vserver-base", {"create", base, "-m", "busybox"});
+  ASSERT_EQ(r.rc, 0) << r;
+  std::string g = env.unique_name("u");
+  r = env.run({g, "build", "-m", "base", "--", "--base", base});
+  ASSERT_EQ(r.rc, 0) << r;
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  ASSERT_EQ(env.run({g, "exec", "rm", "/etc/inittab"}).rc, 0);  // a whiteout in its layer
+  ASSERT_EQ(env.run({g, "stop", "--timeout", "2"}).rc, 0);
+  make_hard_cases(env.vdir_root() / ".layers" / g / "upper");
+
+  fs::path archive = env.vdir_root().parent_path() / "unified.tar";
+  r = env.run({g, "export", archive.string()});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_TRUE(fs::is_empty(env.vdir(g)));  // nothing stays mounted
+  std::string copy = env.unique_name("i");
+  r = env.run({copy, "import", archive.string()});
+  ASSERT_EQ(r.rc, 0) << r;
+  fs::path root = env.vdir(copy);
+  expect_hard_cases(root);
+  EXPECT_TRUE(fs::exists(root / "bin" / "busybox"));   // from the base
+  EXPECT_FALSE(fs::exists(root / "etc" / "inittab"));  // deleted in the guest
+  EXPECT_FALSE(fs::exists(env.cfgdir(copy) / "unify" / "base"));
+  EXPECT_FALSE(fs::exists(env.vdir_root() / ".layers" / copy));
+  ASSERT_EQ(env.run({copy, "start"}).rc, 0);
+  EXPECT_EQ(env.run({copy, "exec", "cat", "/srv/hardlink"}).out, "data");
+  ASSERT_EQ(env.run({copy, "stop", "--timeout", "2"}).rc, 0);
+  // The export did not change the source.
+  EXPECT_TRUE(fs::exists(env.cfgdir(g) / "unify" / "base"));
+}
+
+// A guest kept in a disk image exports the image's files (mounted read-only in a helper's mount
+// namespace); the import is a guest with a plain root.
+TEST(Ops, DiskImageGuestExportsTheImagesFiles) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  make_hard_cases(env.vdir(g));
+  env.write_config(g, "dlimits/method", "image\n");
+  env.write_config(g, "dlimits/0/directory", env.vdir(g).string() + "\n");
+  env.write_config(g, "dlimits/0/space_total", "65536\n");
+  env.write_config(g, "dlimits/0/inodes_total", "-1\n");
+  env.write_config(g, "dlimits/0/reserved", "0\n");
+  Result r = env.run({g, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  ASSERT_EQ(env.run({g, "stop", "--timeout", "2"}).rc, 0);
+  ASSERT_TRUE(fs::is_empty(env.vdir(g)));  // its files are in the image
+
+  fs::path archive = env.vdir_root().parent_path() / "image.tar.zst";
+  r = env.run({g, "export", archive.string()});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_TRUE(fs::is_empty(env.vdir(g)));
+  std::string copy = env.unique_name("i");
+  r = env.run({copy, "import", archive.string()});
+  ASSERT_EQ(r.rc, 0) << r;
+  expect_hard_cases(env.vdir(copy));
+  EXPECT_TRUE(fs::exists(env.vdir(copy) / "bin" / "busybox"));
 }
 
 }  // namespace

@@ -493,8 +493,9 @@ TEST_F(BuildTest, ExistingGuestIsRefusedWithoutForce) {
   } catch (const vs::Error& e) {
     EXPECT_NE(std::string(e.what()).find("already exists"), std::string::npos) << e.what();
   }
-  // Only a root directory is enough to refuse.
+  // Only a root directory is enough to refuse, when it is not empty (an empty one is built into).
   fs::create_directories(roots_.vdir / "orphan");
+  std::ofstream(roots_.vdir / "orphan" / "file") << "x";
   EXPECT_THROW(vs::build::build_guest(roots_, options("orphan")), vs::Error);
   EXPECT_FALSE(lexists(roots_.config / "orphan"));
 }
@@ -1276,6 +1277,47 @@ TEST_F(BuildTest, RemoveTreeHandlesDeepTreesWithFewDescriptors) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_FALSE(lexists(top));
   EXPECT_NO_THROW(vs::build::detail::remove_tree(top));  // absent: nothing to do
+}
+
+}  // namespace
+
+namespace {
+
+TEST(RsyncMethod, ArgvCopiesEverythingButTheRuntimeFilesystems) {
+  vs::build::detail::RsyncRun run;
+  run.source = "/srv/old";
+  run.excludes = {"/srv/cache/*"};
+  run.options = {"--bwlimit=1000"};
+  auto argv = vs::build::detail::rsync_argv(run, "/var/lib/vservers/.g.build-1");
+  std::vector<std::string> want = {"rsync",
+                                   "-aHAX",
+                                   "--numeric-ids",
+                                   "--exclude=/proc/*",
+                                   "--exclude=/sys/*",
+                                   "--exclude=/dev/*",
+                                   "--exclude=/run/*",
+                                   "--exclude=/tmp/*",
+                                   "--exclude=/srv/cache/*",
+                                   "--bwlimit=1000",
+                                   "/srv/old/",
+                                   "/var/lib/vservers/.g.build-1/"};
+  EXPECT_EQ(argv, want);
+  run.one_file_system = true;
+  run.source = "old:/";
+  argv = vs::build::detail::rsync_argv(run, "/t");
+  EXPECT_EQ(argv[3], "--one-file-system");
+  EXPECT_EQ(argv[argv.size() - 2], "old:/");
+}
+
+TEST(RsyncMethod, RemoteSourcesFollowRsyncsRule) {
+  using vs::build::detail::rsync_remote;
+  EXPECT_TRUE(rsync_remote("old:/"));
+  EXPECT_TRUE(rsync_remote("root@old.example.org:/srv"));
+  EXPECT_TRUE(rsync_remote("old::module"));
+  EXPECT_TRUE(rsync_remote("rsync://old/module"));
+  EXPECT_FALSE(rsync_remote("/srv/old"));
+  EXPECT_FALSE(rsync_remote("./a:b"));
+  EXPECT_FALSE(rsync_remote("relative/dir"));
 }
 
 }  // namespace
