@@ -178,6 +178,7 @@ TEST(BuildCli, CheckWarnsForFilesWithoutEffectAndStrictRefuses) {
   EXPECT_NE(r.out.find(dir + "/uts/release: ignored:"), std::string::npos) << r;
   EXPECT_EQ(r.out.find("configuration is valid"), std::string::npos) << r;
   EXPECT_NE(r.err.find("2 problems found"), std::string::npos) << r;
+}
 
 // A server's root in a plain directory, moved into a guest by rsync: owners, hard links and
 // extended attributes kept, the contents of /proc, /tmp (and what --exclude names) left out, the
