@@ -29,7 +29,8 @@ UniqueFd open_tun_control(const std::string& what) {
     if (!fd) throw_errno("open /dev/net/tun to create", what);
     return fd;
   }
-  if (::mkdir("/dev/net", 0755) != 0 && errno != EEXIST) throw_errno("create directory", "/dev/net");
+  if (::mkdir("/dev/net", 0755) != 0 && errno != EEXIST)
+    throw_errno("create directory", "/dev/net");
   if (::mknod("/dev/net/tun", S_IFCHR | 0666, makedev(10, 200)) != 0 && errno != EEXIST) {
     throw_errno("create device node", "/dev/net/tun");
   }

@@ -452,7 +452,10 @@ Usage disk_usage(const config::Roots& roots, const config::GuestConfig& cfg, boo
   } catch (const Error&) {
     // No mechanism for the limit: the walk still tells the usage.
   }
-  if (c && c->method == Method::image) {
+  // The image is made at the next start: until then the files are in the directory.
+  struct stat st {};
+  bool have_image = ::lstat(image.c_str(), &st) == 0;
+  if (c && c->method == Method::image && have_image) {
     auto mounts = image_mounts(image);
     std::error_code ec;
     fs::path real = fs::weakly_canonical(data, ec);

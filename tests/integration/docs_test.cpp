@@ -62,9 +62,6 @@ const Rule kRules[] = {
     {"README.md", "vserver sd build -m debootstrap --initstyle systemd -- -d bookworm",
      Kind::Exclude, "needs Debian's archive and minutes (debian_test.cpp builds one)"},
     {"README.md", "vserver web enter", Kind::Terminal, "a login shell", "exit\n"},
-    {"README.md", "vserver web du", Kind::Exclude,
-     "fails for a running guest whose dlimits/ was written after its start: du opens the disk "
-     "image, which only a start makes (storage_test.cpp covers du)"},
     {"README.md", "vserver --all apt-get -- update", Kind::Exclude,
      "busybox guests have no apt-get (ops_debian_test.cpp runs it in Debian guests)"},
     {"README.md", "vserver www delete", Kind::Terminal, "asks for confirmation", "y\n"},
@@ -74,6 +71,10 @@ const Rule kRules[] = {
      "\"$VSERVER_VDIR\" http://deb.debian.org/debian'",
      Kind::Exclude, "needs Debian's archive and minutes"},
     {"docs/building.md", "vserver tiny enter", Kind::Terminal, "a login shell", "exit\n"},
+    {"docs/building.md",
+     "vserver old1 build -m rsync --hostname old1 -- --source oldhost:/ --exclude '/srv/backup/*'",
+     Kind::Exclude,
+     "needs a server reached over ssh (BuildCli.RsyncMovesAServerIntoAGuest moves a local root)"},
     {"docs/building.md", "vserver web delete", Kind::Terminal, "asks for confirmation", "y\n"},
     // docs/configuration.md
     {"docs/configuration.md",
@@ -142,6 +143,9 @@ const Preparation kPreparations[] = {
      "tar --zstd -C /var/lib/vservers/deb -cf /srv/debian.tar.zst ."},
     {"docs/building.md", "", VS_DOCS_IMAGES},
     {"docs/building.md", "vserver web delete", "vserver web2 delete --yes"},
+    // An old server's root, mounted where the example finds it.
+    {"docs/building.md", "vserver old2 build -m rsync -- --source /srv/old -x",
+     "vserver oldsrv build -m busybox && cp -a /var/lib/vservers/oldsrv /srv/old"},
     {"docs/building.md", "vserver web delete --yes", "vserver web build -m busybox"},
     // The three problems of the first check.
     {"docs/configuration.md", "# vserver web check",
