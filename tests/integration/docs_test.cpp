@@ -431,6 +431,9 @@ TEST_P(Docs, ExamplesRunAsWritten) {
   ASSERT_EQ(sh("ip -n " + netns + " link set lan0 up"), 0);
   env.use_netns(netns);
   fs::create_directories(env.config_root().parent_path() / "srv");
+  // The docs name their guests web, deb, a, ...: a cgroup parent of this test's own keeps them
+  // apart from the other docs' tests running at the same time and from the host's guests.
+  env.write_config(".defaults", "cgroup/base", netns + "\n");
 
   // Each setup runs once, before the first example its key names.
   std::vector<const Preparation*> setups;
