@@ -2061,6 +2061,11 @@ std::vector<Problem> new_guest_limits(const Roots& roots, GuestConfig& cfg) {
   GuestConfig candidate = cfg;
   candidate.limits = limits;
   candidate.sched = sched;
+  // What .defaults/cgroup/ gives every guest without a cgroup/ of its own (a base, controller
+  // files): a new guest has it too, and write_guest then writes no cgroup/ for it.
+  if (candidate.cgroup == CgroupConfig{}) {
+    candidate.cgroup = inherited_cgroup(defaults, false, problems);
+  }
   check_limit_conflicts(r, candidate, rate_file);
   if (problems.empty()) cfg = std::move(candidate);
   return problems;

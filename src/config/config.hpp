@@ -58,8 +58,9 @@ void write_guest(const GuestConfig& cfg);
 // and checked as the guest's own would be, where an empty file means "none"; and for
 // limits/processes, sched/fill-rate and sched/interval, when .defaults has no such file, the
 // built-in kNewGuestProcesses, kNewGuestFillRate and kNewGuestInterval. Conflicts with what cfg
-// already holds (cflags sched_hard with limits/cpu) are problems too. Returns the problems, each
-// naming its .defaults file; cfg changes only when there are none.
+// already holds (cflags sched_hard with limits/cpu) are problems too. A cfg without cgroup
+// settings gets what .defaults/cgroup/ gives every guest without a cgroup/ of its own. Returns
+// the problems, each naming its .defaults file; cfg changes only when there are none.
 std::vector<Problem> new_guest_limits(const Roots& roots, GuestConfig& cfg);
 
 // Names of all guests in the configuration root (directories with a valid name), sorted.

@@ -1104,6 +1104,21 @@ TEST_F(ConfigTest, RoundTripOfALoadedLegacyTree) {
   EXPECT_EQ(load("web").network, NetworkMode::none);
 }
 
+// A new guest on a host whose .defaults/cgroup/base puts every guest below one parent is built
+// with that base (and no cgroup/ of its own), rather than refused by write_guest.
+TEST_F(ConfigTest, NewGuestGetsTheDefaultCgroupBase) {
+  put(".defaults/cgroup/base", "hosting\n");
+  GuestConfig cfg;
+  cfg.name = "web";
+  cfg.cfgdir = roots_.config / "web";
+  cfg.vdir = roots_.vdir / "web";
+  EXPECT_TRUE(new_guest_limits(roots_, cfg).empty());
+  EXPECT_EQ(cfg.cgroup.base, "hosting");
+  write_guest(cfg);
+  EXPECT_FALSE(fs::exists(roots_.config / "web/cgroup"));
+  EXPECT_EQ(load("web").cgroup.base, "hosting");
+}
+
 TEST_F(ConfigTest, WriteOverridesDefaultsWhenTheValueIsTheBuiltInDefault) {
   put(".defaults/apps/init/killseq", "15\n10\n9\n");
   put(".defaults/apps/vshelper/sync-timeout", "60\n");
