@@ -393,6 +393,15 @@ struct Cleanup {
       if (name[0] != '.') env.run({name, "stop", "--timeout", "2"}, "", 60);
     }
     sh("ip netns del " + netns);
+    // The test's cgroup parent (see below), in every hierarchy; the guests' own went with them.
+    for (const auto& h : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+      for (const fs::path& root : {h.path(), h.path() / "unified"}) {
+        ::rmdir((root / netns / "vservers").c_str());
+        ::rmdir((root / netns).c_str());
+      }
+    }
+    ::rmdir((fs::path("/sys/fs/cgroup") / netns / "vservers").c_str());
+    ::rmdir((fs::path("/sys/fs/cgroup") / netns).c_str());
   }
 };
 
@@ -432,8 +441,9 @@ TEST_P(Docs, ExamplesRunAsWritten) {
   env.use_netns(netns);
   fs::create_directories(env.config_root().parent_path() / "srv");
   // The docs name their guests web, deb, a, ...: a cgroup parent of this test's own keeps them
-  // apart from the other docs' tests running at the same time and from the host's guests.
-  env.write_config(".defaults", "cgroup/base", netns + "\n");
+  // apart from the other docs' tests running at the same time and from the host's guests. It
+  // ends in "vservers", where vps, vkill and vserver-stat look for guests.
+  env.write_config(".defaults", "cgroup/base", netns + "/vservers\n");
 
   // Each setup runs once, before the first example its key names.
   std::vector<const Preparation*> setups;
