@@ -196,7 +196,7 @@ TEST(BuildCli, RsyncMovesAServerIntoAGuest) {
          server + "/srv/cache/big; echo d > " + server + "/srv/data/a; ln " + server +
          "/srv/data/a " + server + "/srv/data/b; chown 1234:5678 " + server + "/srv/data/a"),
       0);
-  ASSERT_EQ(::setxattr((server + "/srv/data/a").c_str(), "user.mark", "moved", 5, 0), 0);
+  std::string xattr = it::set_test_xattr(server + "/srv/data/a", "mark", "moved");
   std::string g = env.unique_name("r");
   Result r =
       env.run({g, "build", "-m", "rsync", "--", "--source", server, "--exclude", "/srv/cache/*"});
@@ -217,7 +217,7 @@ TEST(BuildCli, RsyncMovesAServerIntoAGuest) {
   EXPECT_EQ(a.st_uid, 1234U);
   EXPECT_EQ(a.st_gid, 5678U);
   std::array<char, 16> mark{};
-  ASSERT_EQ(::getxattr((root / "srv/data/a").c_str(), "user.mark", mark.data(), mark.size()), 5);
+  ASSERT_EQ(::getxattr((root / "srv/data/a").c_str(), xattr.c_str(), mark.data(), mark.size()), 5);
   EXPECT_EQ(std::string(mark.data(), 5), "moved");
   ASSERT_EQ(env.run({g, "start"}).rc, 0);
   EXPECT_EQ(env.run({g, "exec", "cat", "/srv/data/b"}).out, "d\n");

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -269,6 +270,17 @@ void Env::write_config(const std::string& name, const std::string& rel,
   fs::path p = cfgdir(name) / rel;
   fs::create_directories(p.parent_path());
   std::ofstream(p) << content;
+}
+
+std::string set_test_xattr(const fs::path& path, const std::string& name,
+                           const std::string& value) {
+  for (const char* ns : {"user.", "trusted."}) {
+    std::string full = ns + name;
+    if (::setxattr(path.c_str(), full.c_str(), value.data(), value.size(), 0) == 0) return full;
+    if (errno != EOPNOTSUPP) break;
+  }
+  ADD_FAILURE() << "set an extended attribute on " << path << ": " << std::strerror(errno);
+  return "user." + name;
 }
 
 fs::path guest_cgroup(const std::string& name) {

@@ -86,6 +86,10 @@ std::vector<int> guest_processes(const std::string& name);
 // Asserts that nothing of the guest is left on the host: no cgroup, no state record, no mount
 // below its root, no process.
 void expect_nothing_left(const Env& env, const std::string& name);
+// Sets an extended attribute NAME (without namespace) = value on path for a round-trip test, in
+// the user namespace, or in trusted where the filesystem has no user xattrs (tmpfs before Linux
+// 6.6, as in the cgroup v2 VM); returns the full name. Fails the test when neither works.
+std::string set_test_xattr(const fs::path& path, const std::string& name, const std::string& value);
 // True if running as root (integration tests need it).
 bool is_root();
 
