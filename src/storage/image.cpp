@@ -229,54 +229,6 @@ std::uint64_t image_usable_kib(const fs::path& image) {
   return usable * block / 1024;
 }
 
-void run_with_image_mounted(const fs::path& image, const fs::path& mountpoint, bool read_only,
-                            const std::function<void()>& fn) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", "for a mount of " + image.string());
-  UniqueFd rd(p[0]);
-  UniqueFd wr(p[1]);
-  ::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) throw_errno("fork", "helper for a mount of " + image.string());
-  if (pid == 0) {
-    rd.reset();
-    int rc = 0;
-    try {
-      if (::unshare(CLONE_NEWNS) != 0) throw_errno("unshare", "mount namespace");
-      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-        throw_errno("make mounts private in", "the helper's mount namespace");
-      }
-      LoopDevice loop = LoopDevice::attach(image, read_only);
-      MountGuard m(loop.path(), mountpoint, "ext4", read_only ? MS_RDONLY : 0,
-                   read_only ? "noload" : "");
-      fn();
-    } catch (const Error& e) {
-      std::string msg = std::to_string(e.code()) + " " + e.what();
-      (void)::write(wr.get(), msg.data(), msg.size());
-      rc = 1;
-    } catch (const std::exception& e) {
-      std::string msg = std::string("0 ") + e.what();
-      (void)::write(wr.get(), msg.data(), msg.size());
-      rc = 1;
-    }
-    ::fflush(nullptr);
-    ::_exit(rc);
-  }
-  ChildProcess child(pid);
-  wr.reset();
-  std::string report = read_fd(rd.get());
-  int status = child.wait("helper for a mount of " + image.string());
-  if (!report.empty()) {
-    std::size_t sp = report.find(' ');
-    int code = std::atoi(report.substr(0, sp).c_str());
-    throw Error(sp == std::string::npos ? report : report.substr(sp + 1), code);
-  }
-  if (status != 0) {
-    throw Error(
-        fmt::format("helper for a mount of {} exited with status {}", image.string(), status));
-  }
-}
-
 std::vector<std::string> image_loop_devices(const fs::path& image) {
   std::vector<std::string> out;
   std::string want = canonical_string(image);

@@ -57,12 +57,6 @@ struct ImageSpec {
 void create_image(const fs::path& image, const ImageSpec& spec,
                   const fs::path* populate_from = nullptr);
 
-// Runs fn in a child process with image mounted on mountpoint (read-only when asked) in a
-// private mount namespace of its own: nothing appears on the host, and the mount and the loop
-// device go with the child. fn's error is rethrown here.
-void run_with_image_mounted(const fs::path& image, const fs::path& mountpoint, bool read_only,
-                            const std::function<void()>& fn);
-
 // The usable size of an ext4 image in KiB, what df shows as its total once mounted: its blocks
 // less the overhead mke2fs recorded in the superblock.
 std::uint64_t image_usable_kib(const fs::path& image);
@@ -74,7 +68,8 @@ std::vector<fs::path> image_mounts(const fs::path& image);
 std::vector<std::string> image_loop_devices(const fs::path& image);
 
 // Runs fn in a forked helper process (see run_in_private_mounts) in whose private mount namespace
-// image is mounted read-only on mountpoint.
+// image is mounted read-only on mountpoint: nothing appears on the host, and the mount and the
+// loop device go with the helper. fn's error is rethrown here.
 void run_in_image_root(const fs::path& image, const fs::path& mountpoint,
                        const std::function<void()>& fn);
 

@@ -85,7 +85,7 @@ void remove_image(const config::Roots& roots, std::string_view name,
     ~RemoveDir() { ::rmdir(p.c_str()); }
   } remove_mnt{mnt};
   try {
-    run_with_image_mounted(image, mnt, true, [&] {
+    run_in_image_root(image, mnt, [&] {
       // Room on the host's filesystem for what the image holds.
       struct statvfs in {};
       struct statvfs out {};
