@@ -415,17 +415,6 @@ std::string v1_memory_text(std::uint64_t v) {
   return v == kMax ? "-1" : std::to_string(v);
 }
 
-bool ieq(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
 }  // namespace
 
 LimitPlan plan_limits(const config::GuestConfig& cfg, const HostFacts& host) {
@@ -511,100 +500,6 @@ std::vector<CgroupWrite> cgroup_writes(const CgroupLimits& l, Version version) {
   if (l.frozen) put("freezer", "freezer.state", "FROZEN");
   for (const auto& [file, value] : l.verbatim) put(file.substr(0, file.find('.')), file, value);
   return out;
-}
-
-std::optional<std::uint64_t> parse_bytes(std::string_view text) {
-  std::string_view s = trim(text);
-  for (std::string_view word : {"inf", "max", "unlimited", "infinity"}) {
-    if (ieq(s, word)) return kMax;
-  }
-  std::size_t i = 0;
-  while (i < s.size() && is_digit(s[i])) ++i;
-  std::string_view whole = s.substr(0, i);
-  if (whole.empty()) return std::nullopt;
-  std::string_view fraction;
-  if (i < s.size() && s[i] == '.') {
-    std::size_t start = ++i;
-    while (i < s.size() && is_digit(s[i])) ++i;
-    fraction = s.substr(start, i - start);
-    if (fraction.empty()) return std::nullopt;
-  }
-  while (i < s.size() && s[i] == ' ') ++i;
-  std::string_view unit = s.substr(i);
-
-  std::uint64_t mult = 1;
-  if (!unit.empty() && !ieq(unit, "b")) {
-    constexpr std::string_view kPrefixes = "kmgt";
-    auto p = kPrefixes.find(static_cast<char>(std::tolower(static_cast<unsigned char>(unit[0]))));
-    std::string_view rest = unit.substr(1);
-    if (p == std::string_view::npos || !(rest.empty() || ieq(rest, "b") || ieq(rest, "ib"))) {
-      return std::nullopt;
-    }
-    mult = std::uint64_t{1} << (10 * (p + 1));
-  }
-  // A fraction of a byte means nothing; of a KiB and up it is a whole number of bytes (rounded
-  // down).
-  if (!fraction.empty() && mult == 1) return std::nullopt;
-
-  std::uint64_t n = 0;
-  auto [end, ec] = std::from_chars(whole.data(), whole.data() + whole.size(), n);
-  if (ec != std::errc() || end != whole.data() + whole.size()) return std::nullopt;
-  std::uint64_t v = 0;
-  if (__builtin_mul_overflow(n, mult, &v)) return std::nullopt;
-  if (!fraction.empty()) {
-    // Up to 18 digits are exact in 128 bits times a multiplier below 2^50.
-    std::string_view digits = fraction.substr(0, 18);
-    unsigned __int128 f = 0;
-    unsigned __int128 scale = 1;
-    for (char d : digits) {
-      f = f * 10 + static_cast<unsigned>(d - '0');
-      scale *= 10;
-    }
-    auto extra = static_cast<std::uint64_t>(f * mult / scale);
-    if (__builtin_add_overflow(v, extra, &v)) return std::nullopt;
-  }
-  return v;
-}
-
-std::optional<double> parse_cpus(std::string_view text) {
-  std::string_view s = trim(text);
-  bool percent = !s.empty() && s.back() == '%';
-  if (percent) s = trim(s.substr(0, s.size() - 1));
-  // Plain decimal only: from_chars alone would also take "inf", "nan" and exponents.
-  std::size_t dots = 0;
-  for (char c : s) {
-    if (c == '.') {
-      ++dots;
-    } else if (!is_digit(c)) {
-      return std::nullopt;
-    }
-  }
-  if (s.empty() || dots > 1 || !is_digit(s.front()) || !is_digit(s.back())) return std::nullopt;
-  double v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  if (percent) v /= 100;
-  if (!std::isfinite(v) || !(v > 0)) return std::nullopt;
-  return v;
-}
-
-std::string format_bytes(std::uint64_t bytes) {
-  if (bytes == kMax) return "max";
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  static constexpr std::array<const char*, 6> kUnits = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  std::size_t u = 0;
-  while (u + 1 < kUnits.size() && bytes >> (10 * (u + 2)) != 0) ++u;
-  std::uint64_t unit = std::uint64_t{1} << (10 * (u + 1));
-  if (bytes % unit == 0) return std::to_string(bytes / unit) + " " + kUnits[u];
-  double v = static_cast<double>(bytes) / static_cast<double>(unit);
-  // 1023.96 KiB would print as "1024.0 KiB": say 1.0 MiB instead.
-  if (std::round(v * 10) >= 10240 && u + 1 < kUnits.size()) {
-    ++u;
-    v /= 1024;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
-  return buf;
 }
 
 }  // namespace vs::cgroup

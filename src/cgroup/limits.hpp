@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/model.hpp"
+#include "config/parse.hpp"
 
 namespace vs::cgroup {
 
@@ -90,13 +91,10 @@ struct CgroupWrite {
 // file name's prefix ("cpu.shares" -> cpu, "memory.limit_in_bytes" -> memory).
 std::vector<CgroupWrite> cgroup_writes(const CgroupLimits& limits, Version version);
 
-// Parses a byte quantity: "1048576", "512K", "64M", "2G", "1T", "64MiB", "64MB" (x1024 each), or
-// inf/max/unlimited (kMax). nullopt when malformed or overflowing.
-std::optional<std::uint64_t> parse_bytes(std::string_view text);
-// Parses limits/cpu: "0.25", "1.5" (CPUs) or "25%" (of one CPU). nullopt when malformed or <= 0.
-std::optional<double> parse_cpus(std::string_view text);
-
-// Human byte formatting for limit show: "20.0 MiB", "512 KiB", "max".
-std::string format_bytes(std::uint64_t bytes);
+// parse_bytes, parse_cpus and format_bytes are config's (config/parse.hpp): the configuration
+// reads limits/ with them.
+using config::format_bytes;
+using config::parse_bytes;
+using config::parse_cpus;
 
 }  // namespace vs::cgroup

@@ -78,13 +78,6 @@ constexpr bool table_in_order() {
 }
 static_assert(table_in_order(), "capability table must be indexed by capability number");
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 constexpr std::uint64_t bit(int cap) {
   return std::uint64_t{1} << cap;
 }

@@ -31,7 +31,6 @@
 #include <tuple>
 #include <utility>
 
-#include "cgroup/limits.hpp"
 #include "config/capabilities.hpp"
 #include "config/parse.hpp"
 #include "sys/file.hpp"
@@ -1258,7 +1257,7 @@ void read_byte_limits(TreeReader& r, ByteLimits& l) {
   auto bytes = [&](const char* rel, std::optional<std::uint64_t>& out, bool zero_ok) {
     auto t = r.scalar(rel);
     if (!t) return;
-    auto v = cgroup::parse_bytes(t->value);
+    auto v = parse_bytes(t->value);
     if (!v) {
       r.problem(t->path, quote(t->value) +
                              " is not a size (a number of bytes, optionally followed by K, M, G "
@@ -1283,7 +1282,7 @@ void read_byte_limits(TreeReader& r, ByteLimits& l) {
     }
   }
   if (auto t = r.scalar("limits/cpu")) {
-    if (auto v = cgroup::parse_cpus(t->value)) {
+    if (auto v = parse_cpus(t->value)) {
       l.cpus = v;
     } else {
       r.problem(t->path, quote(t->value) + " is not a number of CPUs (like 0.5, 2 or 50%)");
@@ -1329,9 +1328,9 @@ void check_limit_conflicts(TreeReader& r, const GuestConfig& cfg,
     std::uint64_t total = 0;
     if (page > 0 && !__builtin_mul_overflow(*rss->hard, static_cast<std::uint64_t>(page), &total) &&
         total < *l.memory) {
-      r.problem(r.path("limits/memory"), cgroup::format_bytes(*l.memory) + " is above " +
+      r.problem(r.path("limits/memory"), format_bytes(*l.memory) + " is above " +
                                              file_of("rss", {".hard", ""}) + " (RAM plus swap, " +
-                                             cgroup::format_bytes(total) + ")");
+                                             format_bytes(total) + ")");
     }
   }
 }

@@ -75,4 +75,13 @@ std::optional<std::vector<int>> parse_killseq(const std::vector<std::string>& li
 // name is not a context capability. Defined in capabilities.cpp next to the table.
 std::optional<std::string_view> canonical_context_capability(std::string_view name);
 
+// Parses a byte quantity: "1048576", "512K", "64M", "2G", "1T", "64MiB", "64MB" (x1024 each), or
+// inf/max/unlimited (kUnlimited). nullopt when malformed or overflowing.
+std::optional<std::uint64_t> parse_bytes(std::string_view text);
+// Parses limits/cpu: "0.25", "1.5" (CPUs) or "25%" (of one CPU). nullopt when malformed or <= 0.
+std::optional<double> parse_cpus(std::string_view text);
+
+// Human byte formatting for limit show: "20.0 MiB", "512 KiB", "max".
+std::string format_bytes(std::uint64_t bytes);
+
 }  // namespace vs::config

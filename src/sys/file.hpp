@@ -44,5 +44,7 @@ void write_all(int fd, std::string_view data, std::string_view what);
 std::vector<std::string> split_lines(std::string_view text);
 // Removes leading and trailing whitespace.
 std::string_view trim(std::string_view s);
+// Equal ignoring ASCII case.
+bool iequals(std::string_view a, std::string_view b);
 
 }  // namespace vs
