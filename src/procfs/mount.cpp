@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "procfs/procfs.hpp"
-#include "runtime/rootfs.hpp"
+#include "sys/in_root.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
@@ -76,7 +76,7 @@ class MountedViews {
     for (auto it = targets_.rbegin(); it != targets_.rend(); ++it) {
       // The view as mounted, resolved inside the guest's root again.
       try {
-        UniqueFd fd = runtime::open_in_root(root_, *it, false, "");
+        UniqueFd fd = open_in_root(root_, *it, false, "");
         std::string path = "/proc/self/fd/" + std::to_string(fd.get());
         ::umount2(path.c_str(), MNT_DETACH);
       } catch (const Error&) {
@@ -97,7 +97,7 @@ class MountedViews {
 // Moves the mount tree onto path, resolved inside the guest's root (never by the host's rules: a
 // symbolic link in the guest, "/proc" -> "/etc" say, must not lead to a directory of the host).
 bool move_mount_in_root(int tree, int rootfd, const std::string& path) {
-  UniqueFd target = runtime::open_in_root(rootfd, path, false, "");
+  UniqueFd target = open_in_root(rootfd, path, false, "");
   return ::move_mount(tree, "", target.get(), "",
                       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) == 0;
 }
@@ -151,7 +151,7 @@ void mount_views(int fuse_fd, const std::string& root, const Views& views, Mount
     }
     if (!tree) {
       std::string from = "/proc/driver/" + file;
-      UniqueFd at = runtime::open_in_root(rootfd.get(), from, false, root);
+      UniqueFd at = open_in_root(rootfd.get(), from, false, root);
       tree.reset(::open_tree(at.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
       if (!tree) throw_errno("clone the /proc/" + file + " view at", root + from);
     }

@@ -13,6 +13,7 @@
 #include "config/model.hpp"
 #include "storage/layout.hpp"
 #include "sys/fd.hpp"
+#include "sys/in_root.hpp"
 
 namespace vs::runtime {
 
@@ -24,23 +25,6 @@ void setup_rootfs(const config::GuestConfig& cfg,
                   const std::function<void(const std::string& root)>& after_proc = {},
                   const std::optional<storage::Overlay>& overlay = std::nullopt);
 
-// How open_in_root resolves a path: with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) where
-// the kernel has it (Linux 5.6), else by a walk of one component at a time with O_NOFOLLOW that
-// gives the same answers (automatic); or by the walk always (walk, for the tests). The
-// environment variable VSERVER_TEST_NO_OPENAT2, set by the tests only, makes automatic walk too.
-enum class Resolver { automatic, walk };
-
-// Opens PATH (absolute, as seen inside the guest) below rootfd, O_PATH, resolved as if rootfd
-// were "/": symbolic links, absolute or relative, and ".." never lead out of it, and links of
-// /proc that name objects rather than paths (/proc/PID/root, cwd, exe, fd/N) are refused (ELOOP).
-// With mkdir, missing directories are created (mode 0755) on the way.
-UniqueFd open_in_root(int rootfd, std::string_view path, bool mkdir, std::string_view root_name,
-                      Resolver how = Resolver::automatic);
-
-// As open_in_root, opened with flags (O_CLOEXEC added), without creating anything and without
-// throwing: an invalid fd with errno set on failure.
-UniqueFd open_file_in_root(int rootfd, std::string_view path, int flags,
-                           Resolver how = Resolver::automatic);
 
 // Splits "ro,nosuid,size=16m" into mount(2) flags and the remaining data string. Throws on
 // options it does not understand only when they look like flags it cannot honour (none now).

@@ -320,19 +320,15 @@ GuestLock::GuestLock(const config::Roots& roots, std::string_view name) {
   make_dirs(dir);
   file_ = dir / name;
   for (;;) {
-    UniqueFd fd(::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!fd) throw_errno("open lock", file_.string());
-    while (::flock(fd.get(), LOCK_EX) != 0) {
-      if (errno != EINTR) throw_errno("lock", file_.string());
-    }
+    FileLock lock = FileLock::exclusive(open_file(file_, O_RDWR | O_CREAT, 0600), file_.string());
     // The holder before us may have removed the file (remove_file): then lock the new one.
     struct stat held {};
     struct stat now {};
-    if (::fstat(fd.get(), &held) != 0) throw_errno("stat lock", file_.string());
+    if (::fstat(lock.fd(), &held) != 0) throw_errno("stat lock", file_.string());
     if (::stat(file_.c_str(), &now) != 0) {
       if (errno != ENOENT) throw_errno("stat lock", file_.string());
     } else if (now.st_dev == held.st_dev && now.st_ino == held.st_ino) {
-      fd_ = fd.release();
+      lock_ = std::move(lock);
       return;
     }
   }
@@ -340,13 +336,6 @@ GuestLock::GuestLock(const config::Roots& roots, std::string_view name) {
 
 void GuestLock::remove_file() const {
   if (::unlink(file_.c_str()) != 0 && errno != ENOENT) throw_errno("remove lock", file_.string());
-}
-
-GuestLock::GuestLock(GuestLock&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)), file_(std::move(o.file_)) {}
-
-GuestLock::~GuestLock() {
-  if (fd_ >= 0) ::close(fd_);
 }
 
 }  // namespace vs::state

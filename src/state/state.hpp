@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/roots.hpp"
+#include "sys/file.hpp"
 
 namespace vs::state {
 
@@ -84,17 +85,17 @@ class GuestLock {
   GuestLock(const config::Roots& roots, std::string_view name);
   GuestLock(const GuestLock&) = delete;
   GuestLock& operator=(const GuestLock&) = delete;
-  GuestLock(GuestLock&& o) noexcept;
+  GuestLock(GuestLock&& o) noexcept = default;
   GuestLock& operator=(GuestLock&&) = delete;
-  ~GuestLock();
+  ~GuestLock() = default;
   // The lock fd, so that a forked supervisor can keep holding it until the start is done.
-  [[nodiscard]] int fd() const noexcept { return fd_; }
+  [[nodiscard]] int fd() const noexcept { return lock_.fd(); }
   // Removes the lock's file (delete, rename), while it is held: whoever waits on it then finds
   // it gone and locks the file made anew, so two never hold the guest at once.
   void remove_file() const;
 
  private:
-  int fd_ = -1;
+  FileLock lock_;
   std::filesystem::path file_;
 };
 

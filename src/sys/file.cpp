@@ -1,6 +1,7 @@
 #include "sys/file.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,36 @@ UniqueFd open_file_if_exists(const fs::path& path, int flags) {
     throw_errno("open", path.string());
   }
   return UniqueFd(fd);
+}
+
+UniqueFd open_at(int dirfd, const fs::path& name, int flags, mode_t mode, std::string_view shown) {
+  int fd = ::openat(dirfd, name.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) throw_errno("open", shown.empty() ? name.native() : shown);
+  return UniqueFd(fd);
+}
+
+UniqueFd open_at_if_exists(int dirfd, const fs::path& name, int flags, std::string_view shown) {
+  int fd = ::openat(dirfd, name.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return UniqueFd();
+    throw_errno("open", shown.empty() ? name.native() : shown);
+  }
+  return UniqueFd(fd);
+}
+
+FileLock FileLock::exclusive(UniqueFd fd, std::string_view what) {
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) throw_errno("lock", what);
+  }
+  return FileLock(std::move(fd));
+}
+
+FileLock FileLock::try_exclusive(UniqueFd fd, std::string_view what) {
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return {};
+    if (errno != EINTR) throw_errno("lock", what);
+  }
+  return FileLock(std::move(fd));
 }
 
 std::string read_fd(int fd) {

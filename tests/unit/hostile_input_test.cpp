@@ -1,5 +1,5 @@
 // Hostile files in the configuration tree, and the resolution of paths inside a guest's root by
-// openat2 and by the walk that replaces it on kernels without (runtime::open_in_root).
+// openat2 and by the walk that replaces it on kernels without (open_in_root).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -100,7 +100,7 @@ TEST_F(HostileConfig, SymlinksInsideTheTreeAreFollowed) {
 }
 
 // The same hostile root resolved both ways gives the same answers.
-class Resolve : public TempTree, public ::testing::WithParamInterface<vs::runtime::Resolver> {
+class Resolve : public TempTree, public ::testing::WithParamInterface<vs::Resolver> {
  protected:
   void SetUp() override {
     TempTree::SetUp();
@@ -125,7 +125,7 @@ class Resolve : public TempTree, public ::testing::WithParamInterface<vs::runtim
   // The inode that path resolves to, or the errno of the failure as a negative number.
   long long resolve(const std::string& path, bool mkdir = false) {
     try {
-      vs::UniqueFd fd = vs::runtime::open_in_root(rootfd_, path, mkdir, root_.string(), GetParam());
+      vs::UniqueFd fd = vs::open_in_root(rootfd_, path, mkdir, root_.string(), GetParam());
       struct stat st {};
       if (::fstat(fd.get(), &st) != 0) return -1;
       return static_cast<long long>(st.st_ino);
@@ -168,13 +168,13 @@ TEST_P(Resolve, DirectoriesAreMadeInsideTheRoot) {
 }
 
 TEST_P(Resolve, OpenFileInRoot) {
-  vs::UniqueFd f = vs::runtime::open_file_in_root(rootfd_, "/abs/../file", O_RDONLY, GetParam());
+  vs::UniqueFd f = vs::open_file_in_root(rootfd_, "/abs/../file", O_RDONLY, GetParam());
   ASSERT_TRUE(f);
   char c = 0;
   EXPECT_EQ(::read(f.get(), &c, 1), 1);
   EXPECT_EQ(c, 'x');
   vs::UniqueFd d =
-      vs::runtime::open_file_in_root(rootfd_, "/web", O_RDONLY | O_DIRECTORY, GetParam());
+      vs::open_file_in_root(rootfd_, "/web", O_RDONLY | O_DIRECTORY, GetParam());
   ASSERT_TRUE(d);
   struct stat st {};
   ASSERT_EQ(::fstat(d.get(), &st), 0);
@@ -182,10 +182,10 @@ TEST_P(Resolve, OpenFileInRoot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, Resolve,
-                         ::testing::Values(vs::runtime::Resolver::automatic,
-                                           vs::runtime::Resolver::walk),
-                         [](const ::testing::TestParamInfo<vs::runtime::Resolver>& i) {
-                           return i.param == vs::runtime::Resolver::walk ? std::string("Walk")
+                         ::testing::Values(vs::Resolver::automatic,
+                                           vs::Resolver::walk),
+                         [](const ::testing::TestParamInfo<vs::Resolver>& i) {
+                           return i.param == vs::Resolver::walk ? std::string("Walk")
                                                                          : std::string("Openat2");
                          });
 
