@@ -26,8 +26,8 @@
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
 #include "config/config.hpp"
-#include "proc/format.hpp"
-#include "proc/proc.hpp"
+#include "hostproc/format.hpp"
+#include "hostproc/proc.hpp"
 #include "runtime/runtime.hpp"
 #include "state/state.hpp"
 #include "sys/error.hpp"
@@ -71,7 +71,7 @@ struct Usage {
   std::uint64_t sys_ticks = 0;
 
   // As util-vserver: a process's times include those of its reaped children.
-  void add(const proc::ProcessStat& st) {
+  void add(const hostproc::ProcessStat& st) {
     ++processes;
     vsize += st.vsize;
     rss_pages += st.rss;
@@ -80,10 +80,10 @@ struct Usage {
   }
 };
 
-proc::StatRow make_row(long context, std::string name, const Usage& u, std::uint64_t uptime_ms) {
-  static const std::uint64_t hz = static_cast<std::uint64_t>(proc::clock_ticks_per_second());
+hostproc::StatRow make_row(long context, std::string name, const Usage& u, std::uint64_t uptime_ms) {
+  static const std::uint64_t hz = static_cast<std::uint64_t>(hostproc::clock_ticks_per_second());
   static const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  proc::StatRow row;
+  hostproc::StatRow row;
   row.context = context;
   row.processes = u.processes;
   row.vsz_bytes = u.vsize;
@@ -98,24 +98,24 @@ proc::StatRow make_row(long context, std::string name, const Usage& u, std::uint
 // Row 0 is the host ("root server"): every process that is in no guest, with the system's
 // uptime. Then one row per running guest in context order: the processes of its cgroup and the
 // time since it started.
-std::vector<proc::StatRow> collect_stat(const config::Roots& roots) {
+std::vector<hostproc::StatRow> collect_stat(const config::Roots& roots) {
   std::vector<state::GuestState> guests = state::running_guests(roots);
   std::sort(guests.begin(), guests.end(), [](const auto& a, const auto& b) {
     return a.context != b.context ? a.context < b.context : a.name < b.name;
   });
 
-  std::vector<proc::StatRow> guest_rows;
+  std::vector<hostproc::StatRow> guest_rows;
   std::set<pid_t> in_guests;
   for (const state::GuestState& st : guests) {
     std::vector<pid_t> pids = guest_procs(st);
     Usage u;
     for (pid_t pid : pids) {
       in_guests.insert(pid);
-      if (auto s = proc::read_stat(pid)) u.add(*s);
+      if (auto s = hostproc::read_stat(pid)) u.add(*s);
     }
     // PROC counts the cgroup's members, including one that exited while being read.
     u.processes = pids.size();
-    proc::StatRow row = make_row(st.context, st.name, u, guest_uptime_ms(st));
+    hostproc::StatRow row = make_row(st.context, st.name, u, guest_uptime_ms(st));
     // The guest's accounting, where its cgroup keeps it (both versions): resident memory and
     // CPU time of every process it ever ran, not only of those alive now.
     auto acct = runtime::guest_cgroup(st).usage();
@@ -129,7 +129,7 @@ std::vector<proc::StatRow> collect_stat(const config::Roots& roots) {
 
   Usage host;
   const pid_t self = ::getpid();
-  for (pid_t pid : proc::list_pids()) {
+  for (pid_t pid : hostproc::list_pids()) {
     // vserver-stat itself is not counted, as in util-vserver.
     if (pid == self || in_guests.contains(pid)) continue;
     // A process in a guest's cgroup whose state record is missing is still not a host process.
@@ -139,11 +139,11 @@ std::vector<proc::StatRow> collect_stat(const config::Roots& roots) {
       if (e.code() == ESRCH) continue;  // exited while being read
       throw;
     }
-    if (auto s = proc::read_stat(pid)) host.add(*s);
+    if (auto s = hostproc::read_stat(pid)) host.add(*s);
   }
-  auto uptime = static_cast<std::uint64_t>(proc::uptime_seconds() * 1000.0);
+  auto uptime = static_cast<std::uint64_t>(hostproc::uptime_seconds() * 1000.0);
 
-  std::vector<proc::StatRow> rows;
+  std::vector<hostproc::StatRow> rows;
   rows.push_back(make_row(0, "root server", host, uptime));
   rows.insert(rows.end(), guest_rows.begin(), guest_rows.end());
   return rows;
@@ -202,7 +202,7 @@ class ContextResolver {
     for (const state::GuestState& st : state::running_guests(roots)) {
       if (st.context > 0) contexts_[st.name] = st.context;
       // The guest's PID namespace is the one its init is pid 1 in.
-      if (auto pids = proc::ns_pids(st.init_pid)) levels_[st.name] = pids->size() - 1;
+      if (auto pids = hostproc::ns_pids(st.init_pid)) levels_[st.name] = pids->size() - 1;
     }
   }
 
@@ -217,18 +217,18 @@ class ContextResolver {
     if (guest) {
       std::optional<pid_t> gpid;
       if (auto it = levels_.find(*guest); it != levels_.end()) {
-        auto pids = proc::ns_pids(pid);
+        auto pids = hostproc::ns_pids(pid);
         if (pids && pids->size() > it->second) gpid = (*pids)[it->second];
       }
-      return proc::context_label(context_of(*guest), *guest) + proc::guest_pid_field(gpid);
+      return hostproc::context_label(context_of(*guest), *guest) + hostproc::guest_pid_field(gpid);
     }
     // No guest: a host process, unless it is simply gone.
     std::string dir = "/proc/" + std::to_string(pid);
     if (::access(dir.c_str(), F_OK) != 0) return unknown();
-    return proc::context_label(0, "MAIN") + proc::guest_pid_field(std::nullopt);
+    return hostproc::context_label(0, "MAIN") + hostproc::guest_pid_field(std::nullopt);
   }
   static std::string unknown() {
-    return proc::context_label(std::nullopt, "") + proc::guest_pid_field(std::nullopt);
+    return hostproc::context_label(std::nullopt, "") + hostproc::guest_pid_field(std::nullopt);
   }
 
  private:
@@ -285,7 +285,7 @@ bool signal_checked(pid_t pid, int sig, const std::function<bool()>& still_ours)
 // The pid of a process in the guest's PID namespace, which is `level` namespaces below the one
 // of /proc.
 std::optional<pid_t> pid_at_level(pid_t host_pid, std::size_t level) {
-  std::optional<std::vector<pid_t>> pids = proc::ns_pids(host_pid);
+  std::optional<std::vector<pid_t>> pids = hostproc::ns_pids(host_pid);
   if (!pids || pids->size() <= level) return std::nullopt;
   return (*pids)[level];
 }
@@ -321,7 +321,7 @@ int vkill_guest(const config::Roots& roots, const std::string& spec, int sig,
   }
 
   // The guest's PID namespace is the one its init is pid 1 in.
-  std::optional<std::vector<pid_t>> init_pids = proc::ns_pids(st->init_pid);
+  std::optional<std::vector<pid_t>> init_pids = hostproc::ns_pids(st->init_pid);
   if (!init_pids) {
     print_error("guest " + name + " is not running");
     return 1;
@@ -469,10 +469,10 @@ int stat_main(const Globals& g, const Args& args) {
       "guest, sorted by context id. Times read 1m02s50 (< 1 hour), 1h02m03, 4d05h06, 3y10d00.");
   if (auto rc = parse_args(app, args)) return *rc;
   try {
-    std::string out(proc::kStatHeader);
+    std::string out(hostproc::kStatHeader);
     out += '\n';
-    for (const proc::StatRow& row : collect_stat(g.roots)) {
-      out += proc::format_stat_row(row);
+    for (const hostproc::StatRow& row : collect_stat(g.roots)) {
+      out += hostproc::format_stat_row(row);
       out += '\n';
     }
     write_stdout(out);
@@ -502,8 +502,8 @@ int vps_main(const Globals& g, const Args& args) {
       ContextResolver resolver(g.roots);
       std::vector<std::string> rows(lines.begin() + 1, lines.end());
       std::string out;
-      std::string header = std::string(proc::kContextHeader) + std::string(proc::kGuestPidHeader);
-      for (const std::string& line : proc::insert_context_column(
+      std::string header = std::string(hostproc::kContextHeader) + std::string(hostproc::kGuestPidHeader);
+      for (const std::string& line : hostproc::insert_context_column(
                lines[0], rows, [&](pid_t pid) { return resolver.label(pid); }, header,
                &ContextResolver::unknown)) {
         out += line;
@@ -536,14 +536,14 @@ int vkill_main(const Globals& g, const Args& args) {
       "the guest gets the signal. Without -c, PIDs are host pids. The default signal is TERM.");
   if (auto rc = parse_args(app, args)) return *rc;
 
-  std::optional<int> sig = proc::parse_signal(signal);
+  std::optional<int> sig = hostproc::parse_signal(signal);
   if (!sig) {
     print_error("unknown signal \"" + signal + "\" (try --help)");
     return 2;
   }
   std::vector<pid_t> pids;
   for (const std::string& a : pid_args) {
-    std::optional<pid_t> pid = proc::parse_pid(a);
+    std::optional<pid_t> pid = hostproc::parse_pid(a);
     if (!pid) {
       print_error("\"" + a + "\" is not a process id");
       return 2;
@@ -633,12 +633,12 @@ int cmd_list(const Globals& g, const Args& args) {
       table.push_back({info.name, info.context ? std::to_string(*info.context) : "-",
                        info.running ? "running" : "stopped",
                        info.running ? std::to_string(info.processes) : "-",
-                       info.uptime_ms ? proc::shorten_time(*info.uptime_ms) : "-", info.init_style,
+                       info.uptime_ms ? hostproc::shorten_time(*info.uptime_ms) : "-", info.init_style,
                        info.vdir});
     }
     std::string out;
     for (const std::string& line :
-         proc::format_columns(table, {false, true, false, true, true, false, false})) {
+         hostproc::format_columns(table, {false, true, false, true, true, false, false})) {
       out += line;
       out += '\n';
     }

@@ -39,7 +39,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proc/proc.hpp"
+#include "hostproc/proc.hpp"
 #include "procfs/procfs.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
@@ -604,7 +604,7 @@ TaskCount count_tasks(const cgroup::GuestCgroup& cgroup, const fs::path& proc) {
       continue;  // exited while being read
     }
     if (!stat) continue;
-    auto parsed = proc::parse_stat(*stat);
+    auto parsed = hostproc::parse_stat(*stat);
     if (!parsed) continue;
     char state = parsed->state;
     ++count.total;

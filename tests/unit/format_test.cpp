@@ -1,4 +1,4 @@
-#include "proc/format.hpp"
+#include "hostproc/format.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace vs::proc {
+namespace vs::hostproc {
 namespace {
 
 constexpr std::uint64_t kSec = 1000;
@@ -449,4 +449,4 @@ TEST(InsertContext, GuestPidColumn) {
 }
 
 }  // namespace
-}  // namespace vs::proc
+}  // namespace vs::hostproc

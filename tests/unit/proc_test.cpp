@@ -1,4 +1,4 @@
-#include "proc/proc.hpp"
+#include "hostproc/proc.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -16,7 +16,7 @@
 
 #include "sys/error.hpp"
 
-namespace vs::proc {
+namespace vs::hostproc {
 namespace {
 
 // A /proc/PID/stat line of a real process (Linux 6.x layout, 52 fields), with COMM replaced.
@@ -210,4 +210,4 @@ TEST(ClockTicks, IsPositive) {
 }
 
 }  // namespace
-}  // namespace vs::proc
+}  // namespace vs::hostproc

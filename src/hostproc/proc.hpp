@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-namespace vs::proc {
+namespace vs::hostproc {
 
 struct ProcessStat {
   pid_t pid = 0;
@@ -46,4 +46,4 @@ double uptime_seconds();
 // sysconf(_SC_CLK_TCK).
 long clock_ticks_per_second();
 
-}  // namespace vs::proc
+}  // namespace vs::hostproc

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace vs::proc {
+namespace vs::hostproc {
 
 // vserver-stat's memory format (util-vserver's shortenMem), input in bytes: below 1000 the number
 // and a trailing space ("999 "); otherwise divided by 1024 per step with a suffix K, M, G, T, +
@@ -87,4 +87,4 @@ std::optional<int> parse_signal(std::string_view s);
 // A process id: a decimal number greater than 0 that fits pid_t; nullopt otherwise.
 std::optional<pid_t> parse_pid(std::string_view s);
 
-}  // namespace vs::proc
+}  // namespace vs::hostproc

@@ -1,4 +1,4 @@
-#include "proc/proc.hpp"
+#include "hostproc/proc.hpp"
 
 #include <dirent.h>
 #include <unistd.h>
@@ -8,11 +8,11 @@
 #include <charconv>
 #include <memory>
 
-#include "proc/format.hpp"
+#include "hostproc/format.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
-namespace vs::proc {
+namespace vs::hostproc {
 
 namespace {
 
@@ -185,4 +185,4 @@ long clock_ticks_per_second() {
   return hz;
 }
 
-}  // namespace vs::proc
+}  // namespace vs::hostproc

@@ -1,4 +1,4 @@
-#include "proc/format.hpp"
+#include "hostproc/format.hpp"
 
 #include <algorithm>
 #include <array>
@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-namespace vs::proc {
+namespace vs::hostproc {
 
 namespace {
 
@@ -291,4 +291,4 @@ std::optional<pid_t> parse_pid(std::string_view s) {
   return v;
 }
 
-}  // namespace vs::proc
+}  // namespace vs::hostproc
