@@ -12,7 +12,10 @@ int main(int argc, char** argv) {
   std::string prog = argc > 0 ? argv[0] : "vserver";
   if (auto slash = prog.rfind('/'); slash != std::string::npos) prog = prog.substr(slash + 1);
   vs::cli::set_program_name(prog);
+  // The command line is the vserver binary, single-threaded: guests start in this process.
+  vs::runtime::set_launcher(vs::runtime::Launcher::in_process);
   try {
+    if (prog == "vserver-helper") return vs::runtime::helper_main(argc, argv);
     if (prog == "vserver") return vs::cli::vserver_main(argc, argv);
     if (prog == "vserver-supervisor") return vs::runtime::resume_supervision();
     vs::cli::Globals g;

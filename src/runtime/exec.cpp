@@ -30,6 +30,7 @@
 #include <optional>
 
 #include "cgroup/cgroup.hpp"
+#include "runtime/helper.hpp"
 #include "runtime/internal.hpp"
 #include "runtime/rootfs.hpp"
 #include "runtime/runtime.hpp"
@@ -406,6 +407,7 @@ void relay(int master) {
 }  // namespace
 
 int exec(const config::Roots& roots, const config::GuestConfig& cfg, const ExecOptions& opts) {
+  if (detail::use_helper(&opts)) return detail::exec_in_helper(roots, cfg, opts);
   if (opts.argv.empty()) throw Error("exec in guest " + cfg.name + ": no command given");
   auto st = state::read_state(roots, cfg.id());
   if (!st || !state::init_alive(*st)) {

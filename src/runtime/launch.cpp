@@ -47,6 +47,7 @@
 #include "config/config.hpp"
 #include "procfs/procfs.hpp"
 #include "runtime/devices.hpp"
+#include "runtime/helper.hpp"
 #include "runtime/internal.hpp"
 #include "runtime/network.hpp"
 #include "runtime/rootfs.hpp"
@@ -1159,6 +1160,7 @@ void cleanup(const config::Roots& roots, const state::GuestState& st) {
 }
 
 int start(const config::Roots& roots, const config::GuestConfig& cfg, const StartOptions& opts) {
+  if (detail::use_helper()) return detail::start_in_helper(roots, cfg, opts);
   check_supported(cfg);
   // A unified guest's layers are checked before anything is made for it.
   auto overlay = storage::guest_overlay(roots, cfg);

@@ -1,11 +1,12 @@
 // Running guests: start (with a supervisor per guest), stop, status, and joining a running guest
-// (exec, enter, suexec). Every function here forks before it changes namespaces, so the caller
-// may be a multi-threaded process.
+// (exec, enter, suexec). Any thread of any process may call them (see Launcher): the work that
+// needs a single-threaded process runs in one of the vserver binary's own.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,23 @@ class NotRunning : public Error {
  public:
   using Error::Error;
 };
+
+// Where start, stop and exec do their work.
+//   helper (the default): in a process of the vserver binary run for the call ("vserver-helper",
+//     spawned with posix_spawn), which reads the guest's configuration from the roots given.
+//     Safe from any thread of a multi-threaded process (the daemon), and the guest's supervisor
+//     is the vserver binary whatever program called. The configuration passed must be the one the
+//     tree holds (an Error says so otherwise); messages of the helper reach this thread's report
+//     sink; an error comes back with its text and errno.
+//   in_process: in the calling process, which must be the vserver binary and single-threaded
+//     (the command line: no extra process, no extra exec).
+enum class Launcher { helper, in_process };
+// Chooses the launcher for the whole process; helper_binary is the vserver binary the helper runs
+// (empty: the installed one, VSERVER_SBINDIR/vserver). Call before the first start, stop or exec.
+void set_launcher(Launcher launcher, const std::filesystem::path& helper_binary = {});
+
+// The helper's side: main of the vserver binary called as "vserver-helper ACTION NAME ...".
+int helper_main(int argc, char** argv);
 
 struct StartOptions {
   // Keep the guest on this terminal: the caller becomes the supervisor and start returns when the
@@ -65,6 +83,11 @@ struct ExecOptions {
   Tty tty = Tty::never;                  // automatic: a pseudo-terminal when stdin is a terminal
   bool login = false;                    // start in the user's home, argv[0] prefixed with '-'
   std::vector<std::string> environment;  // VAR=VALUE entries added to (or replacing) the guest's
+  // The command's standard input, output and error: descriptors of the caller (a pipe, a socket
+  // of the daemon); other than 0, 1 and 2, the call goes through the helper process.
+  int stdin_fd = 0;
+  int stdout_fd = 1;
+  int stderr_fd = 2;
 };
 // Runs a command inside the running guest, confined like the guest's own processes, with stdin,
 // stdout and stderr passed through. Returns its exit status (128+N when killed by signal N).

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cgroup/cgroup.hpp"
+#include "runtime/helper.hpp"
 #include "runtime/internal.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/scripts.hpp"
@@ -112,6 +113,7 @@ void kill_sequence(const cgroup::GuestCgroup& cg, const std::vector<int>& seq) {
 }  // namespace
 
 bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const StopOptions& opts) {
+  if (use_helper()) return stop_in_helper(roots, cfg, opts);
   state::GuestLock lock(roots, cfg.id());
   auto st = state::read_state(roots, cfg.id());
   if (!st) {

@@ -3,8 +3,11 @@
 
 #include <sys/types.h>
 
+#include <filesystem>
+#include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace vs {
 
@@ -28,6 +31,15 @@ class ChildProcess {
  private:
   pid_t pid_;
 };
+
+// Runs the program at path with argv (argv[0] included) and the environment env (VAR=VALUE
+// entries), with posix_spawn: safe from any thread of a multi-threaded process, since nothing
+// but async-signal-safe calls runs between the child's creation and its execve. Each pair of fds
+// is (descriptor of ours, number the child gets it as); every other descriptor above the highest
+// of those numbers is closed in the child, whatever its close-on-exec flag. Throws naming what.
+ChildProcess spawn_program(const std::filesystem::path& path, const std::vector<std::string>& argv,
+                           const std::vector<std::string>& env,
+                           const std::vector<std::pair<int, int>>& fds, std::string_view what);
 
 // A waitpid status as a shell reports it: the exit code, or 128+N when signal N ended the process.
 int exit_status(int wstatus);

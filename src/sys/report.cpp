@@ -36,6 +36,8 @@ void report(Severity severity, std::string_view text) {
 ScopedReportSink::ScopedReportSink(ReportSink sink)
     : previous_(std::exchange(current_sink, std::move(sink))) {}
 
-ScopedReportSink::~ScopedReportSink() { current_sink = std::move(previous_); }
+ScopedReportSink::~ScopedReportSink() {
+  current_sink = std::move(previous_);
+}
 
 }  // namespace vs

@@ -17,8 +17,12 @@ using ReportSink = std::function<void(Severity, std::string_view)>;
 
 // Sends a message to this thread's sink (standard error when there is none).
 void report(Severity severity, std::string_view text);
-inline void report_warning(std::string_view text) { report(Severity::warning, text); }
-inline void report_info(std::string_view text) { report(Severity::info, text); }
+inline void report_warning(std::string_view text) {
+  report(Severity::warning, text);
+}
+inline void report_info(std::string_view text) {
+  report(Severity::info, text);
+}
 
 // Installs sink for the current thread while it lives; the previous one comes back after.
 class ScopedReportSink {
