@@ -13,6 +13,7 @@
 #include "state/state.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/process.hpp"
 
 namespace vs::ops {
 
@@ -102,6 +103,7 @@ std::vector<GuestStatus> exec_each(const config::Roots& roots,
       std::fflush(nullptr);
       ::_exit(rc & 0xff);
     }
+    ChildProcess child(pid);  // killed and reaped if reading its output fails
     out_w.reset();
     err_w.reset();
     std::string prefix = name + ": ";
@@ -128,11 +130,7 @@ std::vector<GuestStatus> exec_each(const config::Roots& roots,
         emit_lines(pending[i], prefix, i == 0 ? out_fd : err_fd, false);
       }
     }
-    int wstatus = 0;
-    while (::waitpid(pid, &wstatus, 0) < 0) {
-      if (errno != EINTR) throw_errno("wait for the command in", "vserver " + name);
-    }
-    r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    r.status = child.wait("the command in vserver " + name);
     results.push_back(r);
   }
   return results;

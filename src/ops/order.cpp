@@ -2,7 +2,9 @@
 // order allows.
 #include "ops/order.hpp"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,10 +12,13 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <list>
 #include <set>
 
 #include "config/config.hpp"
 #include "sys/error.hpp"
+#include "sys/fd.hpp"
+#include "sys/process.hpp"
 
 namespace vs::ops {
 
@@ -215,7 +220,14 @@ std::vector<Outcome> run_ordered(const Plan& plan, Direction direction, int jobs
 
   std::vector<Outcome> outcomes;
   std::set<std::string> failed;
-  std::map<pid_t, std::string> running;
+  // The process of each guest in progress, owned (killed and reaped if an error ends the run) and
+  // watched through a pidfd: waitpid(-1) would reap another part of the process's children.
+  struct Running {
+    ChildProcess child;
+    UniqueFd pidfd;
+    std::string guest;
+  };
+  std::list<Running> running;
   // A guest whose dependency failed is taken from the queue like the others and finished at
   // once, as failed, which releases its own dependents in turn.
   auto finish = [&](Outcome o) {
@@ -262,24 +274,26 @@ std::vector<Outcome> run_ordered(const Plan& plan, Direction direction, int jobs
         std::fflush(nullptr);
         ::_exit(rc & 0xff);
       }
-      running.emplace(pid, g);
+      ChildProcess child(pid);
+      int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      if (fd < 0) throw_errno("pidfd_open", "process for vserver '" + g + "'");
+      running.push_back({std::move(child), UniqueFd(fd), g});
     }
     if (running.empty()) continue;
-    int wstatus = 0;
-    pid_t pid = ::waitpid(-1, &wstatus, 0);
-    if (pid < 0) {
+    std::vector<pollfd> fds;
+    for (const auto& r : running) fds.push_back({r.pidfd.get(), POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
-      if (errno == ECHILD) {
-        // Children reaped by someone else: count them as lost.
-        for (const auto& [p, g] : running) finish({g, false, -1, "lost track of its process"});
-        running.clear();
-        continue;
-      }
       throw_errno("wait for", "the guests' processes");
     }
-    auto it = running.find(pid);
-    if (it == running.end()) continue;  // not one of ours
-    std::string g = it->second;
+    auto it = running.begin();
+    for (const auto& p : fds) {
+      if ((p.revents & POLLIN) != 0) break;
+      ++it;
+    }
+    if (it == running.end()) continue;
+    std::string g = it->guest;
+    int wstatus = it->child.wait_status("the process for vserver '" + g + "'");
     running.erase(it);
     bool ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
     int status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
