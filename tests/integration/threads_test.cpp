@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -30,6 +32,16 @@ vs::config::Roots roots_of(const Env& env) {
   r.run = env.run_root();
   r.log = env.log_root();
   return r;
+}
+
+// The vserver binary the helper runs. A ThreadSanitizer build (VSERVER_TSAN) instruments the
+// library in this test's process, where the threads are; its vserver binary would have TSan's own
+// thread, and a multi-threaded process cannot join a guest's time namespace (setns: EUSERS): such
+// a run points VSERVER_TEST_HELPER_BINARY at the binary of an uninstrumented build.
+std::filesystem::path helper_binary() {
+  const char* b = std::getenv("VSERVER_TEST_HELPER_BINARY");
+  return b != nullptr && *b != '\0' ? std::filesystem::path(b)
+                                    : std::filesystem::path(VSERVER_BINARY);
 }
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -96,7 +108,7 @@ TEST(Threads, TwentyGuestsFromEightThreads) {
     ASSERT_FALSE(HasFailure());
   }
   vs::config::Roots roots = roots_of(env);
-  vs::runtime::set_launcher(vs::runtime::Launcher::helper, VSERVER_BINARY);
+  vs::runtime::set_launcher(vs::runtime::Launcher::helper, helper_binary());
 
   std::atomic<int> next{0};
   std::atomic<int> busy{0};
@@ -147,7 +159,7 @@ TEST(Threads, HelperRefusesAConfigurationOtherThanTheTrees) {
   Env env;
   std::string g = env.busybox_guest();
   vs::config::Roots roots = roots_of(env);
-  vs::runtime::set_launcher(vs::runtime::Launcher::helper, VSERVER_BINARY);
+  vs::runtime::set_launcher(vs::runtime::Launcher::helper, helper_binary());
   vs::config::GuestConfig cfg = vs::config::load_guest(roots, g);
   cfg.uts.nodename = "elsewhere";
   try {
@@ -166,7 +178,7 @@ TEST(Threads, HelperErrorsKeepTheirKindAndErrno) {
   Env env;
   std::string g = env.busybox_guest();
   vs::config::Roots roots = roots_of(env);
-  vs::runtime::set_launcher(vs::runtime::Launcher::helper, VSERVER_BINARY);
+  vs::runtime::set_launcher(vs::runtime::Launcher::helper, helper_binary());
   vs::config::GuestConfig cfg = vs::config::load_guest(roots, g);
   vs::runtime::ExecOptions eo;
   eo.argv = {"true"};
@@ -184,7 +196,7 @@ TEST(Threads, HelperErrorsKeepTheirKindAndErrno) {
     EXPECT_EQ(e.code(), ENOENT) << e.what();
     EXPECT_NE(std::string(e.what()).find("/nonexistent/vserver"), std::string::npos) << e.what();
   }
-  vs::runtime::set_launcher(vs::runtime::Launcher::helper, VSERVER_BINARY);
+  vs::runtime::set_launcher(vs::runtime::Launcher::helper, helper_binary());
   it::expect_nothing_left(env, g);
 }
 
