@@ -150,20 +150,17 @@ void enable_controllers(const fs::path& dir) {
     bool on = std::find(enabled.begin(), enabled.end(), c) != enabled.end();
     if (!avail || on) continue;
     std::string v = fmt::format("+{}", c);
-    if (int fd = ::open((dir / "cgroup.subtree_control").c_str(), O_WRONLY | O_CLOEXEC); fd >= 0) {
-      ssize_t n = ::write(fd, v.data(), v.size());
-      int err = errno;
-      ::close(fd);
-      if (n < 0) {
-        throw Error(errno_message("enable controller " + v + " in",
-                                  (dir / "cgroup.subtree_control").string(), err) +
-                        (err == EBUSY ? " (the cgroup has processes of its own; choose another "
-                                        "cgroup/base)"
-                                      : ""),
-                    err);
-      }
-    } else {
-      throw_errno("open", (dir / "cgroup.subtree_control").string());
+    UniqueFd fd = open_file(dir / "cgroup.subtree_control", O_WRONLY);
+    ssize_t n = ::write(fd.get(), v.data(), v.size());
+    int err = errno;
+    fd.reset();
+    if (n < 0) {
+      throw Error(errno_message("enable controller " + v + " in",
+                                (dir / "cgroup.subtree_control").string(), err) +
+                      (err == EBUSY ? " (the cgroup has processes of its own; choose another "
+                                      "cgroup/base)"
+                                    : ""),
+                  err);
     }
   }
 }

@@ -243,13 +243,12 @@ class TreeReader {
   }
 
   std::optional<Text> read_at(const fs::path& p) {
-    int fd = ::open(p.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) {
+    UniqueFd f(::open(p.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!f) {
       if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
       problem(p, std::string("cannot read: ") + std::strerror(errno));
       return std::nullopt;
     }
-    UniqueFd f(fd);
     struct stat st {};
     if (::fstat(f.get(), &st) != 0) {
       problem(p, std::string("cannot stat: ") + std::strerror(errno));

@@ -89,8 +89,8 @@ std::vector<GuestStatus> exec_each(const config::Roots& roots,
     pid_t pid = ::fork();
     if (pid < 0) throw_errno("fork", "for vserver " + name);
     if (pid == 0) {
-      int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-      if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(out_w.get(), 1) < 0 ||
+      UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      if (!null || ::dup2(null.get(), 0) < 0 || ::dup2(out_w.get(), 1) < 0 ||
           ::dup2(err_w.get(), 2) < 0) {
         ::_exit(126);
       }

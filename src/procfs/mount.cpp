@@ -8,9 +8,10 @@
 #include <vector>
 
 #include "procfs/procfs.hpp"
-#include "sys/in_root.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/in_root.hpp"
+#include "sys/reverter.hpp"
 
 namespace vs::procfs {
 
@@ -66,33 +67,16 @@ UniqueFd fuse_mount(int fuse_fd) {
   return mnt;
 }
 
-// Unmounts what was mounted so far unless dismissed.
-class MountedViews {
- public:
-  MountedViews() = default;
-  MountedViews(const MountedViews&) = delete;
-  MountedViews& operator=(const MountedViews&) = delete;
-  ~MountedViews() {
-    for (auto it = targets_.rbegin(); it != targets_.rend(); ++it) {
-      // The view as mounted, resolved inside the guest's root again.
-      try {
-        UniqueFd fd = open_in_root(root_, *it, false, "");
-        std::string path = "/proc/self/fd/" + std::to_string(fd.get());
-        ::umount2(path.c_str(), MNT_DETACH);
-      } catch (const Error&) {
-        // Best effort on an error path.
-      }
-    }
+// Unmounts the view mounted at target, resolved inside the guest's root again (best effort: on an
+// error path, or for the staging mount that is no longer needed).
+void unmount_view(int rootfd, const std::string& target) noexcept {
+  try {
+    UniqueFd fd = open_in_root(rootfd, target, false, "");
+    std::string path = "/proc/self/fd/" + std::to_string(fd.get());
+    ::umount2(path.c_str(), MNT_DETACH);
+  } catch (const Error&) {  // NOLINT(bugprone-empty-catch): see above
   }
-  void set_root(int rootfd) { root_ = rootfd; }
-  // target: a path inside the guest's root.
-  void add(std::string target) { targets_.push_back(std::move(target)); }
-  void dismiss() { targets_.clear(); }
-
- private:
-  int root_ = -1;
-  std::vector<std::string> targets_;
-};
+}
 
 // Moves the mount tree onto path, resolved inside the guest's root (never by the host's rules: a
 // symbolic link in the guest, "/proc" -> "/etc" say, must not lead to a directory of the host).
@@ -122,18 +106,18 @@ void mount_views(int fuse_fd, const std::string& root, const Views& views, Mount
   UniqueFd rootfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!rootfd) throw_errno("open guest root", root);
   UniqueFd mnt = fuse_mount(fuse_fd);
-  MountedViews mounted;
-  mounted.set_root(rootfd.get());
-  // Where the FUSE mount is attached while the views are cloned from it (staging method only).
+  // The views mounted so far are unmounted again on an error, newest first.
+  Reverter mounted;
+  // Where the FUSE mount is attached while the views are cloned from it (staging method only);
+  // it is unmounted in the end, whatever happens.
   std::string staging;
-  MountedViews staged;
-  staged.set_root(rootfd.get());
+  Reverter staged;
   auto stage = [&] {
     if (!move_mount_in_root(mnt.get(), rootfd.get(), "/proc/driver")) {
       throw_errno("attach the /proc views for a moment on", root + "/proc/driver");
     }
     staging = "/proc/driver";
-    staged.add("/proc/driver");
+    staged.add([fd = rootfd.get()] { unmount_view(fd, "/proc/driver"); });
   };
   if (method == MountMethod::staging) stage();
 
@@ -163,10 +147,10 @@ void mount_views(int fuse_fd, const std::string& root, const Views& views, Mount
     if (!move_mount_in_root(tree.get(), rootfd.get(), "/proc/" + file)) {
       throw_errno("mount the /proc/" + file + " view on", target);
     }
-    mounted.add("/proc/" + file);
+    mounted.add([fd = rootfd.get(), t = "/proc/" + file] { unmount_view(fd, t); });
   }
   // staged unmounts the staging mount now (the views hold the filesystem); the views stay.
-  mounted.dismiss();
+  mounted.success();
 }
 
 }  // namespace detail

@@ -19,6 +19,7 @@
 #include "sys/error.hpp"
 #include "sys/fd.hpp"
 #include "sys/file.hpp"
+#include "sys/reverter.hpp"
 
 namespace vs::runtime {
 
@@ -44,51 +45,13 @@ class InNetns {
   UniqueFd home_;
 };
 
-// Deletes host links created so far unless dismissed.
-class HostLinks {
- public:
-  explicit HostLinks(net::Netlink& nl) : nl_(nl) {}
-  HostLinks(const HostLinks&) = delete;
-  HostLinks& operator=(const HostLinks&) = delete;
-  ~HostLinks() {
-    if (dismissed_) return;
-    for (auto it = names_.rbegin(); it != names_.rend(); ++it) {
-      try {
-        if (auto l = nl_.link(*it)) nl_.delete_link(l->index);
-      } catch (const Error&) {
-        // Best effort on an error path.
-      }
-    }
+// Deletes the host link name on an error path (best effort: the error on its way matters more).
+void delete_host_link(net::Netlink& nl, const std::string& name) noexcept {
+  try {
+    if (auto l = nl.link(name)) nl.delete_link(l->index);
+  } catch (const Error&) {  // NOLINT(bugprone-empty-catch): see above
   }
-  void add(const std::string& name) { names_.push_back(name); }
-  void dismiss() { dismissed_ = true; }
-  [[nodiscard]] const std::vector<std::string>& names() const { return names_; }
-
- private:
-  net::Netlink& nl_;
-  std::vector<std::string> names_;
-  bool dismissed_ = false;
-};
-
-// Drops the guest's use of the VLAN devices it took so far unless dismissed (the last user
-// removes the device).
-class SharedLinkUses {
- public:
-  SharedLinkUses(const config::Roots& roots, std::string guest, std::vector<std::string>& devs)
-      : roots_(roots), guest_(std::move(guest)), devs_(devs) {}
-  SharedLinkUses(const SharedLinkUses&) = delete;
-  SharedLinkUses& operator=(const SharedLinkUses&) = delete;
-  ~SharedLinkUses() {
-    if (!dismissed_) release_shared_links(roots_, guest_, devs_);
-  }
-  void dismiss() { dismissed_ = true; }
-
- private:
-  const config::Roots& roots_;
-  std::string guest_;
-  std::vector<std::string>& devs_;
-  bool dismissed_ = false;
-};
+}
 
 // The VLAN device dev (vlandev): made on the host and brought up when missing, and then recorded
 // as vserver's, shared by the guests that use it. One that exists is used as it is; the guest
@@ -187,8 +150,14 @@ NetworkResult setup_network(const config::Roots& roots, const config::GuestConfi
     return l && l->kind == "bridge";
   };
   NetworkPlan plan = plan_network(cfg, context, is_bridge);
-  HostLinks created(host);
-  SharedLinkUses vlans(roots, cfg.id(), result.shared_links);
+  // On an error the host links made so far are deleted, newest first, after the guest's uses of
+  // the VLAN devices it took are dropped (the last user removes the device).
+  Reverter created;
+  Reverter vlans;
+  vlans.add([&] { release_shared_links(roots, cfg.id(), result.shared_links); });
+  auto made = [&](const std::string& name) {
+    created.add([&host, name] { delete_host_link(host, name); });
+  };
   std::vector<std::string> inside;  // the name each link has when it arrives in the guest
   for (auto& l : plan.links) {
     if (l.vlan && take_vlan(host, roots, cfg.id(), l.dev, *l.vlan)) {
@@ -202,14 +171,14 @@ NetworkResult setup_network(const config::Roots& roots, const config::GuestConfi
       case LinkKind::veth_bridge: {
         if (!is_bridge(l.dev)) {
           host.create_bridge(l.dev);
-          created.add(l.dev);
+          made(l.dev);
           result.created_bridges.push_back(l.dev);
           host.set_up(host.index_of(l.dev), true);
         }
         std::string peer = "vsp" + l.host.substr(2);
         if (auto old = host.link(peer)) host.delete_link(old->index);
         host.create_veth(l.host, peer, mac_for(cfg, l));
-        created.add(l.host);
+        made(l.host);
         int idx = host.index_of(l.host);
         host.set_master(idx, host.index_of(l.dev));
         host.set_up(idx, true);
@@ -233,13 +202,13 @@ NetworkResult setup_network(const config::Roots& roots, const config::GuestConfi
           l.kind = LinkKind::macvlan;
           host.create_macvlan(l.host, host.index_of(l.dev), mac_for(cfg, l));
         }
-        created.add(l.host);
+        made(l.host);
         host.move_to_netns_pid(host.index_of(l.host), init);
         inside.push_back(l.host);
         break;
       case LinkKind::macvlan:
         host.create_macvlan(l.host, host.index_of(l.dev), mac_for(cfg, l));
-        created.add(l.host);
+        made(l.host);
         host.move_to_netns_pid(host.index_of(l.host), init);
         inside.push_back(l.host);
         break;
@@ -278,8 +247,8 @@ NetworkResult setup_network(const config::Roots& roots, const config::GuestConfi
     if (plan.gateway4) nl.add_route(address(*plan.gateway4));
     if (plan.gateway6) nl.add_route(address(*plan.gateway6));
   }
-  created.dismiss();
-  vlans.dismiss();
+  vlans.success();
+  created.success();
   return result;
 }
 

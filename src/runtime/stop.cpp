@@ -18,6 +18,7 @@
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
+#include "sys/report.hpp"
 
 namespace vs::runtime {
 
@@ -47,14 +48,13 @@ void run_inside(const config::Roots& roots, const config::GuestConfig& cfg,
   UniqueFd pidfd = pidfd_open(pid, "stop command of guest " + cfg.name);
   if (!wait_pidfd(pidfd.get(),
                   static_cast<int>(std::max<std::int64_t>(0, deadline_ms - monotonic_ms())))) {
-    std::fprintf(stderr, "vserver %s: %s did not finish in time\n", cfg.name.c_str(),
-                 o.argv[0].c_str());
+    report_warning("vserver " + cfg.name + ": " + o.argv[0] + " did not finish in time");
     return;  // child is killed and reaped
   }
   int rc = child.wait("stop command of guest " + cfg.name);
   if (rc != 0) {
-    std::fprintf(stderr, "vserver %s: %s exited with status %d\n", cfg.name.c_str(),
-                 o.argv[0].c_str(), rc);
+    report_warning("vserver " + cfg.name + ": " + o.argv[0] + " exited with status " +
+                   std::to_string(rc));
   }
 }
 
@@ -153,7 +153,7 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
   try {
     run_scriptlets(roots, {cfg.id(), cfg.cfgdir, cfg.vdir, st->context}, Scriptlet::pre_stop);
   } catch (const Error& e) {
-    std::fprintf(stderr, "vserver %s: warning: %s\n", cfg.name.c_str(), e.what());
+    report_warning("vserver " + cfg.name + ": warning: " + e.what());
   }
   debug::step(cfg.name, "pre-stop scripts run");
   cgroup::GuestCgroup cg = guest_cgroup(*st);
@@ -173,8 +173,8 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
   debug::step(cfg.name, "asked to stop as its init style wants");
   if (!wait_pidfd(init.get(),
                   static_cast<int>(std::max<std::int64_t>(0, deadline - monotonic_ms())))) {
-    std::fprintf(stderr, "vserver %s: still running after %d s; sending the kill sequence\n",
-                 cfg.name.c_str(), timeout_s);
+    report_warning("vserver " + cfg.name + ": still running after " + std::to_string(timeout_s) +
+                   " s; sending the kill sequence");
     kill_sequence(cg, cfg.init.killseq);
     wait_pidfd(init.get(), 5000);
   }
@@ -196,7 +196,7 @@ bool stop(const config::Roots& roots, const config::GuestConfig& cfg, const Stop
         if (now && now->init_pid == st->init_pid) {
           pidfd_signal(sfd.get(), SIGKILL);
         } else {
-          std::fprintf(stderr, "vserver %s: waiting for its post-stop scripts\n", cfg.name.c_str());
+          report_info("vserver " + cfg.name + ": waiting for its post-stop scripts");
           while (!wait_pidfd(sfd.get(), 60000)) {
           }
         }

@@ -24,6 +24,7 @@
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
+#include "sys/reverter.hpp"
 
 namespace vs::storage {
 
@@ -151,19 +152,11 @@ void create_image(const fs::path& image, const ImageSpec& spec, const fs::path* 
     throw_errno("chmod", image.parent_path().string());
   }
   // Owned until formatted: removed on any failure.
-  struct Remove {
-    const fs::path& p;
-    bool active = true;
-    ~Remove() {
-      if (active) ::unlink(p.c_str());
-    }
-  } remove{image};
+  Reverter remove;
   {
     UniqueFd fd(::open(image.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd) {
-      remove.active = false;  // not ours
-      throw_errno("create disk image", image.string());
-    }
+    if (!fd) throw_errno("create disk image", image.string());  // not ours
+    remove.add([&image] { ::unlink(image.c_str()); });
     if (::ftruncate(fd.get(), static_cast<off_t>(spec.size_kib * 1024)) != 0) {
       throw_errno("size disk image", image.string());
     }
@@ -203,7 +196,7 @@ void create_image(const fs::path& image, const ImageSpec& spec, const fs::path* 
     }
   }
   if (populate_from != nullptr) format(size, true);
-  remove.active = false;
+  remove.success();
 }
 
 std::uint64_t image_usable_kib(const fs::path& image) {

@@ -19,9 +19,9 @@ namespace vs::storage {
 namespace {
 
 UniqueFd open_layer(const fs::path& p, const char* what) {
-  int fd = ::open(p.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw_errno(std::string("open ") + what, p.string());
-  return UniqueFd(fd);
+  UniqueFd fd(::open(p.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) throw_errno(std::string("open ") + what, p.string());
+  return fd;
 }
 
 std::string fd_path(const UniqueFd& fd) {

@@ -24,6 +24,7 @@
 #include "sys/fd.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
+#include "sys/report.hpp"
 
 namespace vs::storage {
 
@@ -315,7 +316,7 @@ Prepared::~Prepared() {
   try {
     release_image(image_);
   } catch (const Error& e) {
-    std::fprintf(stderr, "vserver: %s\n", e.what());
+    report_warning(std::string("vserver: ") + e.what());
   }
 }
 

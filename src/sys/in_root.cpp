@@ -116,16 +116,16 @@ int walk_in_root(int rootfd, std::string_view path, int flags) {
   // Reopen the object found with the flags asked for; it must still be the same.
   struct stat want {};
   if (::fstat(cur.get(), &want) != 0) return -1;
-  int fd = last_dir ? ::openat(last_dir.get(), last_name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC)
-                    : ::openat(cur.get(), ".", flags | O_CLOEXEC);
-  if (fd < 0) return -1;
+  UniqueFd fd(last_dir ? ::openat(last_dir.get(), last_name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC)
+                       : ::openat(cur.get(), ".", flags | O_CLOEXEC));
+  if (!fd) return -1;
   struct stat got {};
-  if (::fstat(fd, &got) != 0 || got.st_dev != want.st_dev || got.st_ino != want.st_ino) {
-    ::close(fd);
+  if (::fstat(fd.get(), &got) != 0 || got.st_dev != want.st_dev || got.st_ino != want.st_ino) {
+    fd.reset();
     errno = EAGAIN;  // replaced while being resolved
     return -1;
   }
-  return fd;
+  return fd.release();
 }
 
 // path below rootfd as openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) resolves it, with the
@@ -150,8 +150,8 @@ UniqueFd open_file_in_root(int rootfd, std::string_view path, int flags, Resolve
 UniqueFd open_in_root(int rootfd, std::string_view path, bool mkdir, std::string_view root_name,
                       Resolver how) {
   std::string p(path);
-  int fd = resolve_in_root(rootfd, p, O_PATH, how);
-  if (fd >= 0) return UniqueFd(fd);
+  UniqueFd fd(resolve_in_root(rootfd, p, O_PATH, how));
+  if (fd) return fd;
   if (errno != ENOENT || !mkdir) throw_errno("open", std::string(root_name) + p);
   // Create the missing directories one component at a time, each resolved inside the root.
   std::string sofar;
@@ -161,11 +161,7 @@ UniqueFd open_in_root(int rootfd, std::string_view path, bool mkdir, std::string
     if (next == std::string::npos) next = p.size();
     sofar = p.substr(0, next);
     pos = next;
-    int dfd = resolve_in_root(rootfd, sofar, O_PATH, how);
-    if (dfd >= 0) {
-      ::close(dfd);
-      continue;
-    }
+    if (UniqueFd(resolve_in_root(rootfd, sofar, O_PATH, how))) continue;
     if (errno != ENOENT) throw_errno("open", std::string(root_name) + sofar);
     size_t slash = sofar.rfind('/');
     std::string parent = slash == 0 ? "/" : sofar.substr(0, slash);
@@ -176,9 +172,9 @@ UniqueFd open_in_root(int rootfd, std::string_view path, bool mkdir, std::string
       throw_errno("create directory", std::string(root_name) + sofar);
     }
   }
-  fd = resolve_in_root(rootfd, p, O_PATH, how);
-  if (fd < 0) throw_errno("open", std::string(root_name) + p);
-  return UniqueFd(fd);
+  fd.reset(resolve_in_root(rootfd, p, O_PATH, how));
+  if (!fd) throw_errno("open", std::string(root_name) + p);
+  return fd;
 }
 
 }  // namespace vs
