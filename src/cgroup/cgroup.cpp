@@ -656,7 +656,14 @@ Usage GuestCgroup::usage() const {
 }
 
 std::optional<std::string> guest_of_pid(pid_t pid) {
-  auto text = read_file_if_exists("/proc/" + std::to_string(pid) + "/cgroup");
+  std::optional<std::string> text;
+  try {
+    text = read_file_if_exists("/proc/" + std::to_string(pid) + "/cgroup");
+  } catch (const Error& e) {
+    // The process ended between the open and the read: it belongs to no guest any more.
+    if (e.code() == ESRCH) return std::nullopt;
+    throw;
+  }
   if (!text) return std::nullopt;
   const std::string marker = fmt::format("/{}/", kGuestParent);
   // Guests are BASE/NAME with BASE ending in "vservers" (the default, or below a delegated
