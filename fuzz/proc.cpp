@@ -5,18 +5,18 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "proc/format.hpp"
-#include "proc/proc.hpp"
+#include "hostproc/format.hpp"
+#include "hostproc/proc.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  if (auto st = vs::proc::parse_stat(text)) {
+  if (auto st = vs::hostproc::parse_stat(text)) {
     if (st->comm.size() > size) std::abort();
   }
-  if (auto ids = vs::proc::parse_nspid(text)) {
+  if (auto ids = vs::hostproc::parse_nspid(text)) {
     if (ids->empty()) std::abort();
   }
-  (void)vs::proc::parse_signal(text);
-  (void)vs::proc::parse_pid(text);
+  (void)vs::hostproc::parse_signal(text);
+  (void)vs::hostproc::parse_pid(text);
   return 0;
 }
