@@ -3,8 +3,9 @@
 #   1. Debug build with AddressSanitizer and UBSan (build-asan): the unit tests and a replay of
 #      every fuzzer's corpus and past failures;
 #   2. Release build (build-test): unit, integration and security tests and the corpus replays;
-#   3. the parser fuzzers under libFuzzer, deterministic (fuzz/run.sh);
-#   4. the integration tests again on a pure cgroup v2 host, in a VM (tests/vm/ci-v2.sh), unless
+#   3. a ThreadSanitizer build (build-tsan): the tests that drive the library from many threads;
+#   4. the parser fuzzers under libFuzzer, deterministic (fuzz/run.sh);
+#   5. the integration tests again on a pure cgroup v2 host, in a VM (tests/vm/ci-v2.sh), unless
 #      this host is pure cgroup v2 itself.
 # Every build directory is the script's own and every option is set here, so what was configured
 # before (scripts/demo.sh's build/, a developer's cache) changes nothing. A stage whose suite has
@@ -59,6 +60,16 @@ configure build-test -DCMAKE_BUILD_TYPE=Release -DVSERVER_SANITIZE=OFF -DVSERVER
 cmake --build build-test
 require_tests build-test '^unit\.' '^integration\.' '^security\.' '^fuzz\.replay\.'
 ctest --test-dir build-test --output-on-failure --no-tests=error -j "$jobs" --timeout 300
+
+# The library driven from 8 threads at once (tests/integration/threads_test.cpp) with the calling
+# process under ThreadSanitizer; the helper processes it runs are the Release build's vserver
+# (TSan's own thread would make the instrumented binary multi-threaded, and a multi-threaded
+# process cannot join a guest's time namespace).
+stage "ThreadSanitizer build: the library from many threads"
+configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVSERVER_TSAN=ON -DVSERVER_FUZZ=OFF
+cmake --build build-tsan --target integration_tests
+TSAN_OPTIONS=halt_on_error=1 VSERVER_TEST_HELPER_BINARY="$PWD/build-test/vserver" \
+  build-tsan/integration_tests --gtest_filter='Threads.*' --gtest_brief=1
 
 stage "parser fuzzers (deterministic: corpora, past failures, fixed-seed runs)"
 fuzz/run.sh
