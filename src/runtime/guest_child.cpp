@@ -36,6 +36,7 @@
 #include "runtime/devices.hpp"
 #include "runtime/internal.hpp"
 #include "runtime/launch.hpp"
+#include "runtime/launch_sync.hpp"
 #include "runtime/network.hpp"
 #include "runtime/rootfs.hpp"
 #include "runtime/runtime.hpp"
@@ -99,9 +100,12 @@ void ensure_machine_id() {
 
 namespace detail {
 
-// Reports a failure in the child to the supervisor, which reports it to the user.
-[[noreturn]] void child_fail(int sync_fd, const std::string& message) {
-  ssize_t n = ::send(sync_fd, message.data(), message.size(), MSG_NOSIGNAL);
+// Only send(2) and _exit(2) after the message is encoded into a buffer on the stack: nothing that
+// allocates or takes a lock, whatever state the failure left the process in.
+[[noreturn]] void child_fail(int sync_fd, Phase phase, int err, std::string_view text) noexcept {
+  SyncBuffer buf;
+  std::size_t size = encode(SyncKind::error, phase, err, text, buf);
+  ssize_t n = ::send(sync_fd, buf.data(), size, MSG_NOSIGNAL);
   (void)n;
   ::_exit(127);
 }
@@ -120,13 +124,39 @@ void close_all_but(std::vector<int> keep, const std::string& what) {
   }
 }
 
-// The guest's first process: PID 1 of the new PID namespace.
-[[noreturn]] void guest_child(const config::GuestConfig& cfg, int sync_fd, const ChildSetup& cs) {
+namespace {
+
+// Waits for the supervisor's go; ends the process quietly when the supervisor went away (it has
+// nobody to report to then) or sent something else.
+void wait_for_go(int sync_fd) {
+  SyncBuffer buf;
+  ssize_t n;
+  do {
+    n = ::recv(sync_fd, buf.data(), buf.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) ::_exit(127);
   try {
-    char go = 0;
-    if (cs.wait_go && ::read(sync_fd, &go, 1) != 1) ::_exit(127);  // the supervisor went away
-    const std::string who = cfg.name + " (guest's first process)";
-    debug::step(who, cs.wait_go ? "told to go on" : "going on");
+    if (decode({buf.data(), static_cast<std::size_t>(n)}).kind == SyncKind::go) return;
+  } catch (const Error&) {
+    // Not a message: as if the supervisor were gone.
+  }
+  ::_exit(127);
+}
+
+}  // namespace
+
+// The guest's first process: PID 1 of the new PID namespace. Goes through the phases namespaces,
+// rootfs, process, init, security and exec; a failure reaches the supervisor with its phase and
+// errno (child_fail).
+[[noreturn]] void guest_child(const config::GuestConfig& cfg, int sync_fd, const ChildSetup& cs) {
+  Phase phase = Phase::namespaces;
+  const std::string who = cfg.name + " (guest's first process)";
+  auto step = [&](std::string_view what) {
+    debug::step(who, fmt::format("{}: {}", to_string(phase), what));
+  };
+  try {
+    if (cs.wait_go) wait_for_go(sync_fd);
+    step(cs.wait_go ? "told to go on" : "going on");
     // ping without CAP_NET_RAW too (ICMP datagram sockets), in the guest's own network namespace.
     if (cfg.network != config::NetworkMode::host) allow_ping();
     if (cs.loopback) loopback_up();
@@ -135,11 +165,13 @@ void close_all_but(std::vector<int> keep, const std::string& what) {
     if (::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare", "cgroup namespace");
     std::string host = cfg.uts.nodename.value_or(cfg.name);
     if (::sethostname(host.data(), host.size()) != 0) throw_errno("set hostname", host);
-    debug::step(who, "cgroup namespace, hostname");
     if (cfg.uts.domainname) {
       const std::string& d = *cfg.uts.domainname;
       if (::setdomainname(d.data(), d.size()) != 0) throw_errno("set domainname", d);
     }
+    step("cgroup namespace, hostname");
+
+    phase = Phase::rootfs;
     ::umask(0);
     setup_rootfs(
         cfg,
@@ -148,7 +180,9 @@ void close_all_but(std::vector<int> keep, const std::string& what) {
         },
         cs.overlay);
     ::umask(022);
-    debug::step(who, "root filesystem mounted, pivot_root done");
+    step("root filesystem mounted, pivot_root done");
+
+    phase = Phase::process;
     if (cfg.nice && ::setpriority(PRIO_PROCESS, 0, *cfg.nice) != 0) {
       throw_errno("set nice level", std::to_string(*cfg.nice));
     }
@@ -161,6 +195,8 @@ void close_all_but(std::vector<int> keep, const std::string& what) {
     std::vector<int> keep_fds{sync_fd};
     if (debug::fd() > 2) keep_fds.push_back(debug::fd());
     close_all_but(keep_fds, "inherited descriptors");
+
+    phase = Phase::init;
     std::vector<std::string> env = guest_environment(cfg);
     if (const char* term = std::getenv("TERM"); term != nullptr && ::isatty(0) == 1) {
       env.push_back(std::string("TERM=") + term);
@@ -176,15 +212,19 @@ void close_all_but(std::vector<int> keep, const std::string& what) {
         throw_errno("execute init", argv[0] + " in guest " + cfg.name);
       }
     }
+
+    phase = Phase::security;
     install_seccomp(guest_filter(cfg));
     // systemd narrows the bounding set of its services (CapabilityBoundingSet=), which takes
     // CAP_SETPCAP; it only ever lowers what the guest has.
     std::uint64_t bcaps = guest_bounding_set(cfg);
     if (cfg.init.style == config::InitStyle::systemd) bcaps |= std::uint64_t{1} << CAP_SETPCAP;
     drop_capabilities(bcaps);
-    debug::step(who, cfg.init.style == config::InitStyle::sysv
-                         ? "seccomp and capabilities set; becoming the minimal init"
-                         : "seccomp and capabilities set; executing " + program);
+    step(cfg.init.style == config::InitStyle::sysv
+             ? "seccomp and capabilities set; becoming the minimal init"
+             : "seccomp and capabilities set; executing " + program);
+
+    phase = Phase::exec;
     // The caller's descriptor must not stay open in a PID 1 that is this binary (sysv).
     if (debug::fd() > 2) ::close(debug::fd());
     debug::set_fd(-1);
@@ -192,8 +232,10 @@ void close_all_but(std::vector<int> keep, const std::string& what) {
       minimal_init(cfg, env, argv, sync_fd, late_limits);
     }
     exec_program(program, argv, env, late_limits);
+  } catch (const Error& e) {
+    child_fail(sync_fd, phase, e.code(), e.what());
   } catch (const std::exception& e) {
-    child_fail(sync_fd, e.what());
+    child_fail(sync_fd, phase, 0, e.what());
   }
   ::_exit(127);
 }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cgroup/cgroup.hpp"
@@ -17,9 +18,11 @@
 #include "config/model.hpp"
 #include "config/roots.hpp"
 #include "procfs/procfs.hpp"
+#include "runtime/launch_sync.hpp"
 #include "runtime/scripts.hpp"
 #include "state/state.hpp"
 #include "storage/layout.hpp"
+#include "sys/error.hpp"
 
 namespace vs::runtime::detail {
 
@@ -60,10 +63,23 @@ struct Outcome {
   bool stop_requested = false;  // vserver stop (SIGUSR1) or the supervisor was told to end
 };
 
+// A start that failed in phase. The message says it too: "start guest web: failed in phase
+// rootfs: mount ...".
+class LaunchError : public Error {
+ public:
+  LaunchError(Phase phase, const std::string& message, int err)
+      : Error(message, err), phase_(phase) {}
+  [[nodiscard]] Phase phase() const noexcept { return phase_; }
+
+ private:
+  Phase phase_;
+};
+
 // start.cpp: refuses a configuration the launch cannot run.
 void check_supported(const config::GuestConfig& cfg);
 
-// supervisor.cpp: runs the guest; calls started() once its init runs. Returns how init ended.
+// supervisor.cpp: runs the guest; calls started() once its init runs. Returns how init ended;
+// throws LaunchError when the start fails.
 Outcome supervise(const Launch& l, const std::function<void()>& started);
 // The signals a supervisor takes with sigwaitinfo while a guest runs (vserver-monitor blocks the
 // same set).
@@ -76,8 +92,9 @@ void finish_run(const config::Roots& roots, const state::GuestState& st, const s
 
 // guest_child.cpp: the guest's first process; never returns.
 [[noreturn]] void guest_child(const config::GuestConfig& cfg, int sync_fd, const ChildSetup& cs);
-// Reports a failure in the child to the supervisor, which reports it to the user.
-[[noreturn]] void child_fail(int sync_fd, const std::string& message);
+// Reports a failure in phase of the child to the supervisor, which reports it to the user; ends
+// the process.
+[[noreturn]] void child_fail(int sync_fd, Phase phase, int err, std::string_view text) noexcept;
 // Closes every descriptor from 3 up but those in keep (-1 entries are ignored).
 void close_all_but(std::vector<int> keep, const std::string& what);
 

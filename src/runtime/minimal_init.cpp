@@ -182,7 +182,7 @@ namespace detail {
   if (own_rc) {
     rc = sysv_rc_script();
     if (rc.empty()) {
-      child_fail(sync_fd,
+      child_fail(sync_fd, Phase::exec, 0,
                  "start guest " + cfg.name +
                      ": init style sysv needs /etc/init.d/rc or /etc/rc.d/rc in the guest");
     }
@@ -195,14 +195,26 @@ namespace detail {
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGPWR, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
   sigprocmask(SIG_BLOCK, &set, nullptr);
   int sfd = ::signalfd(-1, &set, SFD_CLOEXEC);
-  if (sfd < 0) child_fail(sync_fd, errno_message("signalfd", "init of guest " + cfg.name, errno));
+  if (sfd < 0) {
+    int err = errno;
+    child_fail(sync_fd, Phase::exec, err,
+               errno_message("signalfd", "init of guest " + cfg.name, err));
+  }
   int initctl = own_rc ? open_initctl() : -1;
   std::string level = cfg.init.runlevel_start;
   record_utmp(BOOT_TIME, "reboot", 0);
   record_runlevel(level, 'N');
   pid_t child = spawn_rc(rc, argv, env, level, "N", late_limits, set);
-  if (child < 0) child_fail(sync_fd, errno_message("fork", "rc in guest " + cfg.name, errno));
-  ::close(sync_fd);  // the guest is up: the supervisor sees EOF
+  if (child < 0) {
+    int err = errno;
+    child_fail(sync_fd, Phase::exec, err, errno_message("fork", "rc in guest " + cfg.name, err));
+  }
+  // The guest is up: the supervisor may report it running.
+  SyncBuffer ready;
+  ssize_t sent = ::send(sync_fd, ready.data(), encode(SyncKind::ready, Phase::exec, 0, {}, ready),
+                        MSG_NOSIGNAL);
+  (void)sent;
+  ::close(sync_fd);
 
   pid_t shutdown_rc = -1;  // "rc 0" or "rc 6" asked for from inside
   int shutdown_cmd = 0;

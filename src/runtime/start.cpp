@@ -1,17 +1,20 @@
-// start: the supervisor and the guest's first process.
+// start: the caller's side of a guest's launch.
 //
-// Processes: the caller (vserver NAME start) claims the context id and forks the supervisor, which
-// clones the guest's init into new PID, mount, UTS, IPC and network namespaces. Phases, in order:
-//   1. supervisor: create the guest's cgroup, clone the child into it (clone3 with
-//      CLONE_INTO_CGROUP; where the kernel lacks it, a plain clone)
-//   2. supervisor, only when there is something to do while the child waits: move the child into
-//      the cgroup (plain clone) and the v1 hierarchies (hybrid host), set up the network (links,
-//      addresses); then send GO
-//   3. child: loopback up (a guest without links), cgroup namespace, hostname, root filesystem,
-//      seccomp, capabilities, exec init
-//   4. supervisor: EOF on the sync socket = exec succeeded (a message = the child's error);
-//      write the state record, report OK to the caller, then wait for init to end
-//   5. supervisor: kill what is left in the cgroup, remove it and the state record, drop the
+// Processes: the caller (vserver NAME start) claims the context id and forks the supervisor
+// (phase supervisor), which clones the guest's init into new PID, mount, UTS, IPC and network
+// namespaces. The phases (runtime/launch_sync.hpp), in order:
+//   supervisor: cgroup (create the guest's cgroup, write its limits), procfs (serve the /proc
+//      views), clone (clone the child into the cgroup with clone3 and CLONE_INTO_CGROUP; where the
+//      kernel lacks it, a plain clone), network (move the child into the cgroup after a plain
+//      clone and into the v1 hierarchies of a hybrid host, links and addresses), pre-start (the
+//      scripts); then, only when the child waited for one of these, a go message
+//   child (guest_child.cpp): namespaces (loopback up, cgroup namespace, hostname), rootfs,
+//      process (nice, rlimits, descriptors), init (its command found), security (seccomp,
+//      capabilities), exec (execve of init, or the minimal init)
+//   supervisor: the sync socket closes on the child's execve (or a ready message from the minimal
+//      init; an error message names the child's phase and errno); running: write the state
+//      record, send ready to the caller (an error message if the start failed), then wait for
+//      init to end, kill what is left in the cgroup, remove it and the state record, drop the
 //      context id
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -50,6 +53,7 @@
 #include "runtime/helper.hpp"
 #include "runtime/internal.hpp"
 #include "runtime/launch.hpp"
+#include "runtime/launch_sync.hpp"
 #include "runtime/network.hpp"
 #include "runtime/rootfs.hpp"
 #include "runtime/runtime.hpp"
@@ -126,6 +130,13 @@ void wait_for_old_supervisor(const state::GuestState& st) {
   } catch (const Error&) {
     // Gone meanwhile.
   }
+}
+
+// One message to the caller of start, which waits for it on the pipe fd.
+void report_to_caller(int fd, SyncKind kind, Phase phase, int err, std::string_view text) {
+  SyncBuffer buf;
+  std::size_t size = encode(kind, phase, err, text, buf);
+  write_all(fd, std::string_view(buf.data(), size), "start report");
 }
 
 void redirect_stdio(const config::Roots& roots, const std::string& name) {
@@ -303,6 +314,18 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
     // The supervisor. It must not keep the caller's lock, terminal or pipes open.
     report_read.reset();
     int rc = 1;
+    // The caller learns how the start failed (while it still waits for the report) from the
+    // error's phase, errno and text; the console log gets the text.
+    auto failed = [&](Phase phase, int err, std::string_view text) {
+      if (report_write) {
+        try {
+          report_to_caller(report_write.get(), SyncKind::error, phase, err, text);
+        } catch (const Error&) {  // NOLINT(bugprone-empty-catch): the caller is gone
+        }
+      }
+      std::fprintf(stderr, "vserver %s: %.*s\n", cfg.name.c_str(), static_cast<int>(text.size()),
+                   text.data());
+    };
     try {
       ::setsid();
       lock.reset();  // closes our copy only: the caller's holds the lock until we report
@@ -322,7 +345,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
       ::signal(SIGPIPE, SIG_IGN);
       rc = supervise_runs(l, [&] {
         try {
-          write_all(report_write.get(), "OK", "start report");
+          report_to_caller(report_write.get(), SyncKind::ready, Phase::running, 0, {});
         } catch (const Error& e) {
           std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
         }
@@ -332,21 +355,27 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
         caller_err.reset();
         l.script_out = l.script_err = -1;
       });
+    } catch (const LaunchError& e) {
+      failed(e.phase(), e.code(), e.what());
+    } catch (const Error& e) {
+      failed(Phase::supervisor, e.code(), e.what());
     } catch (const std::exception& e) {
-      if (report_write) {
-        std::string m = e.what();
-        try {
-          write_all(report_write.get(), m, "start report");
-        } catch (const Error&) {
-        }
-      }
-      std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
+      failed(Phase::supervisor, 0, e.what());
     }
     ::_exit(rc);
   }
   report_write.reset();
   std::string report = read_fd(report_read.get());
-  if (report == "OK") {
+  std::optional<SyncMessage> m;
+  if (!report.empty()) {
+    try {
+      m = decode(report);
+    } catch (const Error& e) {
+      ::waitpid(sup, nullptr, 0);
+      rethrow_with_context(e, "start guest " + cfg.name + ": the supervisor's report");
+    }
+  }
+  if (m && m->kind == SyncKind::ready) {
     debug::step(cfg.name, "the supervisor reports the guest running");
     storage.keep();
     revert_context.success();  // the supervisor's cleanup drops it
@@ -357,8 +386,10 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   }
   // The supervisor failed: it has cleaned up and is exiting; collect it.
   ::waitpid(sup, nullptr, 0);
-  if (report.empty()) throw Error("start guest " + cfg.name + ": the supervisor died");
-  throw Error(report);
+  if (!m) throw Error("start guest " + cfg.name + ": the supervisor died");
+  debug::step(cfg.name, fmt::format("the supervisor reports the start failed in phase {}",
+                                    to_string(m->phase)));
+  throw Error(m->text, m->err);
 }
 
 }  // namespace vs::runtime

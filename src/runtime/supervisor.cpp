@@ -36,6 +36,7 @@
 #include "runtime/devices.hpp"
 #include "runtime/internal.hpp"
 #include "runtime/launch.hpp"
+#include "runtime/launch_sync.hpp"
 #include "runtime/network.hpp"
 #include "runtime/rootfs.hpp"
 #include "runtime/runtime.hpp"
@@ -48,55 +49,13 @@
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
+#include "sys/reverter.hpp"
 
 namespace vs::runtime {
 
 using namespace detail;
 
 namespace {
-
-// Removes the guest's cgroup unless dismissed.
-class CgroupGuard {
- public:
-  explicit CgroupGuard(const cgroup::GuestCgroup& cg) : cg_(cg) {}
-  CgroupGuard(const CgroupGuard&) = delete;
-  CgroupGuard& operator=(const CgroupGuard&) = delete;
-  ~CgroupGuard() {
-    if (!active_) return;
-    try {
-      cg_.kill_all();
-      cg_.destroy();
-    } catch (const Error&) {
-      // Best effort on an error path; the start's own error is what the user needs.
-    }
-  }
-  void dismiss() { active_ = false; }
-
- private:
-  const cgroup::GuestCgroup& cg_;
-  bool active_ = true;
-};
-
-// Removes what the guest's network left on the host unless dismissed.
-class NetworkGuard {
- public:
-  NetworkGuard(const config::Roots& roots, std::string guest, const NetworkResult& net)
-      : roots_(roots), guest_(std::move(guest)), net_(net) {}
-  NetworkGuard(const NetworkGuard&) = delete;
-  NetworkGuard& operator=(const NetworkGuard&) = delete;
-  ~NetworkGuard() {
-    if (active_) {
-      cleanup_network(roots_, guest_, net_.host_links, net_.created_bridges, net_.shared_links);
-    }
-  }
-  void dismiss() { active_ = false; }
-
- private:
-  const config::Roots& roots_;
-  std::string guest_;
-  const NetworkResult& net_;
-  bool active_ = true;
-};
 
 // The serving process of a guest's /proc views, restarted when it dies while the guest runs (at
 // most kMaxRestarts times a minute, so that a server crashing at once does not spin).
@@ -229,16 +188,45 @@ void finish_run(const config::Roots& roots, const state::GuestState& st, const s
   std::fprintf(stderr, "vserver %s: %s (init exit status %d)\n", name.c_str(), how, out.status);
 }
 
-// Runs the guest; calls started() once its init runs. Returns how init ended.
-Outcome supervise(const Launch& l, const std::function<void()>& started) {
+namespace {
+
+// What the guest's first process says over the sync socket: nothing (its execve closed the
+// socket), that the guest is up (the minimal init), or its error.
+std::optional<SyncMessage> receive_from_child(int sync_fd, const std::string& name) {
+  SyncBuffer buf;
+  ssize_t n;
+  do {
+    n = ::recv(sync_fd, buf.data(), buf.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throw_errno("receive from", "first process of guest " + name);
+  if (n == 0) return std::nullopt;
+  SyncMessage m = decode({buf.data(), static_cast<std::size_t>(n)});
+  if (m.kind == SyncKind::ready) return std::nullopt;
+  if (m.kind != SyncKind::error) {
+    throw Error("receive from first process of guest " + name + ": unexpected message", EPROTO);
+  }
+  return m;
+}
+
+// The body of supervise: phase says how far it got.
+Outcome run_guest(const Launch& l, const std::function<void()>& started, Phase& phase) {
   const config::GuestConfig& cfg = l.cfg;
+  auto step = [&](std::string_view what) {
+    debug::step(cfg.name, fmt::format("{}: {}", to_string(phase), what));
+  };
+  phase = Phase::cgroup;
   auto cg = cgroup::GuestCgroup::create(l.hierarchy,
                                         cfg.cgroup.base.value_or(cgroup::default_base(l.hierarchy)),
                                         cfg.cgroup.name.value_or(cfg.id()));
-  CgroupGuard cg_guard(cg);
+  // Undone if the start fails: the cgroup goes last, once the child in it is gone.
+  Reverter revert_cgroup;
+  revert_cgroup.add([&cg] {
+    cg.kill_all();
+    cg.destroy();
+  });
   // Limits hold before the guest's first instruction.
   apply_cgroup_limits(cfg, cg, l.plan.cgroup);
-  debug::step(cfg.name, "cgroup " + cg.path().string() + " made, limits written");
+  step("cgroup " + cg.path().string() + " made, limits written");
 
   // The /proc views (virt_mem, virt_load, virt_cpu): the server runs before the guest mounts
   // them. The supervisor keeps the connection open, so a new server can take over if one dies.
@@ -247,11 +235,13 @@ Outcome supervise(const Launch& l, const std::function<void()>& started) {
   std::optional<procfs::Connection> procfs_conn;
   ProcfsServer procfs_server(cfg.id());
   if (cs.views.any()) {
+    phase = Phase::procfs;
     procfs_conn = procfs::Connection::open();
     cs.procfs_fd = procfs_conn->fd();
     procfs_server.start(procfs_conn->fd(), cs.views, cg);
-    debug::step(cfg.name, "/proc views served");
+    step("/proc views served");
   }
+  phase = Phase::clone;
   // virt_uptime (on unless cflags says ~virt_uptime): the guest's own uptime, from a time
   // namespace whose boot time is the guest's start.
   bool own_time_namespace = cfg.cflags.count("~virt_uptime") == 0 && enter_uptime_namespace(cfg);
@@ -303,11 +293,12 @@ Outcome supervise(const Launch& l, const std::function<void()>& started) {
   }
   auto init = pid;
   ChildProcess child_guard(init);
-  debug::step(cfg.name, fmt::format("guest's first process cloned (host pid {}){}", init,
-                                    in_cgroup ? ", in its cgroup" : ""));
+  step(fmt::format("guest's first process cloned (host pid {}){}", init,
+                   in_cgroup ? ", in its cgroup" : ""));
   child_end.reset();
   cg_dir.reset();
 
+  phase = Phase::network;
   // A v1 hierarchy costs a migration (and its RCU grace period) all the same.
   if (in_cgroup) {
     cg.attach_v1(init);
@@ -315,36 +306,40 @@ Outcome supervise(const Launch& l, const std::function<void()>& started) {
     cg.attach(init);
   }
   NetworkResult net;
-  NetworkGuard net_guard(l.roots, cfg.id(), net);
-  if (!in_cgroup || !cg.v1_dirs().empty()) debug::step(cfg.name, "moved into its cgroups");
+  // Undone if the start fails, before the child is killed and its network namespace goes.
+  Reverter revert_network;
+  revert_network.add([&] {
+    cleanup_network(l.roots, cfg.id(), net.host_links, net.created_bridges, net.shared_links);
+  });
+  if (!in_cgroup || !cg.v1_dirs().empty()) step("moved into its cgroups");
   if (net_by_supervisor) {
     net = setup_network(l.roots, cfg, l.context, init);
-    debug::step(cfg.name, "network set up");
+    step("network set up");
   }
   if (run_pre_start) {
-    try {
-      run_scriptlets(l.roots, target, Scriptlet::pre_start, l.script_out, l.script_err);
-    } catch (const Error& e) {
-      rethrow_with_context(e, "start guest " + cfg.name);
+    phase = Phase::pre_start;
+    run_scriptlets(l.roots, target, Scriptlet::pre_start, l.script_out, l.script_err);
+    step("pre-start scripts run");
+  }
+  if (cs.wait_go) {
+    SyncBuffer go;
+    std::size_t size = encode(SyncKind::go, phase, 0, {}, go);
+    if (::send(parent_end.get(), go.data(), size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) {
+      throw_errno("send go to", "first process of guest " + cfg.name);
     }
-    debug::step(cfg.name, "pre-start scripts run");
   }
-  if (cs.wait_go && ::send(parent_end.get(), "G", 1, MSG_NOSIGNAL) != 1) {
-    throw_errno("start guest", cfg.name);
+  // The child's phases: it reports an error in one of them, or (the minimal init) that the guest
+  // is up; its execve closes the socket.
+  phase = Phase::exec;
+  if (auto failure = receive_from_child(parent_end.get(), cfg.name)) {
+    phase = failure->phase;
+    throw Error(failure->text, failure->err);
   }
-  std::string msg(4096, '\0');
-  ssize_t n;
-  do {
-    n = ::recv(parent_end.get(), msg.data(), msg.size(), 0);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) {
-    msg.resize(static_cast<size_t>(n));
-    throw Error(msg);
-  }
-  debug::step(cfg.name, "init runs (the sync socket closed on its execve)");
-  // EOF: exec succeeded. An init that ends right away is reaped by the supervision below, which
-  // reports its status (a short-lived command is a valid guest).
+  step("init runs");
+  // An init that ends right away is reaped by the supervision below, which reports its status (a
+  // short-lived command is a valid guest).
   int wstatus = 0;
+  phase = Phase::running;
 
   state::GuestState st;
   st.name = cfg.id();
@@ -364,12 +359,11 @@ Outcome supervise(const Launch& l, const std::function<void()>& started) {
   st.shared_links = net.shared_links;
   st.addresses = net.addresses;
   state::write_state(l.roots, st);
-  debug::step(cfg.name, "state recorded");
+  step("state recorded");
   (void)child_guard.release();
-  cg_guard.dismiss();
-  net_guard.dismiss();
+  revert_cgroup.success();
+  revert_network.success();
   started();
-  msg = std::string();
   // The supervisor lives as long as the guest: a detached one becomes the small vserver-monitor
   // (the /proc views' server is a child it watches, so not with those); on a terminal, or when
   // that fails, it gives back at least the heap pages the start used and no longer needs.
@@ -405,6 +399,22 @@ Outcome supervise(const Launch& l, const std::function<void()>& started) {
   sigprocmask(SIG_SETMASK, &old, nullptr);
   finish_run(l.roots, st, cfg.name, out);
   return out;
+}
+
+}  // namespace
+
+// Runs the guest; calls started() once its init runs. Returns how init ended.
+Outcome supervise(const Launch& l, const std::function<void()>& started) {
+  Phase phase = Phase::cgroup;
+  try {
+    return run_guest(l, started, phase);
+  } catch (const Error& e) {
+    if (phase == Phase::running) throw;
+    throw LaunchError(phase,
+                      fmt::format("start guest {}: failed in phase {}: {}", l.cfg.name,
+                                  to_string(phase), e.what()),
+                      e.code());
+  }
 }
 
 }  // namespace detail
