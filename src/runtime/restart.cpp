@@ -69,27 +69,30 @@ bool vshelper(const config::GuestConfig& cfg, int context, const Outcome& out) {
   for (const auto& h : handlers) {
     if (::access(h.c_str(), X_OK) != 0) continue;
     std::fprintf(stderr, "vserver %s: running %s\n", cfg.name.c_str(), h.c_str());
+    // Everything the handler's process needs is made before the fork: after it, only system calls.
+    std::string ctx = std::to_string(context);
+    std::string file = h.string();
+    std::string ev = event;
+    char* argv[] = {file.data(), ctx.data(), ev.data(), nullptr};
+    sigset_t none;
+    sigemptyset(&none);
     pid_t pid = ::fork();
     if (pid == 0) {
-      sigset_t none;
-      sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
-      std::string ctx = std::to_string(context);
-      std::string file = h.string();
-      std::string ev = event;
       if (::chdir(cfg.cfgdir.c_str()) != 0) ::_exit(126);
-      char* argv[] = {file.data(), ctx.data(), ev.data(), nullptr};
       ::execv(argv[0], argv);
       ::_exit(127);
     }
-    if (pid > 0) {
-      int ws = 0;
-      while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
-      }
-      if (exit_status(ws) != 0) {
+    try {
+      if (pid < 0) throw_errno("fork", "vshelper handler " + file);
+      ChildProcess handler(pid);
+      int status = exit_status(handler.wait_status("vshelper handler " + file));
+      if (status != 0) {
         std::fprintf(stderr, "vserver %s: %s exited with status %d\n", cfg.name.c_str(), h.c_str(),
-                     exit_status(ws));
+                     status);
       }
+    } catch (const Error& e) {
+      std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
     }
     return false;
   }

@@ -364,6 +364,9 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
     }
     ::_exit(rc);
   }
+  // Killed and reaped when its report cannot be read or makes no sense: a supervisor in an
+  // unknown state must not stay behind as a child nobody waits for.
+  ChildProcess supervisor(sup);
   report_write.reset();
   std::string report = read_fd(report_read.get());
   std::optional<SyncMessage> m;
@@ -371,11 +374,12 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
     try {
       m = decode(report);
     } catch (const Error& e) {
-      ::waitpid(sup, nullptr, 0);
       rethrow_with_context(e, "start guest " + cfg.name + ": the supervisor's report");
     }
   }
   if (m && m->kind == SyncKind::ready) {
+    // It supervises the guest from now on, on its own.
+    (void)supervisor.release();
     debug::step(cfg.name, "the supervisor reports the guest running");
     storage.keep();
     revert_context.success();  // the supervisor's cleanup drops it
@@ -385,8 +389,12 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
     return 0;
   }
   // The supervisor failed: it has cleaned up and is exiting; collect it.
-  ::waitpid(sup, nullptr, 0);
+  (void)supervisor.wait_status("supervisor of guest " + cfg.name);
   if (!m) throw Error("start guest " + cfg.name + ": the supervisor died");
+  if (m->kind != SyncKind::error) {
+    throw Error("start guest " + cfg.name + ": the supervisor's report: unexpected message",
+                EPROTO);
+  }
   debug::step(cfg.name, fmt::format("the supervisor reports the start failed in phase {}",
                                     to_string(m->phase)));
   throw Error(m->text, m->err);
