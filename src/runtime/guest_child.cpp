@@ -152,7 +152,7 @@ void wait_for_go(int sync_fd) {
   Phase phase = Phase::namespaces;
   const std::string who = cfg.name + " (guest's first process)";
   auto step = [&](std::string_view what) {
-    debug::step(who, fmt::format("{}: {}", to_string(phase), what));
+    if (debug::enabled()) debug::step(who, fmt::format("{}: {}", to_string(phase), what));
   };
   try {
     if (cs.wait_go) wait_for_go(sync_fd);

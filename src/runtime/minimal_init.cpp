@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,7 +88,12 @@ pid_t spawn_rc(const std::string& rc, const std::vector<std::string>& argv,
   try {
     exec_program(rc, argv, rc_env, late_limits);
   } catch (const Error& e) {
-    std::fprintf(stderr, "init: %s\n", e.what());
+    // Between fork and execve: write(2) only.
+    std::string_view what = e.what();
+    std::array<iovec, 3> line{{{const_cast<char*>("init: "), 6},
+                               {const_cast<char*>(what.data()), what.size()},
+                               {const_cast<char*>("\n"), 1}}};
+    (void)::writev(STDERR_FILENO, line.data(), static_cast<int>(line.size()));
   }
   ::_exit(127);
 }
@@ -183,8 +189,7 @@ namespace detail {
     rc = sysv_rc_script();
     if (rc.empty()) {
       child_fail(sync_fd, Phase::exec, 0,
-                 "start guest " + cfg.name +
-                     ": init style sysv needs /etc/init.d/rc or /etc/rc.d/rc in the guest");
+                 "init style sysv needs /etc/init.d/rc or /etc/rc.d/rc in the guest");
     }
     argv = {rc, cfg.init.runlevel_start};
   } else {

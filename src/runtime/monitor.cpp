@@ -47,6 +47,7 @@
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
+#include "sys/report.hpp"
 
 namespace vs::runtime {
 
@@ -84,10 +85,10 @@ void become_monitor(const config::Roots& roots, const config::GuestConfig& cfg, 
                     bool own_time_namespace) {
   auto path = monitor_path();
   if (!path) {
-    std::fprintf(stderr,
-                 "vserver %s: note: no vserver-monitor next to this binary or in %s; the "
-                 "supervisor stays resident as it is\n",
-                 cfg.name.c_str(), VSERVER_LIBEXECDIR);
+    report_info(
+        fmt::format("vserver {}: note: no vserver-monitor next to this binary or in {}; the "
+                    "supervisor stays resident as it is",
+                    cfg.name, VSERVER_LIBEXECDIR));
     return;
   }
   // execve would move the monitor into the time namespace made for the guest's processes; it
@@ -95,16 +96,16 @@ void become_monitor(const config::Roots& roots, const config::GuestConfig& cfg, 
   if (own_time_namespace) {
     UniqueFd own(::open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC));
     if (!own || ::setns(own.get(), CLONE_NEWTIME) != 0) {
-      std::fprintf(stderr, "vserver %s: note: leave the guest's time namespace: %s\n",
-                   cfg.name.c_str(), std::strerror(errno));
+      report_info(fmt::format("vserver {}: note: leave the guest's time namespace: {}", cfg.name,
+                              std::strerror(errno)));
       return;
     }
   }
   // The monitor executes the binary that started the guest, even if it has been replaced since.
   int exe = ::open("/proc/self/exe", O_RDONLY);  // inherited on purpose: no O_CLOEXEC
   if (exe < 0) {
-    std::fprintf(stderr, "vserver %s: note: open /proc/self/exe: %s\n", cfg.name.c_str(),
-                 std::strerror(errno));
+    report_info(
+        fmt::format("vserver {}: note: open /proc/self/exe: {}", cfg.name, std::strerror(errno)));
     return;
   }
   auto is_ours = [](std::string_view entry) {
@@ -142,8 +143,8 @@ void become_monitor(const config::Roots& roots, const config::GuestConfig& cfg, 
   ::execve(path->c_str(), argv.data(), envp.data());
   int err = errno;
   ::close(exe);
-  std::fprintf(stderr, "vserver %s: note: run %s: %s; the supervisor stays resident as it is\n",
-               cfg.name.c_str(), path->c_str(), std::strerror(err));
+  report_info(fmt::format("vserver {}: note: run {}: {}; the supervisor stays resident as it is",
+                          cfg.name, *path, std::strerror(err)));
 }
 
 }  // namespace detail
@@ -192,7 +193,7 @@ int resume_supervision() {
   auto st = state::read_state(roots, *guest);
   if (!st || st->init_pid != static_cast<pid_t>(*init)) {
     // vserver stop has cleaned up already (it does when this took too long).
-    std::fprintf(stderr, "vserver %s: stopped (init exit status %d)\n", name.c_str(), out.status);
+    report_info(fmt::format("vserver {}: stopped (init exit status {})", name, out.status));
     return out.status;
   }
   finish_run(roots, *st, name, out);
@@ -201,7 +202,7 @@ int resume_supervision() {
   sigprocmask(SIG_UNBLOCK, &set, nullptr);
   if (!cfg) {
     if (out.end == InitEnd::reboot && !out.stop_requested) {
-      std::fprintf(stderr, "vserver %s: not restarted: %s\n", name.c_str(), cfg_error.c_str());
+      report_warning(fmt::format("vserver {}: not restarted: {}", name, cfg_error));
     }
     return out.status;
   }

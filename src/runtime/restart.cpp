@@ -48,6 +48,7 @@
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
+#include "sys/report.hpp"
 #include "sys/reverter.hpp"
 
 namespace vs::runtime {
@@ -68,7 +69,7 @@ bool vshelper(const config::GuestConfig& cfg, int context, const Outcome& out) {
   if (out.end == InitEnd::halt) handlers.push_back(cfg.cfgdir / "apps/vshelper/poweroff");
   for (const auto& h : handlers) {
     if (::access(h.c_str(), X_OK) != 0) continue;
-    std::fprintf(stderr, "vserver %s: running %s\n", cfg.name.c_str(), h.c_str());
+    report_info(fmt::format("vserver {}: running {}", cfg.name, h.string()));
     // Everything the handler's process needs is made before the fork: after it, only system calls.
     std::string ctx = std::to_string(context);
     std::string file = h.string();
@@ -88,11 +89,11 @@ bool vshelper(const config::GuestConfig& cfg, int context, const Outcome& out) {
       ChildProcess handler(pid);
       int status = exit_status(handler.wait_status("vshelper handler " + file));
       if (status != 0) {
-        std::fprintf(stderr, "vserver %s: %s exited with status %d\n", cfg.name.c_str(), h.c_str(),
-                     status);
+        report_warning(
+            fmt::format("vserver {}: {} exited with status {}", cfg.name, h.string(), status));
       }
     } catch (const Error& e) {
-      std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
+      report_warning(fmt::format("vserver {}: {}", cfg.name, e.what()));
     }
     return false;
   }
@@ -109,7 +110,7 @@ void run_post_start(const config::Roots& roots, const ScriptTarget& target) {
   try {
     run_scriptlets(roots, target, Scriptlet::post_start);
   } catch (const Error& e) {
-    std::fprintf(stderr, "vserver %s: warning: %s\n", target.name.c_str(), e.what());
+    report_warning(fmt::format("vserver {}: warning: {}", target.name, e.what()));
   }
 }
 
@@ -129,7 +130,7 @@ int restart_runs(const config::Roots& roots, const config::GuestConfig& first_cf
                  Outcome out, bool detached) {
   config::GuestConfig cfg = first_cfg;
   while (vshelper(cfg, context, out)) {
-    std::fprintf(stderr, "vserver %s: restarting\n", cfg.name.c_str());
+    report_info(fmt::format("vserver {}: restarting", cfg.name));
     // Nobody starts or stops the guest while it is down between two runs.
     auto lock = std::make_unique<state::GuestLock>(roots, first_cfg.id());
     // The previous run's cleanup released the guest's disk image: the new run mounts it again.
@@ -147,10 +148,10 @@ int restart_runs(const config::Roots& roots, const config::GuestConfig& first_cf
       run_scriptlets(roots, {cfg.id(), cfg.cfgdir, cfg.vdir, context}, Scriptlet::prepre_start);
       prepared.emplace(storage::prepare(roots, cfg));
       for (const auto& note : prepared->notes) {
-        std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), note.c_str());
+        report_info(fmt::format("vserver {}: {}", cfg.name, note));
       }
     } catch (const Error& e) {
-      std::fprintf(stderr, "vserver %s: not restarted: %s\n", first_cfg.name.c_str(), e.what());
+      report_warning(fmt::format("vserver {}: not restarted: {}", first_cfg.name, e.what()));
       return out.status;
     }
     Reverter revert_context;
@@ -171,7 +172,7 @@ int restart_runs(const config::Roots& roots, const config::GuestConfig& first_cf
         run_post_start(roots, {cfg.id(), cfg.cfgdir, cfg.vdir, context});
       });
     } catch (const Error& e) {
-      std::fprintf(stderr, "vserver %s: restart failed: %s\n", cfg.name.c_str(), e.what());
+      report_warning(fmt::format("vserver {}: restart failed: {}", cfg.name, e.what()));
       return 1;
     }
   }

@@ -66,6 +66,7 @@
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
+#include "sys/report.hpp"
 #include "sys/reverter.hpp"
 
 namespace vs::runtime {
@@ -159,8 +160,7 @@ void check_supported(const config::GuestConfig& cfg) {
   using config::InitStyle;
   if (cfg.init.style == InitStyle::systemd && cfg.network == config::NetworkMode::host) {
     // systemd would take the host's network as its own (and its udev the host's devices).
-    std::fprintf(stderr, "vserver %s: note: a systemd guest on the host's network\n",
-                 cfg.name.c_str());
+    report_info(fmt::format("vserver {}: note: a systemd guest on the host's network", cfg.name));
   }
   if (cfg.init.style == InitStyle::command && cfg.init.cmd_start.empty()) {
     throw Error("start guest " + cfg.name + ": init style command needs " + cfg.cfgdir.string() +
@@ -198,7 +198,7 @@ void cleanup(const config::Roots& roots, const state::GuestState& st) {
   cg.destroy();
   for (const auto& problem :
        cleanup_network(roots, st.name, st.host_links, st.created_bridges, st.shared_links)) {
-    std::fprintf(stderr, "vserver %s: %s\n", st.name.c_str(), problem.c_str());
+    report_warning(fmt::format("vserver {}: {}", st.name, problem));
   }
   // Remove the record only if it is still this run's (a new start may have replaced it).
   auto now = state::read_state(roots, st.name);
@@ -218,7 +218,7 @@ void cleanup(const config::Roots& roots, const state::GuestState& st) {
     try {
       run_scriptlets(roots, target, s);
     } catch (const Error& e) {
-      std::fprintf(stderr, "vserver %s: warning: %s\n", st.name.c_str(), e.what());
+      report_warning(fmt::format("vserver {}: warning: {}", st.name, e.what()));
     }
   }
 }
@@ -270,7 +270,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
            overlay,
            !opts.foreground};
   for (const auto& note : l.plan.notes) {
-    std::fprintf(stderr, "vserver %s: note: %s\n", cfg.name.c_str(), note.c_str());
+    report_info(fmt::format("vserver {}: note: {}", cfg.name, note));
   }
   {
     // A previous run whose record was lost may have left processes behind.
@@ -289,7 +289,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   if (!overlay && !has_image) check_root_has_init(cfg);
   storage::Prepared storage = storage::prepare(roots, cfg);
   for (const auto& note : storage.notes) {
-    std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), note.c_str());
+    report_info(fmt::format("vserver {}: {}", cfg.name, note));
   }
   if (!overlay && has_image) check_root_has_init(cfg);
   debug::step(cfg.name, "limits planned, storage prepared");
@@ -313,6 +313,9 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
   if (sup == 0) {
     // The supervisor. It must not keep the caller's lock, terminal or pipes open.
     report_read.reset();
+    // Its messages go to its own standard error (the guest's console log), not to a sink of the
+    // caller's thread that lives on in the caller only.
+    ScopedReportSink to_console_log{ReportSink{}};
     int rc = 1;
     // The caller learns how the start failed (while it still waits for the report) from the
     // error's phase, errno and text; the console log gets the text.
@@ -323,8 +326,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
         } catch (const Error&) {  // NOLINT(bugprone-empty-catch): the caller is gone
         }
       }
-      std::fprintf(stderr, "vserver %s: %.*s\n", cfg.name.c_str(), static_cast<int>(text.size()),
-                   text.data());
+      report_warning(fmt::format("vserver {}: {}", cfg.name, text));
     };
     try {
       ::setsid();
@@ -347,7 +349,7 @@ int start(const config::Roots& roots, const config::GuestConfig& cfg, const Star
         try {
           report_to_caller(report_write.get(), SyncKind::ready, Phase::running, 0, {});
         } catch (const Error& e) {
-          std::fprintf(stderr, "vserver %s: %s\n", cfg.name.c_str(), e.what());
+          report_warning(fmt::format("vserver {}: {}", cfg.name, e.what()));
         }
         report_write.reset();
         debug::set_fd(-1);

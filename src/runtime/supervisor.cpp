@@ -49,6 +49,7 @@
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
+#include "sys/report.hpp"
 #include "sys/reverter.hpp"
 
 namespace vs::runtime {
@@ -81,18 +82,18 @@ class ProcfsServer {
       restarts_ = 0;
     }
     if (++restarts_ > kMaxRestarts) {
-      std::fprintf(stderr,
-                   "vserver %s: the /proc server ended (status %d) %d times within a minute; "
-                   "not restarting it: the guest's virtual /proc files fail until its restart\n",
-                   name_.c_str(), exit_status(ws), kMaxRestarts);
+      report_warning(
+          fmt::format("vserver {}: the /proc server ended (status {}) {} times within a minute; "
+                      "not restarting it: the guest's virtual /proc files fail until its restart",
+                      name_, exit_status(ws), kMaxRestarts));
       return;
     }
-    std::fprintf(stderr, "vserver %s: the /proc server ended (status %d); restarting it\n",
-                 name_.c_str(), exit_status(ws));
+    report_info(fmt::format("vserver {}: the /proc server ended (status {}); restarting it", name_,
+                            exit_status(ws)));
     try {
       start(fd, views, cg);
     } catch (const Error& e) {
-      std::fprintf(stderr, "vserver %s: %s\n", name_.c_str(), e.what());
+      report_warning(fmt::format("vserver {}: {}", name_, e.what()));
     }
   }
   void stop() {
@@ -123,11 +124,11 @@ void apply_cgroup_limits(const config::GuestConfig& cfg, const cgroup::GuestCgro
                       w.file == "cpu.max.burst" || w.file == "cpu.cfs_burst_us";
       if (e.code() != ENOENT || !optional) rethrow_with_context(e, "apply limits");
       if (w.value != "-1" && w.value != "max" && w.value != "0") {
-        std::fprintf(stderr, "vserver %s: warning: %s is not applied: %s\n", cfg.name.c_str(),
-                     w.file.c_str(),
-                     w.file.find("sw") != std::string::npos
-                         ? "this kernel does not account swap (boot with swapaccount=1)"
-                         : "this kernel has no CPU burst (Linux 5.14 and later)");
+        report_warning(
+            fmt::format("vserver {}: warning: {} is not applied: {}", cfg.name, w.file,
+                        w.file.find("sw") != std::string::npos
+                            ? "this kernel does not account swap (boot with swapaccount=1)"
+                            : "this kernel has no CPU burst (Linux 5.14 and later)"));
       }
     }
   }
@@ -185,7 +186,7 @@ void finish_run(const config::Roots& roots, const state::GuestState& st, const s
   const char* how = out.end == InitEnd::reboot ? "rebooted from inside"
                     : out.end == InitEnd::halt ? "halted from inside"
                                                : "stopped";
-  std::fprintf(stderr, "vserver %s: %s (init exit status %d)\n", name.c_str(), how, out.status);
+  report_info(fmt::format("vserver {}: {} (init exit status {})", name, how, out.status));
 }
 
 namespace {
@@ -212,7 +213,7 @@ std::optional<SyncMessage> receive_from_child(int sync_fd, const std::string& na
 Outcome run_guest(const Launch& l, const std::function<void()>& started, Phase& phase) {
   const config::GuestConfig& cfg = l.cfg;
   auto step = [&](std::string_view what) {
-    debug::step(cfg.name, fmt::format("{}: {}", to_string(phase), what));
+    if (debug::enabled()) debug::step(cfg.name, fmt::format("{}: {}", to_string(phase), what));
   };
   phase = Phase::cgroup;
   auto cg = cgroup::GuestCgroup::create(l.hierarchy,
@@ -264,9 +265,9 @@ Outcome run_guest(const Launch& l, const std::function<void()>& started, Phase& 
   try {
     attach_device_filter(cg_dir.get(), "guest " + cfg.name, needs_tun_device(cfg));
   } catch (const Error& e) {
-    std::fprintf(stderr,
-                 "vserver %s: warning: %s; device nodes on mounts without nodev stay usable\n",
-                 cfg.name.c_str(), e.what());
+    report_warning(
+        fmt::format("vserver {}: warning: {}; device nodes on mounts without nodev stay usable",
+                    cfg.name, e.what()));
   }
   // Block the signals the supervisor waits for before the child exists, so none is lost.
   sigset_t set = supervision_signals();
