@@ -1,52 +1,27 @@
 // The hand-over of a running guest's supervisor to vserver-monitor, and the way back.
 #include <fcntl.h>
-#include <linux/capability.h>
-#include <malloc.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/reboot.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/time.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#include <utmpx.h>
 
 #include <fmt/format.h>
-#include <linux/close_range.h>
-#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
-#include "cgroup/cgroup.hpp"
-#include "cgroup/limits.hpp"
 #include "config/config.hpp"
-#include "procfs/procfs.hpp"
-#include "runtime/devices.hpp"
 #include "runtime/internal.hpp"
 #include "runtime/launch.hpp"
-#include "runtime/network.hpp"
-#include "runtime/rootfs.hpp"
 #include "runtime/runtime.hpp"
-#include "runtime/scripts.hpp"
-#include "runtime/security.hpp"
 #include "state/state.hpp"
-#include "storage/layout.hpp"
-#include "storage/storage.hpp"
-#include "sys/debug.hpp"
 #include "sys/error.hpp"
-#include "sys/file.hpp"
-#include "sys/process.hpp"
+#include "sys/fd.hpp"
 #include "sys/report.hpp"
 
 namespace vs::runtime {
