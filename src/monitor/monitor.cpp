@@ -1,6 +1,6 @@
 // vserver-monitor: what a detached guest's supervisor is while the guest runs.
 //
-// The supervisor (src/runtime/launch.cpp) sets the guest up with the whole library. Once the
+// The supervisor (src/runtime/supervisor.cpp) sets the guest up with the whole library. Once the
 // guest's init runs, it replaces itself with this program by execve(2): the same pid, still the
 // parent of init, the same blocked signals (a signal that arrives meanwhile stays pending). Here it
 // waits for init to end and passes stop requests on, with nothing resident but this program: no

@@ -267,6 +267,36 @@ TEST(Lifecycle, FailedStartLeavesNothingBehind) {
   EXPECT_EQ(env.run({g, "status"}).rc, 3);
 }
 
+// The guest's first process fails after its clone: the user reads the phase, the failed call with
+// its object and the errno text, in the background (through the supervisor's report) and in the
+// foreground alike, and the start leaves nothing behind.
+TEST(Lifecycle, FailureInTheGuestsFirstProcessNamesItsPhaseAndErrno) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  env.write_config(g, "fstab", "/dev/no-such-disk /mnt ext4 defaults 0 0\n");
+  const std::string rootfs = "start guest " + g + ": failed in phase rootfs: mount ext4 on " +
+                             (env.vdir(g) / "mnt").string() + ": No such file or directory";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{g, "start"}, std::vector<std::string>{g, "start", "-f"}}) {
+    Result r = env.run(args);
+    EXPECT_NE(r.rc, 0) << r;
+    EXPECT_NE(r.err.find(rootfs), std::string::npos) << r;
+    it::expect_nothing_left(env, g);
+    EXPECT_EQ(env.run({g, "status"}).rc, 3);
+  }
+  env.write_config(g, "fstab", "none /tmp tmpfs size=16m,mode=1777 0 0\n");
+  env.write_config(g, "apps/init/style", "command\n");
+  env.write_config(g, "apps/init/cmd.start", "/bin/no-such-init\n");
+  Result r = env.run({g, "start"});
+  EXPECT_NE(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("start guest " + g + ": failed in phase init: execute init " +
+                       "/bin/no-such-init in guest " + g + ": No such file or directory"),
+            std::string::npos)
+      << r;
+  it::expect_nothing_left(env, g);
+}
+
 TEST(Lifecycle, BrokenConfigurationIsRefusedWithTheFileNamed) {
   REQUIRE_ROOT();
   Env env;
