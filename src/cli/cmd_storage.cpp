@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "build/build.hpp"
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
+#include "provision/build.hpp"
 #include "storage/base.hpp"
 #include "storage/layout.hpp"
 #include "storage/storage.hpp"
@@ -147,9 +147,9 @@ int base_create(const Globals& g, const Args& args) {
       ->check(CLI::IsMember({"template", "busybox", "clone"}));
   if (auto rc = parse_args(app, opts, "create")) return *rc;
 
-  build::BuildOptions o;
+  provision::BuildOptions o;
   o.name = name;
-  o.method = *build::method_from_string(method);
+  o.method = *provision::method_from_string(method);
   if (auto rc = parse_build_method_args(o.method, method_args, o)) return *rc;
   o.progress = print_line;
   o.warning = [](const std::string& line) { print_error("warning: " + line); };

@@ -11,8 +11,8 @@
 #include <set>
 #include <utility>
 
-#include "build/internal.hpp"
 #include "config/config.hpp"
+#include "provision/internal.hpp"
 #include "state/state.hpp"
 #include "storage/layout.hpp"
 #include "storage/overlay.hpp"
@@ -60,7 +60,7 @@ void remove_stale(const config::Roots& roots, std::string_view base) {
       continue;
     }
     auto pid = static_cast<pid_t>(std::stol(digits));
-    if (pid == ::getpid() || !process_exists(pid)) build::detail::remove_tree(it->path());
+    if (pid == ::getpid() || !process_exists(pid)) provision::detail::remove_tree(it->path());
   }
 }
 
@@ -80,7 +80,7 @@ BaseLock::BaseLock(const config::Roots& roots) {
     UniqueFd fd = open_file(file, O_RDWR | O_CREAT, 0600);
     while (::flock(fd.get(), LOCK_EX) != 0) {
       if (errno != EINTR) throw_errno("lock", file.string());
-      build::detail::check_interrupted();
+      provision::detail::check_interrupted();
     }
     // The holder before us may have removed the unused directory (remove_unused_bases_dir):
     // then lock the file made anew.
@@ -141,19 +141,19 @@ std::vector<std::string> guests_on_base(const config::Roots& roots, std::string_
   return out;
 }
 
-void create_base(const config::Roots& roots_in, const build::BuildOptions& o) {
+void create_base(const config::Roots& roots_in, const provision::BuildOptions& o) {
   check_name(o.name);
   config::Roots roots = roots_in;
   roots.vdir = fs::absolute(roots.vdir).lexically_normal();
   roots.config = fs::absolute(roots.config).lexically_normal();
-  build::detail::clear_interrupt();
-  build::detail::InterruptScope signals(o.catch_signals);
+  provision::detail::clear_interrupt();
+  provision::detail::InterruptScope signals(o.catch_signals);
   // Everything that can be checked is checked before anything is written.
   std::optional<config::GuestConfig> source_cfg;
   std::optional<state::GuestLock> source_lock;
   fs::path source_dir;
   switch (o.method) {
-    case build::Method::archive:
+    case provision::Method::archive:
       if (o.archives.empty()) throw Error("method template needs at least one archive (-t FILE)");
       for (const auto& a : o.archives) {
         UniqueFd f = open_file(a, O_RDONLY);
@@ -162,16 +162,16 @@ void create_base(const config::Roots& roots_in, const build::BuildOptions& o) {
         if (!S_ISREG(st.st_mode)) throw Error(a.string() + ": not a regular file");
       }
       break;
-    case build::Method::busybox:
-      build::detail::check_static_executable(fs::absolute(o.busybox));
+    case provision::Method::busybox:
+      provision::detail::check_static_executable(fs::absolute(o.busybox));
       break;
-    case build::Method::clone: {
+    case provision::Method::clone: {
       if (o.source.empty()) throw Error("method clone needs a source (--source GUEST|DIR)");
       std::error_code ec;
       if (config::valid_guest_name(o.source) &&
           fs::is_directory(roots.guest_config_dir(o.source), ec)) {
         source_lock.emplace(roots, o.source);
-        if (build::guest_running(roots, o.source)) {
+        if (provision::guest_running(roots, o.source)) {
           throw Error("vserver '" + o.source + "' is running; stop it before copying it");
         }
         source_cfg = config::load_guest(roots, o.source);
@@ -186,11 +186,12 @@ void create_base(const config::Roots& roots_in, const build::BuildOptions& o) {
       }
       break;
     }
-    case build::Method::skeleton:
-    case build::Method::base:
-    case build::Method::debootstrap:
-    case build::Method::rsync:
-      throw Error(std::string("a base cannot be made with method ") + build::to_string(o.method) +
+    case provision::Method::skeleton:
+    case provision::Method::base:
+    case provision::Method::debootstrap:
+    case provision::Method::rsync:
+      throw Error(std::string("a base cannot be made with method ") +
+                  provision::to_string(o.method) +
                   " (use template, busybox or clone; a guest built with debootstrap becomes a "
                   "base with vserver NAME make-base BASE)");
   }
@@ -203,26 +204,26 @@ void create_base(const config::Roots& roots_in, const build::BuildOptions& o) {
 
   fs::path tmp = bases_dir(roots) / temp_name(o.name);
   if (::mkdir(tmp.c_str(), 0700) != 0) throw_errno("create directory", tmp.string());
-  build::detail::TempDir guard(tmp);
-  build::detail::Root root{tmp, open_file(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+  provision::detail::TempDir guard(tmp);
+  provision::detail::Root root{tmp, open_file(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
   if (::geteuid() == 0 && ::fchown(root.fd.get(), 0, 0) != 0) throw_errno("chown", tmp.string());
   switch (o.method) {
-    case build::Method::archive:
+    case provision::Method::archive:
       for (const auto& a : o.archives) {
-        std::size_t n = build::detail::unpack_archive(root, a, o.warning);
+        std::size_t n = provision::detail::unpack_archive(root, a, o.warning);
         if (o.progress) {
           o.progress("Unpacked " + std::to_string(n) + " entries from " + a.string() +
                      " into base " + o.name);
         }
       }
-      build::detail::make_standard_dirs(root, true);
+      provision::detail::make_standard_dirs(root, true);
       break;
-    case build::Method::busybox:
-      build::detail::install_busybox(root, fs::absolute(o.busybox), o.name);
+    case provision::Method::busybox:
+      provision::detail::install_busybox(root, fs::absolute(o.busybox), o.name);
       break;
-    case build::Method::clone: {
+    case provision::Method::clone: {
       std::size_t n = 0;
-      auto copy = [&] { n = build::detail::copy_tree(source_dir, root, o.warning); };
+      auto copy = [&] { n = provision::detail::copy_tree(source_dir, root, o.warning); };
       if (source_cfg && source_cfg->base) {
         // A unified guest: its merged root, mounted in a helper's private mount namespace.
         auto ov = guest_overlay(roots, *source_cfg);
@@ -236,16 +237,16 @@ void create_base(const config::Roots& roots_in, const build::BuildOptions& o) {
         o.progress((n > 0 ? "Copied " + std::to_string(n) + " entries" : std::string("Copied")) +
                    " from " + source_dir.string() + " into base " + o.name);
       }
-      build::detail::make_standard_dirs(root, true);
+      provision::detail::make_standard_dirs(root, true);
       break;
     }
-    case build::Method::skeleton:
-    case build::Method::base:
-    case build::Method::debootstrap:
-    case build::Method::rsync:
+    case provision::Method::skeleton:
+    case provision::Method::base:
+    case provision::Method::debootstrap:
+    case provision::Method::rsync:
       break;
   }
-  build::detail::check_interrupted();
+  provision::detail::check_interrupted();
   // The top directory says "read-only" to whoever looks; overlayfs never writes to a lower layer.
   if (::fchmod(root.fd.get(), 0555) != 0) throw_errno("chmod", tmp.string());
   root.fd.reset();
@@ -270,7 +271,7 @@ void delete_base(const config::Roots& roots, std::string_view base) {
                 (users.size() == 1 ? " vserver: " : " vservers: ") + list +
                 "; delete them or unify them onto another base first");
   }
-  build::detail::remove_tree(dir);
+  provision::detail::remove_tree(dir);
 }
 
 std::uint64_t disk_usage(const fs::path& dir) {

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "build/build.hpp"
 #include "config/roots.hpp"
+#include "provision/build.hpp"
 #include "sys/fd.hpp"
 
 namespace vs::storage {
@@ -36,7 +36,7 @@ void remove_unused_bases_dir(const config::Roots& roots);
 // clone (opts.source: a stopped guest, unified or not, or a directory; copied with reflinks where
 // the filesystem shares extents). Built in VDIR_ROOT/.bases/.BASE.build-PID and renamed into place:
 // a failed or interrupted creation leaves nothing. The base's top directory is made mode 0555.
-void create_base(const config::Roots& roots, const build::BuildOptions& opts);
+void create_base(const config::Roots& roots, const provision::BuildOptions& opts);
 
 // Whether base exists (a directory).
 bool base_exists(const config::Roots& roots, std::string_view base);

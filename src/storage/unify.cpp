@@ -17,9 +17,9 @@
 #include <set>
 #include <vector>
 
-#include "build/build.hpp"
-#include "build/internal.hpp"
 #include "config/config.hpp"
+#include "provision/build.hpp"
+#include "provision/internal.hpp"
 #include "state/state.hpp"
 #include "storage/base.hpp"
 #include "storage/layout.hpp"
@@ -186,7 +186,7 @@ class Planner {
     actions.push_back({Action::dir, rel});
     bool need = rel.empty() || !same_meta(gp, bp);
     for (const auto& name : gnames) {
-      build::detail::check_interrupted();
+      provision::detail::check_interrupted();
       std::string child = join(rel, name);
       struct stat gs {};
       if (::lstat(under(g_, child).c_str(), &gs) != 0) throw_errno("stat", under(g_, child));
@@ -279,7 +279,7 @@ class Writer {
 
   void apply(const std::vector<Action>& actions) {
     for (const auto& a : actions) {
-      build::detail::check_interrupted();
+      provision::detail::check_interrupted();
       switch (a.kind) {
         case Action::dir:
           make_dir(a.rel, false);
@@ -339,7 +339,7 @@ class Writer {
   }
 
   void keep(const std::string& rel) {
-    build::detail::check_interrupted();
+    provision::detail::check_interrupted();
     std::string g = under(g_, rel);
     std::string u = under(u_, rel);
     struct stat st {};
@@ -417,7 +417,7 @@ void remove_stale(const fs::path& dir, std::string_view id) {
       continue;
     }
     auto pid = static_cast<pid_t>(std::stol(digits));
-    if (pid == ::getpid() || !process_exists(pid)) build::detail::remove_tree(it->path());
+    if (pid == ::getpid() || !process_exists(pid)) provision::detail::remove_tree(it->path());
   }
 }
 
@@ -442,15 +442,15 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
   roots.vdir = fs::absolute(roots.vdir).lexically_normal();
   roots.config = fs::absolute(roots.config).lexically_normal();
   std::string name(name_in);
-  build::detail::clear_interrupt();
-  build::detail::InterruptScope signals(o.catch_signals);
+  provision::detail::clear_interrupt();
+  provision::detail::InterruptScope signals(o.catch_signals);
   auto report = [&](const std::string& line) {
     if (o.progress) o.progress(line);
   };
 
   config::GuestConfig cfg = config::load_guest(roots, name);
   state::GuestLock lock(roots, cfg.id());
-  if (build::guest_running(roots, cfg.id())) {
+  if (provision::guest_running(roots, cfg.id())) {
     throw Error("vserver '" + name + "' is running; stop it before unifying it");
   }
   cfg = config::load_guest(roots, name);  // as it is now, under the lock
@@ -514,7 +514,7 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
     throw_errno("create directory", lr.string());
   fs::path tmp = lr / temp_name(cfg.id());
   if (::mkdir(tmp.c_str(), 0700) != 0) throw_errno("create directory", tmp.string());
-  build::detail::TempDir tmp_guard(tmp);
+  provision::detail::TempDir tmp_guard(tmp);
   fs::path upper = tmp / "upper";
   fs::path work = tmp / "work";
   if (::mkdir(upper.c_str(), 0700) != 0) throw_errno("create directory", upper.string());
@@ -524,22 +524,22 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
   } catch (const Error& e) {
     rethrow_with_context(e, "unify vserver '" + name + "'");
   }
-  build::detail::check_interrupted();
+  provision::detail::check_interrupted();
 
   // The empty mount point that takes the old root's place.
   fs::path mountpoint = fs::path(guest_root).parent_path() / temp_name(cfg.id());
   if (::mkdir(mountpoint.c_str(), 0755) != 0) throw_errno("create directory", mountpoint.string());
-  build::detail::TempDir mp_guard(mountpoint);
+  provision::detail::TempDir mp_guard(mountpoint);
   if (::chmod(mountpoint.c_str(), 0755) != 0) throw_errno("chmod", mountpoint.string());
 
   // Commit. Layers left by an earlier run that died are not this guest's (it is not unified).
-  build::detail::remove_tree(layers);
+  provision::detail::remove_tree(layers);
   if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, layers.c_str(), RENAME_NOREPLACE) != 0) {
     throw_errno("rename " + tmp.string() + " to", layers.string());
   }
   tmp_guard.dismiss();
-  build::detail::TempDir layers_guard(layers);  // until the configuration says unified
-  build::detail::check_interrupted();
+  provision::detail::TempDir layers_guard(layers);  // until the configuration says unified
+  provision::detail::check_interrupted();
   config::save_setting(cfg, "unify/base", r.base);  // the guest is unified from here on
   layers_guard.dismiss();
 
@@ -548,7 +548,7 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
       0) {
     throw_errno("exchange " + mountpoint.string() + " with", guest_root);
   }
-  build::detail::remove_tree(mountpoint);  // now the old root
+  provision::detail::remove_tree(mountpoint);  // now the old root
   mp_guard.dismiss();
   r.bytes_after = disk_usage(layers);
   report("Unified vserver '" + name + "' on base '" + r.base + "': " + std::to_string(r.identical) +
@@ -566,9 +566,9 @@ UnifyResult make_base_from_guest(const config::Roots& roots, std::string_view na
     throw Error("vserver '" + std::string(name) + "' is already unified on base '" + *cfg.base +
                 "'");
   }
-  build::BuildOptions b;
+  provision::BuildOptions b;
   b.name = base;
-  b.method = build::Method::clone;
+  b.method = provision::Method::clone;
   b.source = std::string(name);
   b.progress = progress;
   b.warning = progress;

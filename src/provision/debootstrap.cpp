@@ -13,12 +13,12 @@
 #include <cstring>
 #include <deque>
 
-#include "build/debian.hpp"
-#include "build/internal.hpp"
+#include "provision/debian.hpp"
+#include "provision/internal.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace {
 
@@ -181,4 +181,4 @@ void run_debootstrap(const DebootstrapRun& run, const fs::path& target,
               ")" + why);
 }
 
-}  // namespace vs::build::detail
+}  // namespace vs::provision::detail

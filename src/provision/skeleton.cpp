@@ -7,11 +7,11 @@
 
 #include <cstring>
 
-#include "build/internal.hpp"
+#include "provision/internal.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 void populate_skeleton(const Root& root, const std::string& hostname) {
   make_standard_dirs(root, false);
@@ -188,4 +188,4 @@ void install_busybox(const Root& root, const fs::path& busybox, const std::strin
   write_file_in(root, "etc/profile", kProfile);
 }
 
-}  // namespace vs::build::detail
+}  // namespace vs::provision::detail

@@ -7,10 +7,10 @@
 #include <fmt/format.h>
 #include <cstring>
 
-#include "build/internal.hpp"
+#include "provision/internal.hpp"
 #include "sys/error.hpp"
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace {
 
@@ -80,4 +80,4 @@ void run_rsync(const RsyncRun& run, const fs::path& target, const Report& warnin
                           target.string(), code, why));
 }
 
-}  // namespace vs::build::detail
+}  // namespace vs::provision::detail

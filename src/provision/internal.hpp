@@ -14,10 +14,10 @@
 #include <string_view>
 #include <vector>
 
-#include "build/debian.hpp"
+#include "provision/debian.hpp"
 #include "sys/fd.hpp"
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace fs = std::filesystem;
 
@@ -187,4 +187,4 @@ std::vector<std::string> debootstrap_argv(const DebootstrapRun& run, const fs::p
 void run_debootstrap(const DebootstrapRun& run, const fs::path& target,
                      const DebootstrapReport& progress, const Report& warning);
 
-}  // namespace vs::build::detail
+}  // namespace vs::provision::detail

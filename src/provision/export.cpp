@@ -26,10 +26,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "build/build.hpp"
-#include "build/internal.hpp"
-#include "build/libarchive.hpp"
 #include "config/config.hpp"
+#include "provision/build.hpp"
+#include "provision/internal.hpp"
+#include "provision/libarchive.hpp"
 #include "state/state.hpp"
 #include "storage/image.hpp"
 #include "storage/layout.hpp"
@@ -38,7 +38,7 @@
 #include "sys/file.hpp"
 #include "sys/json.hpp"
 
-namespace vs::build {
+namespace vs::provision {
 
 namespace {
 
@@ -433,4 +433,4 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
   return entries;
 }
 
-}  // namespace vs::build
+}  // namespace vs::provision

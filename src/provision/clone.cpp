@@ -26,10 +26,10 @@
 #include <set>
 #include <utility>
 
-#include "build/internal.hpp"
+#include "provision/internal.hpp"
 #include "sys/error.hpp"
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace {
 
@@ -421,11 +421,11 @@ std::size_t copy_tree(const fs::path& source, const Root& root, const Report& wa
   return c.run();
 }
 
-}  // namespace vs::build::detail
+}  // namespace vs::provision::detail
 
 // ---- per-host identity of a copy ------------------------------------------------------------
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace {
 
@@ -502,4 +502,4 @@ std::vector<std::string> reset_identity(const Root& root, bool& host_keys) {
   return changed;
 }
 
-}  // namespace vs::build::detail
+}  // namespace vs::provision::detail

@@ -12,7 +12,7 @@
 //   - block devices, and character devices other than the harmless ones a root filesystem needs.
 // Owners stay numeric (no user database lookup): the guest's uids are not the host's.
 //
-// libarchive is loaded here, on first use (build/libarchive.hpp): no other command needs it.
+// libarchive is loaded here, on first use (provision/libarchive.hpp): no other command needs it.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -24,11 +24,11 @@
 #include <set>
 #include <utility>
 
-#include "build/internal.hpp"
-#include "build/libarchive.hpp"
+#include "provision/internal.hpp"
+#include "provision/libarchive.hpp"
 #include "sys/error.hpp"
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace {
 
@@ -400,4 +400,4 @@ std::size_t unpack_archive(const Root& root, const fs::path& archive, const Repo
   return u.run(warning);
 }
 
-}  // namespace vs::build::detail
+}  // namespace vs::provision::detail

@@ -22,12 +22,12 @@
 #include <utility>
 #include <vector>
 
-#include "build/debian.hpp"
 #include "config/model.hpp"
 #include "config/roots.hpp"
+#include "provision/debian.hpp"
 #include "sys/error.hpp"
 
-namespace vs::build {
+namespace vs::provision {
 
 namespace fs = std::filesystem;
 
@@ -183,4 +183,4 @@ ExportManifest parse_export_manifest(std::string_view text);
 // Asks a running build to stop at the next check, as SIGINT does.
 void request_interrupt() noexcept;
 
-}  // namespace vs::build
+}  // namespace vs::provision

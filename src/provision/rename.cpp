@@ -8,16 +8,16 @@
 #include <sstream>
 #include <utility>
 
-#include "build/build.hpp"
-#include "build/internal.hpp"
 #include "config/config.hpp"
+#include "provision/build.hpp"
+#include "provision/internal.hpp"
 #include "state/state.hpp"
 #include "storage/image.hpp"
 #include "storage/layout.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
-namespace vs::build {
+namespace vs::provision {
 
 namespace {
 
@@ -286,4 +286,4 @@ void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::
   ::unlink((roots.run / ".lock" / from).c_str());
 }
 
-}  // namespace vs::build
+}  // namespace vs::provision

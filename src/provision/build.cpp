@@ -1,6 +1,6 @@
 // vserver NAME build / delete (util-vserver.md §2.1): options, context allocation, the temporary
 // directories a build works in, moving the result into place, and deletion.
-#include "build/build.hpp"
+#include "provision/build.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -24,9 +24,9 @@
 #include <fmt/ranges.h>
 #include <iterator>
 
-#include "build/internal.hpp"
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
+#include "provision/internal.hpp"
 #include "runtime/runtime.hpp"
 #include "state/state.hpp"
 #include "storage/base.hpp"
@@ -36,7 +36,7 @@
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
-namespace vs::build {
+namespace vs::provision {
 
 namespace {
 
@@ -1392,4 +1392,4 @@ void delete_guest(const config::Roots& roots_in, std::string_view name_in) {
   lock.remove_file();
 }
 
-}  // namespace vs::build
+}  // namespace vs::provision

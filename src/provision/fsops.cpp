@@ -17,13 +17,13 @@
 #include <iterator>
 #include <map>
 
-#include "build/build.hpp"
-#include "build/internal.hpp"
+#include "provision/build.hpp"
+#include "provision/internal.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
 
-namespace vs::build {
+namespace vs::provision {
 
 namespace {
 
@@ -625,4 +625,4 @@ CommandResult run_command_result(const std::vector<std::string>& argv, const fs:
 }
 
 }  // namespace detail
-}  // namespace vs::build
+}  // namespace vs::provision
