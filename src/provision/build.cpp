@@ -35,6 +35,7 @@
 #include "storage/overlay.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/tree.hpp"
 
 namespace vs::provision {
 
@@ -194,13 +195,6 @@ config::Roots absolute_roots(const config::Roots& r) {
   return a;
 }
 
-bool lexists(const fs::path& p) {
-  struct stat st {};
-  if (::lstat(p.c_str(), &st) == 0) return true;
-  if (errno == ENOENT || errno == ENOTDIR) return false;
-  throw_errno("stat", p.string());
-}
-
 // Creates dir and missing parents; a directory created here gets mode 0755.
 void make_root_dir(const fs::path& dir) {
   if (lexists(dir)) return;
@@ -258,7 +252,7 @@ class FillGuard {
       for (const auto& e : fs::directory_iterator(dir_)) {
         if (e.path().filename() != kLostFound) entries.push_back(e.path());
       }
-      for (const auto& e : entries) detail::remove_tree(e);
+      for (const auto& e : entries) remove_tree(e);
       if (::lchown(dir_.c_str(), st_.st_uid, st_.st_gid) != 0) throw_errno("chown", dir_.string());
       if (::chmod(dir_.c_str(), st_.st_mode & 07777) != 0) throw_errno("chmod", dir_.string());
     } catch (const std::exception& e) {
@@ -293,10 +287,6 @@ std::optional<std::pair<std::string, pid_t>> parse_temp_name(std::string_view en
                    static_cast<pid_t>(std::stol(std::string(digits)))};
 }
 
-bool process_exists(pid_t pid) {
-  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
-}
-
 // Temporary directories of builds in dir: (entry name, guest name, pid).
 struct TempEntry {
   fs::path path;
@@ -326,7 +316,7 @@ void remove_stale_builds(const config::Roots& roots, std::string_view name) {
     for (const auto& t : temp_entries(dir)) {
       // The guest lock is held: a directory of our own pid is a leftover too.
       if (t.name == name && (t.pid == ::getpid() || !process_exists(t.pid))) {
-        detail::remove_tree(t.path);
+        remove_tree(t.path);
       }
     }
   }
@@ -341,7 +331,7 @@ class ContextLock {
     fd_ = open_file(file, O_RDWR | O_CREAT, 0600);
     while (::flock(fd_.get(), LOCK_EX) != 0) {
       if (errno != EINTR) throw_errno("lock", file.string());
-      detail::check_interrupted();
+      check_interrupted();
     }
   }
 
@@ -616,7 +606,7 @@ void move_into_place(const config::Roots& roots, const std::string& name, const 
       if (progress) progress("Kept the previous vserver '" + name + "' as " + backup);
     } else if (lexists(layers)) {
       // Layers without a guest: left by a unified build or a unify that died before its end.
-      detail::remove_tree(layers);
+      remove_tree(layers);
     }
     if (!tmp_layers.empty()) {
       rename_noreplace(tmp_layers, layers);
@@ -805,14 +795,14 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   const config::Roots roots = absolute_roots(roots_in);
   const std::string& name = o.name;
   std::string hostname = o.hostname.value_or(name);
-  detail::clear_interrupt();
-  detail::InterruptScope signals(o.catch_signals);
+  clear_interrupt();
+  InterruptScope signals(o.catch_signals);
 
   make_root_dir(roots.config);
   make_root_dir(roots.vdir);
   std::optional<state::GuestLock> lock;
   lock.emplace(roots, name);
-  detail::check_interrupted();
+  check_interrupted();
   bool regenerate_keys = false;  // a clone whose SSH host keys were removed
 
   fs::path cfgdir = roots.guest_config_dir(name);
@@ -925,7 +915,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   }
 
   // An import: the exported configuration, unpacked aside and checked before anything else.
-  std::optional<detail::TempDir> import_guard;
+  std::optional<TempDir> import_guard;
   fs::path import_cfg;
   if (o.import_config) {
     if (o.archives.size() != 1 || !exports.front()) {
@@ -933,7 +923,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
                   ": not an archive made by vserver NAME export");
     }
     fs::path stage = roots.config / ("." + name + ".import-" + std::to_string(::getpid()));
-    detail::remove_tree(stage);  // a leftover of an earlier import by a process of this pid
+    remove_tree(stage);  // a leftover of an earlier import by a process of this pid
     if (::mkdir(stage.c_str(), 0700) != 0) throw_errno("create directory", stage.string());
     import_guard.emplace(stage);
     import_cfg = stage / name;
@@ -1001,7 +991,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     if (!problems.empty()) throw config::ConfigError(std::move(problems));
   }
 
-  std::optional<detail::TempDir> cfg_guard;
+  std::optional<TempDir> cfg_guard;
   {
     ContextLock context_lock(roots);
     auto used = used_contexts(roots, o.force ? name : "");
@@ -1049,7 +1039,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   }
 
   // The root filesystem.
-  std::optional<detail::TempDir> vdir_guard;
+  std::optional<TempDir> vdir_guard;
   std::optional<FillGuard> fill_guard;
   if (in_place) {
     fill_guard.emplace(tmp_vdir);
@@ -1066,7 +1056,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
 
   // A unified guest: tmp_vdir is the mount point; its files go to an upper layer of its own.
   fs::path tmp_layers;
-  std::optional<detail::TempDir> layers_guard;
+  std::optional<TempDir> layers_guard;
   std::optional<storage::Overlay> overlay;
   if (!base.empty()) {
     fs::path lr = storage::layers_root(roots);
@@ -1233,7 +1223,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
           "give the guest apps/init/style command and apps/init/cmd.start before starting it");
     }
   }
-  detail::check_interrupted();
+  check_interrupted();
 
   root.fd.reset();
   move_into_place(roots, name, tmp_cfg, tmp_vdir, tmp_layers, in_place, o.progress);
@@ -1367,10 +1357,10 @@ void delete_guest(const config::Roots& roots_in, std::string_view name_in) {
                   "': a filesystem is mounted at " + mounts.front().string() +
                   "; unmount it first");
     }
-    detail::remove_tree(*real);
+    remove_tree(*real);
   }
   // A unified guest's own files; its base stays.
-  detail::remove_tree(storage::layers_dir(roots, cfg.id()));
+  remove_tree(storage::layers_dir(roots, cfg.id()));
   // The guest's disk image, when the image method kept its disk limit.
   fs::path image = storage::guest_image(roots, name);
   if (!storage::image_mounts(image).empty()) {
@@ -1378,7 +1368,7 @@ void delete_guest(const config::Roots& roots_in, std::string_view name_in) {
                 " is mounted");
   }
   if (::unlink(image.c_str()) != 0 && errno != ENOENT) throw_errno("remove", image.string());
-  detail::remove_tree(cfgdir);
+  remove_tree(cfgdir);
   state::remove_state(roots, name);
   // Nothing of the guest stays: its console log, its lock, and the directories of unified
   // guests and bases when it was the last to use them.

@@ -84,7 +84,8 @@ struct BuildOptions {
   std::function<void(const DebootstrapProgress&, std::int64_t elapsed_ms)> debootstrap_progress;
 
   // Catch SIGINT, SIGTERM and SIGHUP during the build and abort it cleanly. Callers that manage
-  // signals themselves set this to false and use request_interrupt().
+  // signals themselves set this to false and use vs::request_interrupt()
+  // (sys/interrupt.hpp).
   bool catch_signals = true;
   // Progress lines ("Unpacked 1234 entries into ...") and warnings; ignored when empty.
   std::function<void(const std::string&)> progress;
@@ -179,8 +180,5 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name, cons
 std::optional<ExportManifest> read_export_manifest(const fs::path& archive);
 // The manifest from its text; throws Error naming the bad field.
 ExportManifest parse_export_manifest(std::string_view text);
-
-// Asks a running build to stop at the next check, as SIGINT does.
-void request_interrupt() noexcept;
 
 }  // namespace vs::provision

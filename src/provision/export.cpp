@@ -171,7 +171,7 @@ class Writer {
   void add_dir(int dirfd, const fs::path& where, const std::string& prefix,
                const std::vector<std::string>& skip) {
     for (const auto& name : sorted_names(dirfd, where.string())) {
-      detail::check_interrupted();
+      check_interrupted();
       fs::path path = where / name;
       std::string arch = prefix + "/" + name;
       // skip holds paths relative to the tree's top.
@@ -242,7 +242,7 @@ class Writer {
     std::vector<char> buf(std::size_t{1} << 20);
     off_t done = 0;
     while (done < size) {
-      detail::check_interrupted();
+      check_interrupted();
       ssize_t n = ::pread(fd, buf.data(), buf.size(), done);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -387,8 +387,8 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
   fs::path tmp =
       abs.parent_path() / ("." + abs.filename().string() + ".tmp-" + std::to_string(::getpid()));
   UniqueFd fd = open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
-  detail::TempDir guard(tmp);  // removes the file on failure
-  detail::clear_interrupt();
+  TempDir guard(tmp);  // removes the file on failure
+  clear_interrupt();
   std::size_t entries = 0;
   auto write_archive = [&] {
     Writer w(abs, fd.get(), filter, warning);

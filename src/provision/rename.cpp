@@ -16,17 +16,11 @@
 #include "storage/layout.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/tree.hpp"
 
 namespace vs::provision {
 
 namespace {
-
-bool lexists(const fs::path& p) {
-  struct stat st {};
-  if (::lstat(p.c_str(), &st) == 0) return true;
-  if (errno == ENOENT || errno == ENOTDIR) return false;
-  throw_errno("stat", p.string());
-}
 
 void rename_noreplace(const fs::path& from, const fs::path& to) {
   if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {

@@ -18,17 +18,12 @@
 #include "storage/overlay.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/interrupt.hpp"
+#include "sys/tree.hpp"
 
 namespace vs::storage {
 
 namespace {
-
-bool lexists(const fs::path& p) {
-  struct stat st {};
-  if (::lstat(p.c_str(), &st) == 0) return true;
-  if (errno == ENOENT || errno == ENOTDIR) return false;
-  throw_errno("stat", p.string());
-}
 
 // Creates VDIR_ROOT/.bases (mode 0700: only root walks into bases) when missing.
 void make_bases_dir(const config::Roots& roots) {
@@ -43,25 +38,9 @@ std::string temp_name(std::string_view name) {
   return fmt::format(".{}.build-{}", name, ::getpid());
 }
 
-bool process_exists(pid_t pid) {
-  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
-}
-
 // Leftovers (.BASE.build-PID) of creations of base whose process is gone.
 void remove_stale(const config::Roots& roots, std::string_view base) {
-  std::string prefix = fmt::format(".{}.build-", base);
-  std::error_code ec;
-  for (fs::directory_iterator it(bases_dir(roots), ec), end; !ec && it != end; it.increment(ec)) {
-    std::string n = it->path().filename().string();
-    if (n.rfind(prefix, 0) != 0) continue;
-    std::string digits = n.substr(prefix.size());
-    if (digits.empty() || digits.size() > 9 ||
-        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      continue;
-    }
-    auto pid = static_cast<pid_t>(std::stol(digits));
-    if (pid == ::getpid() || !process_exists(pid)) provision::detail::remove_tree(it->path());
-  }
+  remove_stale_temps(bases_dir(roots), fmt::format(".{}.build-", base));
 }
 
 void check_name(std::string_view base) {
@@ -80,7 +59,7 @@ BaseLock::BaseLock(const config::Roots& roots) {
     UniqueFd fd = open_file(file, O_RDWR | O_CREAT, 0600);
     while (::flock(fd.get(), LOCK_EX) != 0) {
       if (errno != EINTR) throw_errno("lock", file.string());
-      provision::detail::check_interrupted();
+      check_interrupted();
     }
     // The holder before us may have removed the unused directory (remove_unused_bases_dir):
     // then lock the file made anew.
@@ -146,8 +125,8 @@ void create_base(const config::Roots& roots_in, const provision::BuildOptions& o
   config::Roots roots = roots_in;
   roots.vdir = fs::absolute(roots.vdir).lexically_normal();
   roots.config = fs::absolute(roots.config).lexically_normal();
-  provision::detail::clear_interrupt();
-  provision::detail::InterruptScope signals(o.catch_signals);
+  clear_interrupt();
+  InterruptScope signals(o.catch_signals);
   // Everything that can be checked is checked before anything is written.
   std::optional<config::GuestConfig> source_cfg;
   std::optional<state::GuestLock> source_lock;
@@ -204,7 +183,7 @@ void create_base(const config::Roots& roots_in, const provision::BuildOptions& o
 
   fs::path tmp = bases_dir(roots) / temp_name(o.name);
   if (::mkdir(tmp.c_str(), 0700) != 0) throw_errno("create directory", tmp.string());
-  provision::detail::TempDir guard(tmp);
+  TempDir guard(tmp);
   provision::detail::Root root{tmp, open_file(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
   if (::geteuid() == 0 && ::fchown(root.fd.get(), 0, 0) != 0) throw_errno("chown", tmp.string());
   switch (o.method) {
@@ -246,7 +225,7 @@ void create_base(const config::Roots& roots_in, const provision::BuildOptions& o
     case provision::Method::rsync:
       break;
   }
-  provision::detail::check_interrupted();
+  check_interrupted();
   // The top directory says "read-only" to whoever looks; overlayfs never writes to a lower layer.
   if (::fchmod(root.fd.get(), 0555) != 0) throw_errno("chmod", tmp.string());
   root.fd.reset();
@@ -271,7 +250,7 @@ void delete_base(const config::Roots& roots, std::string_view base) {
                 (users.size() == 1 ? " vserver: " : " vservers: ") + list +
                 "; delete them or unify them onto another base first");
   }
-  provision::detail::remove_tree(dir);
+  remove_tree(dir);
 }
 
 std::uint64_t disk_usage(const fs::path& dir) {

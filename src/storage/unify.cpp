@@ -25,6 +25,8 @@
 #include "storage/layout.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/interrupt.hpp"
+#include "sys/tree.hpp"
 
 namespace vs::storage {
 
@@ -186,7 +188,7 @@ class Planner {
     actions.push_back({Action::dir, rel});
     bool need = rel.empty() || !same_meta(gp, bp);
     for (const auto& name : gnames) {
-      provision::detail::check_interrupted();
+      check_interrupted();
       std::string child = join(rel, name);
       struct stat gs {};
       if (::lstat(under(g_, child).c_str(), &gs) != 0) throw_errno("stat", under(g_, child));
@@ -279,7 +281,7 @@ class Writer {
 
   void apply(const std::vector<Action>& actions) {
     for (const auto& a : actions) {
-      provision::detail::check_interrupted();
+      check_interrupted();
       switch (a.kind) {
         case Action::dir:
           make_dir(a.rel, false);
@@ -339,7 +341,7 @@ class Writer {
   }
 
   void keep(const std::string& rel) {
-    provision::detail::check_interrupted();
+    check_interrupted();
     std::string g = under(g_, rel);
     std::string u = under(u_, rel);
     struct stat st {};
@@ -396,29 +398,13 @@ class Writer {
   std::vector<std::pair<std::string, std::array<struct timespec, 2>>> dir_times_;
 };
 
-bool process_exists(pid_t pid) {
-  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
-}
-
 std::string temp_name(std::string_view id) {
   return fmt::format(".{}.unify-{}", id, ::getpid());
 }
 
 // Leftovers (.ID.unify-PID) in dir of unifications whose process is gone.
 void remove_stale(const fs::path& dir, std::string_view id) {
-  std::string prefix = fmt::format(".{}.unify-", id);
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::string n = it->path().filename().string();
-    if (n.rfind(prefix, 0) != 0) continue;
-    std::string digits = n.substr(prefix.size());
-    if (digits.empty() || digits.size() > 9 ||
-        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      continue;
-    }
-    auto pid = static_cast<pid_t>(std::stol(digits));
-    if (pid == ::getpid() || !process_exists(pid)) provision::detail::remove_tree(it->path());
-  }
+  remove_stale_temps(dir, fmt::format(".{}.unify-", id));
 }
 
 std::string human(std::uint64_t bytes) {
@@ -442,8 +428,8 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
   roots.vdir = fs::absolute(roots.vdir).lexically_normal();
   roots.config = fs::absolute(roots.config).lexically_normal();
   std::string name(name_in);
-  provision::detail::clear_interrupt();
-  provision::detail::InterruptScope signals(o.catch_signals);
+  clear_interrupt();
+  InterruptScope signals(o.catch_signals);
   auto report = [&](const std::string& line) {
     if (o.progress) o.progress(line);
   };
@@ -514,7 +500,7 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
     throw_errno("create directory", lr.string());
   fs::path tmp = lr / temp_name(cfg.id());
   if (::mkdir(tmp.c_str(), 0700) != 0) throw_errno("create directory", tmp.string());
-  provision::detail::TempDir tmp_guard(tmp);
+  TempDir tmp_guard(tmp);
   fs::path upper = tmp / "upper";
   fs::path work = tmp / "work";
   if (::mkdir(upper.c_str(), 0700) != 0) throw_errno("create directory", upper.string());
@@ -524,22 +510,22 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
   } catch (const Error& e) {
     rethrow_with_context(e, "unify vserver '" + name + "'");
   }
-  provision::detail::check_interrupted();
+  check_interrupted();
 
   // The empty mount point that takes the old root's place.
   fs::path mountpoint = fs::path(guest_root).parent_path() / temp_name(cfg.id());
   if (::mkdir(mountpoint.c_str(), 0755) != 0) throw_errno("create directory", mountpoint.string());
-  provision::detail::TempDir mp_guard(mountpoint);
+  TempDir mp_guard(mountpoint);
   if (::chmod(mountpoint.c_str(), 0755) != 0) throw_errno("chmod", mountpoint.string());
 
   // Commit. Layers left by an earlier run that died are not this guest's (it is not unified).
-  provision::detail::remove_tree(layers);
+  remove_tree(layers);
   if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, layers.c_str(), RENAME_NOREPLACE) != 0) {
     throw_errno("rename " + tmp.string() + " to", layers.string());
   }
   tmp_guard.dismiss();
-  provision::detail::TempDir layers_guard(layers);  // until the configuration says unified
-  provision::detail::check_interrupted();
+  TempDir layers_guard(layers);  // until the configuration says unified
+  check_interrupted();
   config::save_setting(cfg, "unify/base", r.base);  // the guest is unified from here on
   layers_guard.dismiss();
 
@@ -548,7 +534,7 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
       0) {
     throw_errno("exchange " + mountpoint.string() + " with", guest_root);
   }
-  provision::detail::remove_tree(mountpoint);  // now the old root
+  remove_tree(mountpoint);  // now the old root
   mp_guard.dismiss();
   r.bytes_after = disk_usage(layers);
   report("Unified vserver '" + name + "' on base '" + r.base + "': " + std::to_string(r.identical) +

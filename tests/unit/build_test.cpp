@@ -189,7 +189,7 @@ class BuildTest : public ::testing::Test {
   }
   void TearDown() override {
     try {
-      vs::provision::detail::remove_tree(base_);  // copes with trees deeper than PATH_MAX
+      vs::remove_tree(base_);  // copes with trees deeper than PATH_MAX
     } catch (const vs::Error&) {
       std::error_code ec;
       fs::remove_all(base_, ec);
@@ -1265,7 +1265,7 @@ TEST_F(BuildTest, RemoveTreeHandlesDeepTreesWithFewDescriptors) {
     };
     if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(100);
     try {
-      vs::provision::detail::remove_tree(top);
+      vs::remove_tree(top);
       ::_exit(0);
     } catch (const std::exception&) {
       ::_exit(1);
@@ -1276,7 +1276,7 @@ TEST_F(BuildTest, RemoveTreeHandlesDeepTreesWithFewDescriptors) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_FALSE(lexists(top));
-  EXPECT_NO_THROW(vs::provision::detail::remove_tree(top));  // absent: nothing to do
+  EXPECT_NO_THROW(vs::remove_tree(top));  // absent: nothing to do
 }
 
 }  // namespace
