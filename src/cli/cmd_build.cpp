@@ -12,6 +12,7 @@
 #include "cli/parse.hpp"
 #include "config/model.hpp"
 #include "provision/build.hpp"
+#include "state/state.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
@@ -392,7 +393,7 @@ int cmd_delete(const Globals& g, const std::string& name, const Args& args) {
                 "/'");
     return 5;
   }
-  if (provision::guest_running(g.roots, name)) {
+  if (state::guest_running(g.roots, name)) {
     throw Error("vserver '" + name + "' is running; stop it first");
   }
   if (!yes) {

@@ -11,11 +11,13 @@
 
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
+#include "provision/base.hpp"
 #include "provision/build.hpp"
+#include "provision/remove_image.hpp"
+#include "provision/unify.hpp"
 #include "storage/base.hpp"
 #include "storage/layout.hpp"
 #include "storage/storage.hpp"
-#include "storage/unify.hpp"
 #include "sys/error.hpp"
 
 namespace vs::cli {
@@ -153,7 +155,7 @@ int base_create(const Globals& g, const Args& args) {
   if (auto rc = parse_build_method_args(o.method, method_args, o)) return *rc;
   o.progress = print_line;
   o.warning = [](const std::string& line) { print_error("warning: " + line); };
-  storage::create_base(g.roots, o);
+  provision::create_base(g.roots, o);
   return 0;
 }
 
@@ -206,11 +208,11 @@ int cmd_unify(const Globals& g, const std::string& name, const Args& args) {
   app.add_option("BASE", base, "the base (VDIR_ROOT/.bases/BASE)");
   app.add_flag("-n,--dry-run", dry_run, "compare and report only");
   if (auto rc = parse_args(app, args, "unify")) return *rc;
-  storage::UnifyOptions o;
+  provision::UnifyOptions o;
   o.base = base;
   o.dry_run = dry_run;
   o.progress = print_line;
-  auto r = storage::unify_guest(g.roots, name, o);
+  auto r = provision::unify_guest(g.roots, name, o);
   if (dry_run) {
     std::cout << fmt::format(
         "vserver '{}' on base '{}': {} entries identical, {} kept, {} whiteouts; {} → {}, {} "
@@ -234,7 +236,7 @@ int cmd_make_base(const Globals& g, const std::string& name, const Args& args) {
   std::string base;
   app.add_option("BASE", base, "the new base's name")->required();
   if (auto rc = parse_args(app, args, "make-base")) return *rc;
-  storage::make_base_from_guest(g.roots, name, base, print_line);
+  provision::make_base_from_guest(g.roots, name, base, print_line);
   return 0;
 }
 
@@ -250,7 +252,7 @@ int cmd_remove_image(const Globals& g, const std::string& name, const Args& args
       "Example:\n"
       "  rm -r /etc/vservers/web/dlimits && vserver web remove-image");
   if (auto rc = parse_args(app, args, "remove-image")) return *rc;
-  storage::remove_image(g.roots, name, print_line);
+  provision::remove_image(g.roots, name, print_line);
   return 0;
 }
 

@@ -785,11 +785,6 @@ bool guest_exists(const config::Roots& roots, std::string_view name) {
   return lexists(roots.guest_config_dir(name)) || lexists(roots.default_vdir(name));
 }
 
-bool guest_running(const config::Roots& roots, std::string_view name) {
-  auto st = state::read_state(roots, name);
-  return st && state::init_alive(*st);
-}
-
 void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   validate(o);
   const config::Roots roots = absolute_roots(roots_in);
@@ -815,7 +810,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       throw Error("vserver '" + name + "' already exists (" +
                   (lexists(cfgdir) ? cfgdir : vdir).string() + "); use --force to replace it");
     }
-    if (guest_running(roots, name)) {
+    if (state::guest_running(roots, name)) {
       throw Error("vserver '" + name + "' is running; stop it before replacing it");
     }
   }
@@ -835,7 +830,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     if (config::valid_guest_name(o.source) &&
         fs::is_directory(roots.guest_config_dir(o.source), ec)) {
       source_lock.emplace(roots, o.source);  // it cannot start while being copied
-      if (guest_running(roots, o.source)) {
+      if (state::guest_running(roots, o.source)) {
         throw Error("vserver '" + o.source + "' is running; stop it before cloning it");
       }
       try {
@@ -1345,7 +1340,8 @@ void delete_guest(const config::Roots& roots_in, std::string_view name_in) {
 
   state::GuestLock lock(roots, name);
   if (::stat(cfgdir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw missing();
-  if (guest_running(roots, name)) throw Error("vserver '" + name + "' is running; stop it first");
+  if (state::guest_running(roots, name))
+    throw Error("vserver '" + name + "' is running; stop it first");
 
   config::GuestConfig cfg;
   config::check_guest(roots, name, cfg);  // a broken configuration can still be deleted

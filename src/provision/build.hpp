@@ -135,8 +135,6 @@ class GuestNotFound : public Error {
 
 // Whether the guest's configuration directory or its default root exists.
 bool guest_exists(const config::Roots& roots, std::string_view name);
-// Whether the guest's init is alive according to its state record.
-bool guest_running(const config::Roots& roots, std::string_view name);
 
 // Removes a stopped guest: its root (the vdir link's target, never following symlinks inside it
 // and never crossing into another mounted filesystem), its configuration directory, and its stale

@@ -339,7 +339,7 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
   }
   Filter filter = filter_for(file);
   state::GuestLock lock(roots, name);
-  if (guest_running(roots, name)) {
+  if (state::guest_running(roots, name)) {
     throw Error("vserver '" + name + "' is running; stop it before exporting it");
   }
   config::GuestConfig cfg;

@@ -138,7 +138,7 @@ void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::
   std::optional<state::GuestLock> second;
   first.emplace(roots, std::min(from, to));
   second.emplace(roots, std::max(from, to));
-  if (guest_running(roots, from)) {
+  if (state::guest_running(roots, from)) {
     throw Error("vserver '" + from + "' is running; stop it before renaming it");
   }
   fs::path new_cfg = roots.guest_config_dir(to);

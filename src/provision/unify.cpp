@@ -1,4 +1,4 @@
-#include "storage/unify.hpp"
+#include "provision/unify.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "provision/base.hpp"
 #include "provision/build.hpp"
 #include "provision/internal.hpp"
 #include "state/state.hpp"
@@ -28,7 +29,10 @@
 #include "sys/interrupt.hpp"
 #include "sys/tree.hpp"
 
-namespace vs::storage {
+namespace vs::provision {
+
+// Bases, layers and overlays are storage's; this file rearranges a guest's files onto them.
+using namespace vs::storage;
 
 namespace {
 
@@ -436,7 +440,7 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
 
   config::GuestConfig cfg = config::load_guest(roots, name);
   state::GuestLock lock(roots, cfg.id());
-  if (provision::guest_running(roots, cfg.id())) {
+  if (state::guest_running(roots, cfg.id())) {
     throw Error("vserver '" + name + "' is running; stop it before unifying it");
   }
   cfg = config::load_guest(roots, name);  // as it is now, under the lock
@@ -552,9 +556,9 @@ UnifyResult make_base_from_guest(const config::Roots& roots, std::string_view na
     throw Error("vserver '" + std::string(name) + "' is already unified on base '" + *cfg.base +
                 "'");
   }
-  provision::BuildOptions b;
+  BuildOptions b;
   b.name = base;
-  b.method = provision::Method::clone;
+  b.method = Method::clone;
   b.source = std::string(name);
   b.progress = progress;
   b.warning = progress;
@@ -565,4 +569,4 @@ UnifyResult make_base_from_guest(const config::Roots& roots, std::string_view na
   return unify_guest(roots, name, u);
 }
 
-}  // namespace vs::storage
+}  // namespace vs::provision
