@@ -10,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
+#include "config/interface_arg.hpp"
 #include "config/model.hpp"
 #include "provision/build.hpp"
 #include "state/state.hpp"
@@ -342,7 +343,7 @@ int cmd_build(const Globals& g, const std::string& name, const Args& args) {
   if (context_opt->count() > 0) o.context = context;
   if (hostname_opt->count() > 0) o.hostname = hostname;
   for (std::size_t i = 0; i < interfaces.size(); ++i) {
-    auto parsed = provision::parse_interface(interfaces[i], std::to_string(i));
+    auto parsed = config::parse_interface(interfaces[i], std::to_string(i));
     if (parsed.nodev_defaulted) {
       std::cerr << "No device specified for interface '" << i << "'; setting 'nodev'\n";
     }

@@ -51,7 +51,7 @@ struct BuildOptions {
 
   std::optional<int> context;                 // --context; allocated when absent
   std::optional<std::string> hostname;        // --hostname → uts/nodename; default the guest name
-  std::vector<config::Interface> interfaces;  // --interface, see parse_interface
+  std::vector<config::Interface> interfaces;  // --interface, see config::parse_interface
   std::optional<config::InitStyle> init_style;  // --initstyle
   std::optional<std::set<std::string>> cflags;  // --flags, lower-case context flag names
   bool force = false;  // replace an existing guest, keeping it as NAME~EPOCH~
@@ -91,17 +91,6 @@ struct BuildOptions {
   std::function<void(const std::string&)> progress;
   std::function<void(const std::string&)> warning;
 };
-
-// Parses util-vserver's --interface value [NAME=][DEV:]IP[/PREFIX|/MASK] for interfaces/ID.
-// DEV may be the word "nodev". When the whole text after NAME= (without /PREFIX) is an IPv4 or
-// IPv6 address there is no DEV; otherwise DEV is what precedes the first ':', so
-// "eth0:2001:db8::1/64" is DEV eth0 with an IPv6 address. Brackets force the split:
-// "[2001:db8::1]/64", "eth0:[fe80::1]/64". A missing prefix means a host address (/32, /128).
-struct ParsedInterface {
-  config::Interface iface;
-  bool nodev_defaulted = false;  // no DEV was given: util-vserver says "setting 'nodev'"
-};
-ParsedInterface parse_interface(std::string_view spec, std::string id);
 
 // Builds the guest described by opts. Throws vs::Error on failure, after removing everything the
 // build created.

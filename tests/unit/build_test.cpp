@@ -28,6 +28,7 @@
 
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
+#include "config/interface_arg.hpp"
 #include "provision/build.hpp"
 #include "provision/internal.hpp"
 #include "state/state.hpp"
@@ -256,7 +257,7 @@ class BuildTest : public ::testing::Test {
 TEST_F(BuildTest, SkeletonWritesConfigurationAndStandardRoot) {
   auto o = options("web");
   o.hostname = "web.example.org";
-  o.interfaces.push_back(vs::provision::parse_interface("eth0:192.0.2.10/24", "0").iface);
+  o.interfaces.push_back(vs::config::parse_interface("eth0:192.0.2.10/24", "0").iface);
   o.cflags = std::set<std::string>{"virt_mem"};
   vs::provision::build_guest(roots_, o);
 
@@ -959,7 +960,7 @@ TEST_F(BuildTest, CloneOfAGuestGetsItsOwnIdentity) {
   auto o = options("src");
   o.hostname = "src";
   o.context = 40500;
-  o.interfaces.push_back(vs::provision::parse_interface("eth0:192.0.2.1/24", "0").iface);
+  o.interfaces.push_back(vs::config::parse_interface("eth0:192.0.2.1/24", "0").iface);
   o.cflags = std::set<std::string>{"virt_uptime"};
   o.init_style = vs::config::InitStyle::plain;
   vs::provision::build_guest(roots_, o);
@@ -983,7 +984,7 @@ TEST_F(BuildTest, CloneOfAGuestGetsItsOwnIdentity) {
   // With --interface the clone gets those.
   auto d = options("dst2", Method::clone);
   d.source = "src";
-  d.interfaces.push_back(vs::provision::parse_interface("192.0.2.9", "0").iface);
+  d.interfaces.push_back(vs::config::parse_interface("192.0.2.9", "0").iface);
   vs::provision::build_guest(roots_, d);
   auto cfg2 = vs::config::load_guest(roots_, "dst2");
   ASSERT_EQ(cfg2.interfaces.size(), 1U);
@@ -1088,57 +1089,6 @@ TEST_F(BuildTest, BusyboxRefusesWhatIsNotAStaticExecutable) {
       EXPECT_NE(msg.find("busybox-static"), std::string::npos) << msg;
     }
     expect_nothing_left("bb");
-  }
-}
-
-// ---- --interface -----------------------------------------------------------------------------
-
-TEST(ParseInterface, UtilVserverForms) {
-  auto p = vs::provision::parse_interface("192.0.2.1", "0");
-  EXPECT_EQ(p.iface.id, "0");
-  EXPECT_EQ(p.iface.ip, "192.0.2.1");
-  EXPECT_EQ(p.iface.family, AF_INET);
-  EXPECT_EQ(p.iface.prefix, 32);
-  EXPECT_TRUE(p.iface.nodev);
-  EXPECT_TRUE(p.nodev_defaulted);
-  EXPECT_FALSE(p.iface.dev);
-
-  p = vs::provision::parse_interface("web=eth0:192.0.2.1/255.255.255.0", "1");
-  EXPECT_EQ(p.iface.name, "web");
-  EXPECT_EQ(p.iface.dev, "eth0");
-  EXPECT_EQ(p.iface.prefix, 24);
-  EXPECT_FALSE(p.iface.nodev);
-  EXPECT_FALSE(p.nodev_defaulted);
-
-  p = vs::provision::parse_interface("nodev:192.0.2.12/32", "2");
-  EXPECT_TRUE(p.iface.nodev);
-  EXPECT_FALSE(p.nodev_defaulted);
-  EXPECT_FALSE(p.iface.dev);
-
-  p = vs::provision::parse_interface("2001:db8::1/64", "3");
-  EXPECT_EQ(p.iface.family, AF_INET6);
-  EXPECT_EQ(p.iface.ip, "2001:db8::1");
-  EXPECT_EQ(p.iface.prefix, 64);
-  EXPECT_TRUE(p.nodev_defaulted);
-
-  p = vs::provision::parse_interface("eth0:2001:db8::1/64", "4");
-  EXPECT_EQ(p.iface.dev, "eth0");
-  EXPECT_EQ(p.iface.ip, "2001:db8::1");
-
-  p = vs::provision::parse_interface("abcd:[1::2]", "5");  // brackets: abcd is the device
-  EXPECT_EQ(p.iface.dev, "abcd");
-  EXPECT_EQ(p.iface.ip, "1::2");
-  EXPECT_EQ(p.iface.prefix, 128);
-
-  p = vs::provision::parse_interface("[fe80::1]/10", "6");
-  EXPECT_FALSE(p.iface.dev);
-  EXPECT_EQ(p.iface.ip, "fe80::1");
-  EXPECT_EQ(p.iface.prefix, 10);
-
-  for (const char* bad : {"", "eth0:", "eth0:300.1.1.1", "192.0.2.1/33", "2001:db8::1/129",
-                          "192.0.2.1/255.0.255.0", "a/b:192.0.2.1", "waytoolongdevicename:1.2.3.4",
-                          "bad:label=eth0:1.2.3.4", "host.example.org", ":192.0.2.1"}) {
-    EXPECT_THROW(vs::provision::parse_interface(bad, "0"), vs::Error) << bad;
   }
 }
 
