@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "provision/internal.hpp"
+#include "provision/method.hpp"
 #include "state/state.hpp"
 #include "storage/base.hpp"
 #include "storage/layout.hpp"
@@ -143,5 +144,47 @@ void create_base(const config::Roots& roots_in, const BuildOptions& o) {
   guard.dismiss();
   if (o.progress) o.progress("Made base '" + o.name + "' in " + dest.string());
 }
+
+// ---- build -m base: a guest layered on a base ---------------------------------------------
+
+namespace detail {
+namespace {
+
+class OnBase final : public BuildMethod {
+ public:
+  void validate(const BuildOptions& o) const override {
+    if (o.base.empty()) throw Error("method base needs a base (--base BASE)");
+    if (!storage::valid_base_name(o.base)) throw Error("invalid base name " + quote(o.base));
+  }
+  void check(Build& b) const override { b.base = b.o.base; }
+  void populate(Build& b) const override {
+    b.in_merged_root([&](const Root& merged) {
+      write_file_in(merged, "etc/hostname", b.hostname + "\n");
+      copy_default_files(b.roots, merged);
+      write_network_files(b.roots, merged, b.hostname, b.cfg->interfaces, true);
+    });
+    if (b.o.progress) {
+      b.o.progress("Layered vserver '" + b.o.name + "' on base '" + b.base +
+                   "'; its own files are in " + storage::layers_dir(b.roots, b.o.name).string());
+    }
+  }
+  [[nodiscard]] std::optional<config::InitStyle> default_init_style(const Build& b) const override {
+    // The base's own init when it has no sysv rc script (a busybox base, for one).
+    fs::path dir = storage::base_dir(b.roots, b.base);
+    if (!lexists(dir / "etc/init.d/rc") && !lexists(dir / "etc/rc.d/rc")) {
+      return config::InitStyle::plain;
+    }
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+const BuildMethod& base_method() {
+  static const OnBase m;
+  return m;
+}
+
+}  // namespace detail
 
 }  // namespace vs::provision

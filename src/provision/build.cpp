@@ -26,6 +26,7 @@
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
 #include "provision/internal.hpp"
+#include "provision/method.hpp"
 #include "runtime/runtime.hpp"
 #include "state/state.hpp"
 #include "storage/base.hpp"
@@ -50,11 +51,110 @@ constexpr std::array<std::pair<Method, const char*>, 7> kMethods = {{
     {Method::rsync, "rsync"},
 }};
 
+}  // namespace
+
+namespace detail {
+
 std::string quote(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  out += s;
+  out += '"';
+  return out;
+}
+
+// Whether an executable named cmd is in PATH (as execvp would find it).
+bool in_path(std::string_view cmd) {
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (std::size_t pos = 0; pos <= dirs.size();) {
+    std::size_t colon = std::min(dirs.find(':', pos), dirs.size());
+    std::string_view dir = dirs.substr(pos, colon - pos);
+    fs::path file = fs::path(dir.empty() ? "." : std::string(dir)) / std::string(cmd);
+    if (::access(file.c_str(), X_OK) == 0) return true;
+    pos = colon + 1;
+  }
+  return false;
+}
+
+// util-vserver copies these from .defaults/files into new guests (§2.1, build step 4).
+constexpr std::array<const char*, 8> kDefaultFiles = {"hosts",     "nsswitch.conf", "krb5.conf",
+                                                      "krb.conf",  "krb.realms",    "ldap.conf",
+                                                      "localtime", "resolv.conf"};
+
+void copy_default_files(const config::Roots& roots, const Root& root) {
+  for (const char* f : kDefaultFiles) {
+    fs::path src = roots.defaults_dir() / "files" / f;
+    if (auto content = read_file_if_exists(src)) {
+      write_file_in(root, std::string("etc/") + f, *content);
+    }
+  }
+}
+
+namespace {
+
+// Nameservers of the host's resolv.conf that a guest can reach: loopback resolvers (a local
+// caching daemon, systemd-resolved's 127.0.0.53) are the host's own, out of the guest's reach.
+std::string guest_resolv_conf() {
+  auto host = read_file_if_exists("/etc/resolv.conf");
+  std::string out = "# Written by vserver build from the host's /etc/resolv.conf\n";
+  bool nameserver = false;
+  for (const auto& line : split_lines(host.value_or(""))) {
+    std::string_view l = trim(line);
+    if (l.rfind("nameserver", 0) == 0) {
+      std::string_view addr = trim(l.substr(10));
+      if (addr.rfind("127.", 0) == 0 || addr == "::1") continue;
+      nameserver = true;
+    }
+    if (!l.empty() && l[0] != '#') out += std::string(l) + "\n";
+  }
+  if (!nameserver) {
+    out += "# No nameserver: the host's are loopback resolvers, which the guest cannot reach.\n";
+  }
+  return out;
 }
 
 }  // namespace
+
+// /etc/hosts naming the guest's addresses and /etc/resolv.conf, written when the guest has none
+// (or, for the methods that wrote a default hosts file themselves, rewritten with the addresses).
+void write_network_files(const config::Roots& roots, const Root& root, const std::string& hostname,
+                         const std::vector<config::Interface>& interfaces, bool ours) {
+  UniqueFd etc = open_dir_in(root, "etc", true, 0755, true);
+  if (!etc) return;
+  auto absent = [&](const char* f) {
+    struct stat st {};
+    return ::fstatat(etc.get(), f, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
+  };
+  bool admin_hosts = lexists(roots.defaults_dir() / "files" / "hosts");
+  if (absent("hosts") || (ours && !admin_hosts)) {
+    std::string hosts = hosts_file(hostname);
+    for (const auto& i : interfaces) {
+      if (!i.disabled) hosts += i.ip + "\t" + hostname + "\n";
+    }
+    write_file_in(root, "etc/hosts", hosts);
+  }
+  if (absent("resolv.conf")) write_file_in(root, "etc/resolv.conf", guest_resolv_conf());
+}
+
+// A clone of a guest gets its own name in /etc/hostname when the file held the source's.
+void rename_hostname(const Root& root, const std::string& old_name, const std::string& new_name) {
+  UniqueFd etc = open_dir_in(root, "etc", false, 0755, true);
+  if (!etc) return;
+  int fd = ::openat(etc.get(), "hostname", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return;  // absent, or a symlink: not ours to change
+  UniqueFd f(fd);
+  struct stat st {};
+  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 4096) return;
+  std::string content = read_fd(f.get());
+  if (trim(content) != old_name) return;
+  write_file_in(root, "etc/hostname", new_name + "\n", st.st_mode & 07777);
+}
+
+}  // namespace detail
+
+using detail::quote;
 
 const char* to_string(Method m) {
   for (const auto& [method, name] : kMethods) {
@@ -92,20 +192,6 @@ void make_root_dir(const fs::path& dir) {
   fs::create_directories(dir, ec);
   if (ec) throw_errno("create directory", dir.string(), ec.value());
   if (::chmod(dir.c_str(), 0755) != 0) throw_errno("chmod", dir.string());
-}
-
-// Whether an executable named cmd is in PATH (as execvp would find it).
-bool in_path(std::string_view cmd) {
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  for (std::size_t pos = 0; pos <= dirs.size();) {
-    std::size_t colon = std::min(dirs.find(':', pos), dirs.size());
-    std::string_view dir = dirs.substr(pos, colon - pos);
-    fs::path file = fs::path(dir.empty() ? "." : std::string(dir)) / std::string(cmd);
-    if (::access(file.c_str(), X_OK) == 0) return true;
-    pos = colon + 1;
-  }
-  return false;
 }
 
 // An existing directory (not a symbolic link) that a build can fill in place: empty, or holding
@@ -337,107 +423,10 @@ void validate(const BuildOptions& o) {
   if (o.init_style == config::InitStyle::command) {
     throw Error("init style command needs apps/init/cmd.start; build with another style first");
   }
-  switch (o.method) {
-    case Method::skeleton:
-    case Method::busybox:
-      break;
-    case Method::archive:
-      if (o.archives.empty()) throw Error("method template needs at least one archive (-t FILE)");
-      break;
-    case Method::clone:
-      if (o.source.empty()) throw Error("method clone needs a source (--source GUEST|DIR)");
-      if (o.source == o.name) throw Error("cannot clone vserver '" + o.name + "' from itself");
-      break;
-    case Method::rsync:
-      if (o.source.empty()) throw Error("method rsync needs a source (--source [HOST:]PATH)");
-      break;
-    case Method::base:
-      if (o.base.empty()) throw Error("method base needs a base (--base BASE)");
-      if (!storage::valid_base_name(o.base)) throw Error("invalid base name " + quote(o.base));
-      break;
-    case Method::debootstrap:
-      if (o.suite.empty()) throw Error("method debootstrap needs a suite (-d SUITE)");
-      if (o.suite.find_first_of("/ \t") != std::string::npos || o.suite.front() == '-') {
-        throw Error("invalid suite " + quote(o.suite));
-      }
-      if (::geteuid() != 0) throw Error("method debootstrap needs root");
-      break;
-  }
+  detail::method_for(o.method).validate(o);
   if (o.method != Method::skeleton && !o.command.empty()) {
     throw Error("only the skeleton method runs a command");
   }
-}
-
-// util-vserver copies these from .defaults/files into new guests (§2.1, build step 4).
-constexpr std::array<const char*, 8> kDefaultFiles = {"hosts",     "nsswitch.conf", "krb5.conf",
-                                                      "krb.conf",  "krb.realms",    "ldap.conf",
-                                                      "localtime", "resolv.conf"};
-
-void copy_default_files(const config::Roots& roots, const detail::Root& root) {
-  for (const char* f : kDefaultFiles) {
-    fs::path src = roots.defaults_dir() / "files" / f;
-    if (auto content = read_file_if_exists(src)) {
-      detail::write_file_in(root, std::string("etc/") + f, *content);
-    }
-  }
-}
-
-// Nameservers of the host's resolv.conf that a guest can reach: loopback resolvers (a local
-// caching daemon, systemd-resolved's 127.0.0.53) are the host's own, out of the guest's reach.
-std::string guest_resolv_conf() {
-  auto host = read_file_if_exists("/etc/resolv.conf");
-  std::string out = "# Written by vserver build from the host's /etc/resolv.conf\n";
-  bool nameserver = false;
-  for (const auto& line : split_lines(host.value_or(""))) {
-    std::string_view l = trim(line);
-    if (l.rfind("nameserver", 0) == 0) {
-      std::string_view addr = trim(l.substr(10));
-      if (addr.rfind("127.", 0) == 0 || addr == "::1") continue;
-      nameserver = true;
-    }
-    if (!l.empty() && l[0] != '#') out += std::string(l) + "\n";
-  }
-  if (!nameserver) {
-    out += "# No nameserver: the host's are loopback resolvers, which the guest cannot reach.\n";
-  }
-  return out;
-}
-
-// /etc/hosts naming the guest's addresses and /etc/resolv.conf, written when the guest has none
-// (or, for the methods that wrote a default hosts file themselves, rewritten with the addresses).
-void write_network_files(const config::Roots& roots, const detail::Root& root,
-                         const std::string& hostname,
-                         const std::vector<config::Interface>& interfaces, bool ours) {
-  UniqueFd etc = detail::open_dir_in(root, "etc", true, 0755, true);
-  if (!etc) return;
-  auto absent = [&](const char* f) {
-    struct stat st {};
-    return ::fstatat(etc.get(), f, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
-  };
-  bool admin_hosts = lexists(roots.defaults_dir() / "files" / "hosts");
-  if (absent("hosts") || (ours && !admin_hosts)) {
-    std::string hosts = detail::hosts_file(hostname);
-    for (const auto& i : interfaces) {
-      if (!i.disabled) hosts += i.ip + "\t" + hostname + "\n";
-    }
-    detail::write_file_in(root, "etc/hosts", hosts);
-  }
-  if (absent("resolv.conf")) detail::write_file_in(root, "etc/resolv.conf", guest_resolv_conf());
-}
-
-// A clone of a guest gets its own name in /etc/hostname when the file held the source's.
-void rename_hostname(const detail::Root& root, const std::string& old_name,
-                     const std::string& new_name) {
-  UniqueFd etc = detail::open_dir_in(root, "etc", false, 0755, true);
-  if (!etc) return;
-  int fd = ::openat(etc.get(), "hostname", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return;  // absent, or a symlink: not ours to change
-  UniqueFd f(fd);
-  struct stat st {};
-  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 4096) return;
-  std::string content = read_fd(f.get());
-  if (trim(content) != old_name) return;
-  detail::write_file_in(root, "etc/hostname", new_name + "\n", st.st_mode & 07777);
 }
 
 std::string backup_suffix(const config::Roots& roots, const std::string& name) {
@@ -688,7 +677,6 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   std::optional<state::GuestLock> lock;
   lock.emplace(roots, name);
   check_interrupted();
-  bool regenerate_keys = false;  // a clone whose SSH host keys were removed
 
   fs::path cfgdir = roots.guest_config_dir(name);
   fs::path vdir = roots.default_vdir(name);
@@ -707,87 +695,13 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   remove_stale_builds(roots, name);
 
   // Everything that can be checked is checked before anything is written.
-  std::string base;  // the base of a unified guest
-  std::optional<config::GuestConfig> source_cfg;
-  std::optional<state::GuestLock> source_lock;
-  std::vector<std::optional<ExportManifest>> exports;  // template: which archives are exports
-  fs::path source_dir;
-  fs::path busybox;
-  detail::DebootstrapRun deb;
-  detail::RsyncRun rsync;
-  if (o.method == Method::clone) {
-    std::error_code ec;
-    if (config::valid_guest_name(o.source) &&
-        fs::is_directory(roots.guest_config_dir(o.source), ec)) {
-      source_lock.emplace(roots, o.source);  // it cannot start while being copied
-      if (state::guest_running(roots, o.source)) {
-        throw Error("vserver '" + o.source + "' is running; stop it before cloning it");
-      }
-      try {
-        source_cfg = config::load_guest(roots, o.source);
-      } catch (const Error& e) {
-        rethrow_with_context(e, "clone source vserver '" + o.source + "'");
-      }
-      source_dir = source_cfg->vdir;
-      if (source_cfg->base) {
-        // A unified source: the clone shares its base and copies its upper layer.
-        base = *source_cfg->base;
-        source_dir = storage::guest_overlay(roots, *source_cfg)->upper;
-      }
-    } else {
-      source_dir = fs::absolute(o.source);
-    }
-    struct stat st {};
-    if (::stat(source_dir.c_str(), &st) != 0) {
-      throw_errno("clone source", source_dir.string());
-    }
-    if (!S_ISDIR(st.st_mode))
-      throw Error("clone source " + source_dir.string() + ": not a directory");
-  } else if (o.method == Method::rsync) {
-    if (!in_path("rsync")) {
-      throw Error("method rsync needs rsync (Debian package rsync), which is not in PATH");
-    }
-    rsync.source = o.source;
-    rsync.excludes = o.rsync_excludes;
-    rsync.options = o.rsync_options;
-    rsync.one_file_system = o.one_file_system;
-    if (!detail::rsync_remote(o.source)) {
-      rsync.source = fs::absolute(o.source).lexically_normal().string();
-      struct stat st {};
-      if (::stat(rsync.source.c_str(), &st) != 0) throw_errno("rsync source", rsync.source);
-      if (!S_ISDIR(st.st_mode)) throw Error("rsync source " + rsync.source + ": not a directory");
-      if (fs::path(rsync.source) == "/" || fs::path(rsync.source) == "/.") {
-        // Copying the host into one of its own guests would copy VDIR_ROOT into itself.
-        rsync.excludes.push_back(roots.vdir.string());
-      }
-    }
-  } else if (o.method == Method::base) {
-    base = o.base;
-  } else if (o.method == Method::busybox) {
-    busybox = fs::absolute(o.busybox);
-    detail::check_static_executable(busybox);
-  } else if (o.method == Method::debootstrap) {
-    deb.suite = o.suite;
-    deb.variant = o.variant;
-    deb.script = o.script;
-    deb.extra = o.debootstrap_options;
-    if (o.mirror.empty()) {
-      auto [mirror, from] = default_debootstrap_mirror(roots, name, o.suite);
-      deb.mirror = mirror;
-      if (o.progress) o.progress("Mirror " + mirror + " (from " + from + ")");
-    } else {
-      deb.mirror = o.mirror;
-    }
-    deb.include = init_packages(o.init_style.value_or(config::InitStyle::sysv));
-  } else if (o.method == Method::archive) {
-    for (const auto& a : o.archives) {
-      UniqueFd f = open_file(a, O_RDONLY);
-      struct stat st {};
-      if (::fstat(f.get(), &st) != 0) throw_errno("stat", a.string());
-      if (!S_ISREG(st.st_mode)) throw Error(a.string() + ": not a regular file");
-      exports.push_back(read_export_manifest(a));
-    }
-  }
+  const detail::BuildMethod& method = detail::method_for(o.method);
+  detail::Build b(roots, o);
+  b.hostname = hostname;
+  method.check(b);
+  const std::string& base = b.base;
+  const std::optional<config::GuestConfig>& source_cfg = b.source_cfg;
+  const auto& exports = b.exports;
 
   // The base cannot be deleted while the guest is put on it.
   std::optional<storage::BaseLock> base_lock;
@@ -837,6 +751,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
                   ": the exported configuration has problems:" + text);
     }
     if (!o.hostname) hostname = imported.uts.nodename.value_or(exports.front()->name);
+    b.hostname = hostname;
   }
 
   // The configuration, in a directory of its own until the end.
@@ -858,14 +773,8 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   cfg.interfaces = o.interfaces;
   if (o.init_style) {
     cfg.init.style = *o.init_style;
-  } else if (o.method == Method::busybox) {
-    cfg.init.style = config::InitStyle::plain;  // busybox init as /sbin/init
-  } else if (o.method == Method::base) {
-    // The base's own init when it has no sysv rc script (a busybox base, for one).
-    fs::path b = storage::base_dir(roots, base);
-    if (!lexists(b / "etc/init.d/rc") && !lexists(b / "etc/rc.d/rc")) {
-      cfg.init.style = config::InitStyle::plain;
-    }
+  } else if (auto style = method.default_init_style(b)) {
+    cfg.init.style = *style;
   }
   if (o.cflags) cfg.cflags = *o.cflags;
   if (!base.empty()) cfg.base = base;
@@ -942,7 +851,6 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   // A unified guest: tmp_vdir is the mount point; its files go to an upper layer of its own.
   fs::path tmp_layers;
   std::optional<TempDir> layers_guard;
-  std::optional<storage::Overlay> overlay;
   if (!base.empty()) {
     fs::path lr = storage::layers_root(roots);
     if (::mkdir(lr.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -953,8 +861,9 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       throw_errno("create directory", tmp_layers.string());
     }
     layers_guard.emplace(tmp_layers);
-    overlay =
+    b.overlay =
         storage::Overlay{storage::base_dir(roots, base), tmp_layers / "upper", tmp_layers / "work"};
+    const storage::Overlay* overlay = &*b.overlay;
     if (::mkdir(overlay->upper.c_str(), 0755) != 0) {
       throw_errno("create directory", overlay->upper.string());
     }
@@ -964,124 +873,27 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     }
   }
   // Runs fn on the merged root of a unified guest (mounted in a helper's mount namespace).
-  auto in_merged_root = [&](const std::function<void(const detail::Root&)>& fn) {
-    storage::run_in_merged_root(*overlay, tmp_vdir, [&] {
+  b.in_merged_root = [&](const std::function<void(const detail::Root&)>& fn) {
+    storage::run_in_merged_root(*b.overlay, tmp_vdir, [&] {
       detail::Root merged{tmp_vdir, open_file(tmp_vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
       fn(merged);
     });
   };
 
-  switch (o.method) {
-    case Method::skeleton:
-      detail::populate_skeleton(root, hostname);
-      copy_default_files(roots, root);
-      if (!o.command.empty()) {
-        detail::run_command(o.command, tmp_vdir,
-                            {"VSERVER_VDIR=" + tmp_vdir.string(), "VSERVER_NAME=" + name,
-                             "VSERVER_CFGDIR=" + tmp_cfg.string()},
-                            false);
-      }
-      break;
-    case Method::archive:
-      for (std::size_t i = 0; i < o.archives.size(); ++i) {
-        const auto& a = o.archives[i];
-        // An export: its root filesystem (its configuration only for an import).
-        std::size_t n = detail::unpack_archive(root, a, o.warning, exports[i] ? "root" : "");
-        if (o.progress) {
-          o.progress("Unpacked " + std::to_string(n) + " entries from " + a.string() + " into " +
-                     vdir.string());
-        }
-      }
-      detail::make_standard_dirs(root, true);
-      break;
-    case Method::clone: {
-      if (overlay) {
-        detail::Root upper{overlay->upper,
-                           open_file(overlay->upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
-        std::size_t n = detail::copy_tree(source_dir, upper, o.warning);
-        if (o.progress) {
-          o.progress("Copied " + std::to_string(n) + " entries of the upper layer of vserver '" +
-                     o.source + "' (base '" + base + "') into " + overlay->upper.string());
-        }
-        in_merged_root([&](const detail::Root& merged) {
-          rename_hostname(merged, source_cfg->uts.nodename.value_or(source_cfg->name), hostname);
-          write_network_files(roots, merged, hostname, cfg.interfaces, false);
-        });
-        break;
-      }
-      std::size_t n = detail::copy_tree(source_dir, root, o.warning);
-      if (o.progress) {
-        o.progress("Copied " + std::to_string(n) + " entries from " + source_dir.string() +
-                   " into " + vdir.string());
-      }
-      detail::make_standard_dirs(root, true);
-      if (source_cfg) {
-        rename_hostname(root, source_cfg->uts.nodename.value_or(source_cfg->name), hostname);
-      }
-      {
-        auto reset = detail::reset_identity(root, regenerate_keys);
-        if (!reset.empty() && o.progress) {
-          std::string list;
-          for (const auto& r : reset) list += " /" + r;
-          o.progress("Reset the identity of the copy:" + list);
-        }
-      }
-      break;
-    }
-    case Method::busybox:
-      detail::install_busybox(root, busybox, hostname);
-      copy_default_files(roots, root);
-      break;
-    case Method::base:
-      in_merged_root([&](const detail::Root& merged) {
-        detail::write_file_in(merged, "etc/hostname", hostname + "\n");
-        copy_default_files(roots, merged);
-        write_network_files(roots, merged, hostname, cfg.interfaces, true);
-      });
-      if (o.progress) {
-        o.progress("Layered vserver '" + name + "' on base '" + base + "'; its own files are in " +
-                   storage::layers_dir(roots, name).string());
-      }
-      break;
-    case Method::rsync: {
-      if (o.progress) {
-        o.progress("Running " + fmt::format("{}", fmt::join(detail::rsync_argv(rsync, vdir), " ")));
-      }
-      detail::run_rsync(rsync, tmp_vdir, o.warning);
-      detail::make_standard_dirs(root, true);
-      if (o.progress) o.progress("Copied " + rsync.source + " into " + vdir.string());
-      break;
-    }
-    case Method::debootstrap: {
-      if (o.progress) {
-        o.progress("Running " +
-                   fmt::format("{}", fmt::join(detail::debootstrap_argv(deb, vdir), " ")));
-      }
-      detail::run_debootstrap(deb, tmp_vdir, o.debootstrap_progress, o.warning);
-      // debootstrap's own directory is gone on success; a guest has no use for a hostname of the
-      // build host's.
-      detail::make_standard_dirs(root, true);
-      detail::write_file_in(root, "etc/hostname", hostname + "\n");
-      detail::write_file_in(root, "etc/hosts", detail::hosts_file(hostname));
-      for (const auto& change : fit_debian_for_container(tmp_vdir)) {
-        if (o.progress) o.progress("Fitted for a container: " + change);
-      }
-      // util-vserver's mark of a guest whose packages are managed from inside.
-      fs::create_directories(tmp_cfg / "apps/pkgmgmt");
-      write_file_atomic(tmp_cfg / "apps/pkgmgmt/internal", "");
-      break;
-    }
-  }
-  if (!overlay) {
-    write_network_files(roots, root, hostname, cfg.interfaces,
-                        o.method == Method::skeleton || o.method == Method::busybox);
+  b.cfg = &cfg;
+  b.vdir = vdir;
+  b.tmp_vdir = tmp_vdir;
+  b.tmp_cfg = tmp_cfg;
+  b.root = &root;
+  method.populate(b);
+
+  if (!b.overlay) {
+    detail::write_network_files(roots, root, hostname, cfg.interfaces, method.writes_own_hosts());
   }
   // The init style of a root that came from elsewhere (a template, a directory, debootstrap): an
   // explicit one that cannot start it is refused now rather than at the first start; without
   // one, the style that starts what the root has, said.
-  bool foreign_root = (o.method == Method::archive || o.method == Method::debootstrap ||
-                       o.method == Method::rsync || (o.method == Method::clone && !overlay)) &&
-                      !source_cfg && !o.import_config;
+  bool foreign_root = method.foreign_root(b) && !source_cfg && !o.import_config;
   if (foreign_root) {
     InitFacts facts = init_facts(tmp_vdir);
     if (o.init_style) {
@@ -1121,8 +933,8 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
                vdir.string());
   }
   lock.reset();
-  source_lock.reset();
-  if (regenerate_keys) regenerate_host_keys(roots, name, o.progress, o.warning);
+  b.source_lock.reset();
+  if (b.regenerate_keys) regenerate_host_keys(roots, name, o.progress, o.warning);
 }
 
 // ---- delete ---------------------------------------------------------------------------------
