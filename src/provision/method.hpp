@@ -97,6 +97,8 @@ void write_network_files(const config::Roots& roots, const Root& root, const std
                          const std::vector<config::Interface>& interfaces, bool ours);
 // A copy of a guest gets its own name in /etc/hostname when the file held the source's.
 void rename_hostname(const Root& root, const std::string& old_name, const std::string& new_name);
+// The roots made absolute: a build changes its working directory.
+config::Roots absolute_roots(const config::Roots& r);
 // Whether cmd is an executable in PATH.
 bool in_path(std::string_view cmd);
 // "text" with quotes, for messages.

@@ -30,13 +30,6 @@ void rename_noreplace(const fs::path& from, const fs::path& to) {
 
 // std::filesystem's calls, with their exceptions turned into vs::Error naming the operation, the
 // path and the errno text: a failed rename must say what it could not do, like every other error.
-fs::path absolute_path(const fs::path& p) {
-  std::error_code ec;
-  fs::path a = fs::absolute(p, ec);
-  if (ec) throw_errno("resolve", p.string(), ec.value());
-  return a.lexically_normal();
-}
-
 fs::path read_link(const fs::path& link) {
   std::error_code ec;
   fs::path target = fs::read_symlink(link, ec);

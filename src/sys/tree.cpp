@@ -19,6 +19,13 @@
 
 namespace vs {
 
+fs::path absolute_path(const fs::path& p) {
+  std::error_code ec;
+  fs::path a = fs::absolute(p, ec);
+  if (ec) throw_errno("resolve", p.string(), ec.value());
+  return a.lexically_normal();
+}
+
 bool lexists(const fs::path& p) {
   struct stat st {};
   if (::lstat(p.c_str(), &st) == 0) return true;

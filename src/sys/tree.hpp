@@ -12,6 +12,10 @@ namespace vs {
 
 namespace fs = std::filesystem;
 
+// p made absolute (against the working directory) and lexically normal; throws vs::Error
+// naming p when the working directory cannot be had.
+fs::path absolute_path(const fs::path& p);
+
 // Whether p exists, without following a final symbolic link; throws for errors other than ENOENT
 // and ENOTDIR.
 bool lexists(const fs::path& p);
