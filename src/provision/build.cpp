@@ -715,45 +715,14 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   }
 
   // An import: the exported configuration, unpacked aside and checked before anything else.
-  std::optional<TempDir> import_guard;
-  fs::path import_cfg;
+  std::optional<detail::StagedImport> import;
   if (o.import_config) {
-    if (o.archives.size() != 1 || !exports.front()) {
-      throw Error((o.archives.empty() ? std::string("import") : o.archives.front().string()) +
-                  ": not an archive made by vserver NAME export");
-    }
-    fs::path stage = roots.config / ("." + name + ".import-" + std::to_string(::getpid()));
-    remove_tree(stage);  // a leftover of an earlier import by a process of this pid
-    if (::mkdir(stage.c_str(), 0700) != 0) throw_errno("create directory", stage.string());
-    import_guard.emplace(stage);
-    import_cfg = stage / name;
-    if (::mkdir(import_cfg.c_str(), 0755) != 0)
-      throw_errno("create directory", import_cfg.string());
-    detail::Root croot{import_cfg, open_file(import_cfg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
-    detail::unpack_archive(croot, o.archives.front(), o.warning, "config", true);
-    // Where the guest's root and run-time state are is this host's business, never the archive's.
-    for (const char* link : {"vdir", "run", "cache"}) {
-      if (lexists(import_cfg / link)) {
-        throw Error(o.archives.front().string() + ": refusing entry \"config/" + link +
-                    "\": an export does not say where the guest's files are on this host");
-      }
-    }
-    config::Roots staged = roots;
-    staged.config = stage;
-    config::GuestConfig imported;
-    auto problems = config::check_guest(staged, name, imported);
-    if (!problems.empty()) {
-      std::string text;
-      for (const auto& p : problems) {
-        fmt::format_to(std::back_inserter(text), "\n{}: {}",
-                       p.file.lexically_relative(import_cfg).string(), p.message);
-      }
-      throw Error(o.archives.front().string() +
-                  ": the exported configuration has problems:" + text);
-    }
-    if (!o.hostname) hostname = imported.uts.nodename.value_or(exports.front()->name);
+    import.emplace(detail::stage_import(
+        roots, o, !exports.empty() && exports.front() ? &*exports.front() : nullptr));
+    if (!o.hostname) hostname = import->hostname;
     b.hostname = hostname;
   }
+  const fs::path import_cfg = import ? import->config : fs::path();
 
   // The configuration, in a directory of its own until the end.
   fs::path tmp_cfg = roots.config / temp_name(name);

@@ -30,6 +30,7 @@
 #include "provision/build.hpp"
 #include "provision/internal.hpp"
 #include "provision/libarchive.hpp"
+#include "provision/method.hpp"
 #include "state/state.hpp"
 #include "storage/image.hpp"
 #include "storage/layout.hpp"
@@ -432,5 +433,50 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
   guard.dismiss();
   return entries;
 }
+
+namespace detail {
+
+StagedImport stage_import(const config::Roots& roots, const BuildOptions& o,
+                          const ExportManifest* manifest) {
+  const std::string& name = o.name;
+  if (o.archives.size() != 1 || manifest == nullptr) {
+    throw Error((o.archives.empty() ? std::string("import") : o.archives.front().string()) +
+                ": not an archive made by vserver NAME export");
+  }
+  StagedImport out;
+  fs::path stage = roots.config / ("." + name + ".import-" + std::to_string(::getpid()));
+  remove_tree(stage);  // a leftover of an earlier import by a process of this pid
+  if (::mkdir(stage.c_str(), 0700) != 0) throw_errno("create directory", stage.string());
+  out.guard = std::make_unique<TempDir>(stage);
+  out.config = stage / name;
+  if (::mkdir(out.config.c_str(), 0755) != 0) {
+    throw_errno("create directory", out.config.string());
+  }
+  Root croot{out.config, open_file(out.config, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+  unpack_archive(croot, o.archives.front(), o.warning, "config", true);
+  // Where the guest's root and run-time state are is this host's business, never the archive's.
+  for (const char* link : {"vdir", "run", "cache"}) {
+    if (lexists(out.config / link)) {
+      throw Error(o.archives.front().string() + ": refusing entry \"config/" + link +
+                  "\": an export does not say where the guest's files are on this host");
+    }
+  }
+  config::Roots staged = roots;
+  staged.config = stage;
+  config::GuestConfig imported;
+  auto problems = config::check_guest(staged, name, imported);
+  if (!problems.empty()) {
+    std::string text;
+    for (const auto& p : problems) {
+      fmt::format_to(std::back_inserter(text), "\n{}: {}",
+                     p.file.lexically_relative(out.config).string(), p.message);
+    }
+    throw Error(o.archives.front().string() + ": the exported configuration has problems:" + text);
+  }
+  out.hostname = imported.uts.nodename.value_or(manifest->name);
+  return out;
+}
+
+}  // namespace detail
 
 }  // namespace vs::provision

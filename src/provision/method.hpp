@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -86,6 +87,17 @@ const BuildMethod& busybox_method();
 const BuildMethod& base_method();
 const BuildMethod& debootstrap_method();
 const BuildMethod& rsync_method();
+
+// vserver NEW import FILE: the exported configuration unpacked into a directory of its own below
+// CONFIG_ROOT and checked, before anything else is written (export.cpp). Removed with the guard
+// unless the build renames it into place first.
+struct StagedImport {
+  std::unique_ptr<TempDir> guard;  // the staging directory
+  fs::path config;                 // the configuration directory in it
+  std::string hostname;            // the exported guest's hostname
+};
+StagedImport stage_import(const config::Roots& roots, const BuildOptions& o,
+                          const ExportManifest* manifest);
 
 // Steps shared by several methods (build.cpp).
 
