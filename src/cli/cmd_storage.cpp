@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
+#include "config/parse.hpp"
 #include "provision/base.hpp"
 #include "provision/build.hpp"
 #include "provision/remove_image.hpp"
@@ -25,17 +26,6 @@ namespace vs::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string human(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} {}", v, units[u]) : fmt::format("{:.1f} {}", v, units[u]);
-}
 
 void print_line(const std::string& line) {
   std::cout << line << std::endl;
@@ -93,9 +83,9 @@ int base_list(const Globals& g, const Args& args) {
     auto guests = storage::guests_on_base(g.roots, b);
     std::string gl;
     for (const auto& x : guests) gl += (gl.empty() ? "" : " ") + x;
-    std::cout << fmt::format("{:<20} {:>10} {:>6}  {}\n", b,
-                             human(storage::disk_usage(storage::base_dir(g.roots, b))),
-                             guests.size(), gl);
+    std::cout << fmt::format(
+        "{:<20} {:>10} {:>6}  {}\n", b,
+        config::format_size(storage::disk_usage(storage::base_dir(g.roots, b))), guests.size(), gl);
   }
   return 0;
 }
@@ -111,8 +101,8 @@ int base_show(const Globals& g, const Args& args) {
   }
   std::cout << "Base:       " << name << '\n'
             << "Directory:  " << storage::base_dir(g.roots, name).string() << '\n'
-            << "Disk use:   " << human(storage::disk_usage(storage::base_dir(g.roots, name)))
-            << '\n';
+            << "Disk use:   "
+            << config::format_size(storage::disk_usage(storage::base_dir(g.roots, name))) << '\n';
   auto guests = storage::guests_on_base(g.roots, name);
   std::cout << "Guests:     " << guests.size() << '\n';
   for (const auto& x : guests) {
@@ -120,8 +110,9 @@ int base_show(const Globals& g, const Args& args) {
     cfg.name = x;
     cfg.cfgdir = g.roots.guest_config_dir(x);
     cfg.base = name;
-    std::cout << fmt::format("  {:<20} delta {}\n", x,
-                             human(storage::disk_usage(storage::guest_data_dir(g.roots, cfg))));
+    std::cout << fmt::format(
+        "  {:<20} delta {}\n", x,
+        config::format_size(storage::disk_usage(storage::guest_data_dir(g.roots, cfg))));
   }
   return 0;
 }
@@ -217,8 +208,8 @@ int cmd_unify(const Globals& g, const std::string& name, const Args& args) {
     std::cout << fmt::format(
         "vserver '{}' on base '{}': {} entries identical, {} kept, {} whiteouts; {} → {}, {} "
         "would be saved\n",
-        name, r.base, r.identical, r.kept, r.whiteouts, human(r.bytes_before), human(r.bytes_after),
-        human(r.saved()));
+        name, r.base, r.identical, r.kept, r.whiteouts, config::format_size(r.bytes_before),
+        config::format_size(r.bytes_after), config::format_size(r.saved()));
   }
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/parse.hpp"
 #include "provision/base.hpp"
 #include "provision/build.hpp"
 #include "provision/internal.hpp"
@@ -411,19 +412,6 @@ void remove_stale(const fs::path& dir, std::string_view id) {
   remove_stale_temps(dir, fmt::format(".{}.unify-", id));
 }
 
-std::string human(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
 }  // namespace
 
 UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
@@ -476,7 +464,7 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
     }
     if (candidates.size() > 1) {
       report("base '" + b + "': " + std::to_string(p.identical) + " identical entries, " +
-             human(p.dropped_bytes) + " in common");
+             config::format_size(p.dropped_bytes) + " in common");
     }
     if (!plan || p.dropped_bytes > plan->dropped_bytes ||
         (p.dropped_bytes == plan->dropped_bytes && p.identical > plan->identical)) {
@@ -543,8 +531,9 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
   r.bytes_after = disk_usage(layers);
   report("Unified vserver '" + name + "' on base '" + r.base + "': " + std::to_string(r.identical) +
          " entries identical to the base's, " + std::to_string(r.kept) + " kept, " +
-         std::to_string(r.whiteouts) + " deleted (whiteouts); " + human(r.bytes_before) + " → " +
-         human(r.bytes_after) + ", " + human(r.saved()) + " saved");
+         std::to_string(r.whiteouts) + " deleted (whiteouts); " +
+         config::format_size(r.bytes_before) + " → " + config::format_size(r.bytes_after) + ", " +
+         config::format_size(r.saved()) + " saved");
   return r;
 }
 
