@@ -1,18 +1,18 @@
-// --interface values (build::parse_interface): any text is either refused with vs::Error or gives
-// an interface whose fields hold what the configuration tree accepts.
+// --interface values (config::parse_interface): any text is either refused with vs::Error or
+// gives an interface whose fields hold what the configuration tree accepts.
 #include <arpa/inet.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
-#include "build/build.hpp"
+#include "config/interface_arg.hpp"
 #include "config/parse.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view spec(reinterpret_cast<const char*>(data), size);
   try {
-    auto p = vs::build::parse_interface(spec, "0");
+    auto p = vs::config::parse_interface(spec, "0");
     const auto& i = p.iface;
     if (i.family != AF_INET && i.family != AF_INET6) std::abort();
     if (vs::config::address_family(i.ip) != i.family) std::abort();

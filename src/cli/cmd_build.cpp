@@ -8,10 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "build/build.hpp"
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
+#include "config/interface_arg.hpp"
 #include "config/model.hpp"
+#include "provision/build.hpp"
+#include "state/state.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
@@ -90,7 +92,7 @@ Examples:
   vserver old1 build -m rsync -- --source oldhost:/ --exclude /srv/backup/*)";
 
 // Method arguments of skeleton: [-d DIST] [--] [CMD ARGS...].
-std::optional<int> parse_skeleton_args(const Args& args, build::BuildOptions& o) {
+std::optional<int> parse_skeleton_args(const Args& args, provision::BuildOptions& o) {
   std::size_t i = 0;
   while (i < args.size()) {
     const std::string& a = args[i];
@@ -122,7 +124,7 @@ std::optional<int> parse_skeleton_args(const Args& args, build::BuildOptions& o)
 
 // Method arguments of debootstrap: -d SUITE [-m MIRROR] [-s SCRIPT] [--variant V]
 // [-- DEBOOTSTRAP-OPTIONS...].
-std::optional<int> parse_debootstrap_args(const Args& args, build::BuildOptions& o) {
+std::optional<int> parse_debootstrap_args(const Args& args, provision::BuildOptions& o) {
   std::size_t i = 0;
   while (i < args.size()) {
     const std::string& a = args[i];
@@ -185,8 +187,8 @@ class DebootstrapDisplay {
   DebootstrapDisplay& operator=(const DebootstrapDisplay&) = delete;
   ~DebootstrapDisplay() { finish(); }
 
-  void update(const build::DebootstrapProgress& p, std::int64_t elapsed_ms) {
-    std::string line = build::render_progress(p, elapsed_ms);
+  void update(const provision::DebootstrapProgress& p, std::int64_t elapsed_ms) {
+    std::string line = provision::render_progress(p, elapsed_ms);
     if (tty_) {
       if (line == last_) return;
       std::cout << "\r\033[K" << line << std::flush;
@@ -214,13 +216,13 @@ class DebootstrapDisplay {
 
 }  // namespace
 
-std::optional<int> parse_build_method_args(build::Method method, const Args& args,
-                                           build::BuildOptions& o) {
+std::optional<int> parse_build_method_args(provision::Method method, const Args& args,
+                                           provision::BuildOptions& o) {
   std::string dist;
   switch (method) {
-    case build::Method::skeleton:
+    case provision::Method::skeleton:
       return parse_skeleton_args(args, o);
-    case build::Method::archive: {
+    case provision::Method::archive: {
       CLI::App app{"Unpack root-filesystem archives into the new guest.",
                    "vserver NAME build -m template [OPTIONS] --"};
       std::vector<std::string> files;
@@ -232,14 +234,14 @@ std::optional<int> parse_build_method_args(build::Method method, const Args& arg
       for (const auto& f : files) o.archives.emplace_back(f);
       return done;
     }
-    case build::Method::clone: {
+    case provision::Method::clone: {
       CLI::App app{"Copy a stopped guest or a directory tree into the new guest.",
                    "vserver NAME build -m clone [OPTIONS] --"};
       app.add_option("--source", o.source, "the guest or directory to copy")->required();
       app.add_option("-d", dist, "distribution (accepted for compatibility, unused)");
       return parse_args(app, args, "build: clone");
     }
-    case build::Method::busybox: {
+    case provision::Method::busybox: {
       CLI::App app{"Make a small working guest from a statically linked busybox.",
                    "vserver NAME build -m busybox [OPTIONS] --"};
       std::string path = o.busybox.string();
@@ -249,15 +251,15 @@ std::optional<int> parse_build_method_args(build::Method method, const Args& arg
       o.busybox = path;
       return done;
     }
-    case build::Method::base: {
+    case provision::Method::base: {
       CLI::App app{"Layer the new guest on a shared read-only base.",
                    "vserver NAME build -m base [OPTIONS] --"};
       app.add_option("--base", o.base, "the base (see vserver-base list)")->required();
       return parse_args(app, args, "build: base");
     }
-    case build::Method::debootstrap:
+    case provision::Method::debootstrap:
       return parse_debootstrap_args(args, o);
-    case build::Method::rsync: {
+    case provision::Method::rsync: {
       CLI::App app{"Copy an existing server's files into the new guest with rsync.",
                    "vserver NAME build -m rsync [OPTIONS] -- --source [HOST:]PATH "
                    "[--exclude PATTERN]... [-o RSYNC-OPTION]... [-- RSYNC-OPTIONS...]"};
@@ -335,13 +337,13 @@ int cmd_build(const Globals& g, const std::string& name, const Args& args) {
   app.add_flag("--force", force, "replace an existing (stopped) guest, keeping it as NAME~EPOCH~");
   if (auto done = parse_args(app, opts, "build")) return *done;
 
-  build::BuildOptions o;
+  provision::BuildOptions o;
   o.name = name;
-  o.method = *build::method_from_string(method);
+  o.method = *provision::method_from_string(method);
   if (context_opt->count() > 0) o.context = context;
   if (hostname_opt->count() > 0) o.hostname = hostname;
   for (std::size_t i = 0; i < interfaces.size(); ++i) {
-    auto parsed = build::parse_interface(interfaces[i], std::to_string(i));
+    auto parsed = config::parse_interface(interfaces[i], std::to_string(i));
     if (parsed.nodev_defaulted) {
       std::cerr << "No device specified for interface '" << i << "'; setting 'nodev'\n";
     }
@@ -364,10 +366,10 @@ int cmd_build(const Globals& g, const std::string& name, const Args& args) {
     display.finish();
     print_error("warning: " + line);
   };
-  o.debootstrap_progress = [&display](const build::DebootstrapProgress& p, std::int64_t ms) {
+  o.debootstrap_progress = [&display](const provision::DebootstrapProgress& p, std::int64_t ms) {
     display.update(p, ms);
   };
-  build::build_guest(g.roots, o);
+  provision::build_guest(g.roots, o);
   return 0;
 }
 
@@ -386,13 +388,13 @@ int cmd_delete(const Globals& g, const std::string& name, const Args& args) {
   app.add_flag("-y,--yes", yes, "do not ask for confirmation (needed without a terminal)");
   if (auto done = parse_args(app, args, "delete")) return *done;
 
-  if (!build::guest_exists(g.roots, name) ||
+  if (!provision::guest_exists(g.roots, name) ||
       !std::filesystem::is_directory(g.roots.guest_config_dir(name))) {
     print_error("Can not find a vserver-setup at '" + g.roots.guest_config_dir(name).string() +
                 "/'");
     return 5;
   }
-  if (build::guest_running(g.roots, name)) {
+  if (state::guest_running(g.roots, name)) {
     throw Error("vserver '" + name + "' is running; stop it first");
   }
   if (!yes) {
@@ -410,8 +412,8 @@ int cmd_delete(const Globals& g, const std::string& name, const Args& args) {
     }
   }
   try {
-    build::delete_guest(g.roots, name);
-  } catch (const build::GuestNotFound& e) {
+    provision::delete_guest(g.roots, name);
+  } catch (const provision::GuestNotFound& e) {
     print_error(e.what());
     return 5;
   }

@@ -9,13 +9,16 @@
 #include <string>
 #include <vector>
 
-#include "build/build.hpp"
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
+#include "config/parse.hpp"
+#include "provision/base.hpp"
+#include "provision/build.hpp"
+#include "provision/remove_image.hpp"
+#include "provision/unify.hpp"
 #include "storage/base.hpp"
 #include "storage/layout.hpp"
 #include "storage/storage.hpp"
-#include "storage/unify.hpp"
 #include "sys/error.hpp"
 
 namespace vs::cli {
@@ -23,17 +26,6 @@ namespace vs::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string human(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} {}", v, units[u]) : fmt::format("{:.1f} {}", v, units[u]);
-}
 
 void print_line(const std::string& line) {
   std::cout << line << std::endl;
@@ -91,9 +83,9 @@ int base_list(const Globals& g, const Args& args) {
     auto guests = storage::guests_on_base(g.roots, b);
     std::string gl;
     for (const auto& x : guests) gl += (gl.empty() ? "" : " ") + x;
-    std::cout << fmt::format("{:<20} {:>10} {:>6}  {}\n", b,
-                             human(storage::disk_usage(storage::base_dir(g.roots, b))),
-                             guests.size(), gl);
+    std::cout << fmt::format(
+        "{:<20} {:>10} {:>6}  {}\n", b,
+        config::format_size(storage::disk_usage(storage::base_dir(g.roots, b))), guests.size(), gl);
   }
   return 0;
 }
@@ -109,8 +101,8 @@ int base_show(const Globals& g, const Args& args) {
   }
   std::cout << "Base:       " << name << '\n'
             << "Directory:  " << storage::base_dir(g.roots, name).string() << '\n'
-            << "Disk use:   " << human(storage::disk_usage(storage::base_dir(g.roots, name)))
-            << '\n';
+            << "Disk use:   "
+            << config::format_size(storage::disk_usage(storage::base_dir(g.roots, name))) << '\n';
   auto guests = storage::guests_on_base(g.roots, name);
   std::cout << "Guests:     " << guests.size() << '\n';
   for (const auto& x : guests) {
@@ -118,8 +110,9 @@ int base_show(const Globals& g, const Args& args) {
     cfg.name = x;
     cfg.cfgdir = g.roots.guest_config_dir(x);
     cfg.base = name;
-    std::cout << fmt::format("  {:<20} delta {}\n", x,
-                             human(storage::disk_usage(storage::guest_data_dir(g.roots, cfg))));
+    std::cout << fmt::format(
+        "  {:<20} delta {}\n", x,
+        config::format_size(storage::disk_usage(storage::guest_data_dir(g.roots, cfg))));
   }
   return 0;
 }
@@ -147,13 +140,13 @@ int base_create(const Globals& g, const Args& args) {
       ->check(CLI::IsMember({"template", "busybox", "clone"}));
   if (auto rc = parse_args(app, opts, "create")) return *rc;
 
-  build::BuildOptions o;
+  provision::BuildOptions o;
   o.name = name;
-  o.method = *build::method_from_string(method);
+  o.method = *provision::method_from_string(method);
   if (auto rc = parse_build_method_args(o.method, method_args, o)) return *rc;
   o.progress = print_line;
   o.warning = [](const std::string& line) { print_error("warning: " + line); };
-  storage::create_base(g.roots, o);
+  provision::create_base(g.roots, o);
   return 0;
 }
 
@@ -206,17 +199,17 @@ int cmd_unify(const Globals& g, const std::string& name, const Args& args) {
   app.add_option("BASE", base, "the base (VDIR_ROOT/.bases/BASE)");
   app.add_flag("-n,--dry-run", dry_run, "compare and report only");
   if (auto rc = parse_args(app, args, "unify")) return *rc;
-  storage::UnifyOptions o;
+  provision::UnifyOptions o;
   o.base = base;
   o.dry_run = dry_run;
   o.progress = print_line;
-  auto r = storage::unify_guest(g.roots, name, o);
+  auto r = provision::unify_guest(g.roots, name, o);
   if (dry_run) {
     std::cout << fmt::format(
         "vserver '{}' on base '{}': {} entries identical, {} kept, {} whiteouts; {} → {}, {} "
         "would be saved\n",
-        name, r.base, r.identical, r.kept, r.whiteouts, human(r.bytes_before), human(r.bytes_after),
-        human(r.saved()));
+        name, r.base, r.identical, r.kept, r.whiteouts, config::format_size(r.bytes_before),
+        config::format_size(r.bytes_after), config::format_size(r.saved()));
   }
   return 0;
 }
@@ -234,7 +227,7 @@ int cmd_make_base(const Globals& g, const std::string& name, const Args& args) {
   std::string base;
   app.add_option("BASE", base, "the new base's name")->required();
   if (auto rc = parse_args(app, args, "make-base")) return *rc;
-  storage::make_base_from_guest(g.roots, name, base, print_line);
+  provision::make_base_from_guest(g.roots, name, base, print_line);
   return 0;
 }
 
@@ -250,7 +243,7 @@ int cmd_remove_image(const Globals& g, const std::string& name, const Args& args
       "Example:\n"
       "  rm -r /etc/vservers/web/dlimits && vserver web remove-image");
   if (auto rc = parse_args(app, args, "remove-image")) return *rc;
-  storage::remove_image(g.roots, name, print_line);
+  provision::remove_image(g.roots, name, print_line);
   return 0;
 }
 

@@ -2,9 +2,9 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "build/build.hpp"
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
+#include "provision/build.hpp"
 
 namespace vs::cli {
 
@@ -25,8 +25,8 @@ int cmd_rename(const Globals& g, const std::string& name, const Args& args) {
   app.add_option("NEW", to, "the new name")->required();
   if (auto rc = parse_args(app, args, "rename")) return *rc;
   try {
-    build::rename_guest(g.roots, name, to);
-  } catch (const build::GuestNotFound& e) {
+    provision::rename_guest(g.roots, name, to);
+  } catch (const provision::GuestNotFound& e) {
     print_error(e.what());
     return 5;
   }
@@ -57,9 +57,9 @@ int cmd_export(const Globals& g, const std::string& name, const Args& args) {
   if (auto rc = parse_args(app, args, "export")) return *rc;
   std::size_t n = 0;
   try {
-    n = build::export_guest(g.roots, name, file,
-                            [](const std::string& line) { print_error("warning: " + line); });
-  } catch (const build::GuestNotFound& e) {
+    n = provision::export_guest(g.roots, name, file,
+                                [](const std::string& line) { print_error("warning: " + line); });
+  } catch (const provision::GuestNotFound& e) {
     print_error(e.what());
     return 5;
   }
@@ -91,16 +91,16 @@ int cmd_import(const Globals& g, const std::string& name, const Args& args) {
                           ->check(CLI::Range(2, 49151));
   auto* hostname_opt = app.add_option("--hostname", hostname, "uts/nodename");
   if (auto rc = parse_args(app, args, "import")) return *rc;
-  build::BuildOptions o;
+  provision::BuildOptions o;
   o.name = name;
-  o.method = build::Method::archive;
+  o.method = provision::Method::archive;
   o.archives = {file};
   o.import_config = true;
   if (context_opt->count() > 0) o.context = context;
   if (hostname_opt->count() > 0) o.hostname = hostname;
   o.progress = [](const std::string& line) { std::cout << line << std::endl; };
   o.warning = [](const std::string& line) { print_error("warning: " + line); };
-  build::build_guest(g.roots, o);
+  provision::build_guest(g.roots, o);
   return 0;
 }
 

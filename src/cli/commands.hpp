@@ -7,8 +7,8 @@
 
 #include <optional>
 
-#include "build/build.hpp"
 #include "config/roots.hpp"
+#include "provision/build.hpp"
 
 namespace vs::cli {
 
@@ -57,8 +57,8 @@ int cmd_list(const Globals& g, const Args& args);
 
 // Parses the method arguments of build (after --) into o; returns the exit status when the
 // command is done (--help, usage error) or nullopt to go on. Shared by vserver-base create.
-std::optional<int> parse_build_method_args(build::Method method, const Args& args,
-                                           build::BuildOptions& o);
+std::optional<int> parse_build_method_args(provision::Method method, const Args& args,
+                                           provision::BuildOptions& o);
 
 // The name this binary was called by (vserver, vkill, …), for messages.
 void set_program_name(const std::string& name);

@@ -196,6 +196,17 @@ std::string format_limit(std::uint64_t v) {
   return std::to_string(v);
 }
 
+std::string format_size(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} {}", v, units[u]) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
 int address_family(std::string_view s) {
   std::string str(s);
   std::array<unsigned char, 16> buf{};

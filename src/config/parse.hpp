@@ -25,6 +25,8 @@ std::optional<long long> parse_integer(std::string_view s);
 std::optional<std::uint64_t> parse_limit(std::string_view s);
 // The inverse: "inf" for kUnlimited, else the decimal value.
 std::string format_limit(std::uint64_t v);
+// A size for people to read: "512 B", "1.5 KiB", "3.2 GiB" (binary units, one decimal).
+std::string format_size(std::uint64_t bytes);
 
 // AF_INET or AF_INET6 when s is a textual address of that family (inet_pton), else 0.
 int address_family(std::string_view s);

@@ -338,4 +338,9 @@ void GuestLock::remove_file() const {
   if (::unlink(file_.c_str()) != 0 && errno != ENOENT) throw_errno("remove lock", file_.string());
 }
 
+bool guest_running(const config::Roots& roots, std::string_view name) {
+  auto st = read_state(roots, name);
+  return st && init_alive(*st);
+}
+
 }  // namespace vs::state

@@ -59,6 +59,8 @@ std::optional<std::uint64_t> process_start_ticks(pid_t pid);
 bool init_alive(const GuestState& st);
 // True if the recorded supervisor still exists.
 bool supervisor_alive(const GuestState& st);
+// Whether the guest's init is alive according to its state record.
+bool guest_running(const config::Roots& roots, std::string_view name);
 
 // The running guests: state records whose init is alive, sorted by name.
 std::vector<GuestState> running_guests(const config::Roots& roots);

@@ -11,24 +11,17 @@
 #include <set>
 #include <utility>
 
-#include "build/internal.hpp"
 #include "config/config.hpp"
-#include "state/state.hpp"
 #include "storage/layout.hpp"
 #include "storage/overlay.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/interrupt.hpp"
+#include "sys/tree.hpp"
 
 namespace vs::storage {
 
 namespace {
-
-bool lexists(const fs::path& p) {
-  struct stat st {};
-  if (::lstat(p.c_str(), &st) == 0) return true;
-  if (errno == ENOENT || errno == ENOTDIR) return false;
-  throw_errno("stat", p.string());
-}
 
 // Creates VDIR_ROOT/.bases (mode 0700: only root walks into bases) when missing.
 void make_bases_dir(const config::Roots& roots) {
@@ -39,39 +32,14 @@ void make_bases_dir(const config::Roots& roots) {
   if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("create directory", d.string());
 }
 
-std::string temp_name(std::string_view name) {
-  return fmt::format(".{}.build-{}", name, ::getpid());
-}
+}  // namespace
 
-bool process_exists(pid_t pid) {
-  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
-}
-
-// Leftovers (.BASE.build-PID) of creations of base whose process is gone.
-void remove_stale(const config::Roots& roots, std::string_view base) {
-  std::string prefix = fmt::format(".{}.build-", base);
-  std::error_code ec;
-  for (fs::directory_iterator it(bases_dir(roots), ec), end; !ec && it != end; it.increment(ec)) {
-    std::string n = it->path().filename().string();
-    if (n.rfind(prefix, 0) != 0) continue;
-    std::string digits = n.substr(prefix.size());
-    if (digits.empty() || digits.size() > 9 ||
-        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      continue;
-    }
-    auto pid = static_cast<pid_t>(std::stol(digits));
-    if (pid == ::getpid() || !process_exists(pid)) build::detail::remove_tree(it->path());
-  }
-}
-
-void check_name(std::string_view base) {
+void check_base_name(std::string_view base) {
   if (!valid_base_name(base)) {
     throw Error("invalid base name \"" + std::string(base) +
                 "\" (1..64 characters of A-Z a-z 0-9 . _ -, not starting with . or -)");
   }
 }
-
-}  // namespace
 
 BaseLock::BaseLock(const config::Roots& roots) {
   fs::path file = bases_dir(roots) / ".lock";
@@ -80,7 +48,7 @@ BaseLock::BaseLock(const config::Roots& roots) {
     UniqueFd fd = open_file(file, O_RDWR | O_CREAT, 0600);
     while (::flock(fd.get(), LOCK_EX) != 0) {
       if (errno != EINTR) throw_errno("lock", file.string());
-      build::detail::check_interrupted();
+      check_interrupted();
     }
     // The holder before us may have removed the unused directory (remove_unused_bases_dir):
     // then lock the file made anew.
@@ -141,123 +109,8 @@ std::vector<std::string> guests_on_base(const config::Roots& roots, std::string_
   return out;
 }
 
-void create_base(const config::Roots& roots_in, const build::BuildOptions& o) {
-  check_name(o.name);
-  config::Roots roots = roots_in;
-  roots.vdir = fs::absolute(roots.vdir).lexically_normal();
-  roots.config = fs::absolute(roots.config).lexically_normal();
-  build::detail::clear_interrupt();
-  build::detail::InterruptScope signals(o.catch_signals);
-  // Everything that can be checked is checked before anything is written.
-  std::optional<config::GuestConfig> source_cfg;
-  std::optional<state::GuestLock> source_lock;
-  fs::path source_dir;
-  switch (o.method) {
-    case build::Method::archive:
-      if (o.archives.empty()) throw Error("method template needs at least one archive (-t FILE)");
-      for (const auto& a : o.archives) {
-        UniqueFd f = open_file(a, O_RDONLY);
-        struct stat st {};
-        if (::fstat(f.get(), &st) != 0) throw_errno("stat", a.string());
-        if (!S_ISREG(st.st_mode)) throw Error(a.string() + ": not a regular file");
-      }
-      break;
-    case build::Method::busybox:
-      build::detail::check_static_executable(fs::absolute(o.busybox));
-      break;
-    case build::Method::clone: {
-      if (o.source.empty()) throw Error("method clone needs a source (--source GUEST|DIR)");
-      std::error_code ec;
-      if (config::valid_guest_name(o.source) &&
-          fs::is_directory(roots.guest_config_dir(o.source), ec)) {
-        source_lock.emplace(roots, o.source);
-        if (build::guest_running(roots, o.source)) {
-          throw Error("vserver '" + o.source + "' is running; stop it before copying it");
-        }
-        source_cfg = config::load_guest(roots, o.source);
-        source_dir = source_cfg->vdir;
-      } else {
-        source_dir = fs::absolute(o.source);
-      }
-      struct stat st {};
-      if (::stat(source_dir.c_str(), &st) != 0) throw_errno("clone source", source_dir.string());
-      if (!S_ISDIR(st.st_mode)) {
-        throw Error("clone source " + source_dir.string() + ": not a directory");
-      }
-      break;
-    }
-    case build::Method::skeleton:
-    case build::Method::base:
-    case build::Method::debootstrap:
-    case build::Method::rsync:
-      throw Error(std::string("a base cannot be made with method ") + build::to_string(o.method) +
-                  " (use template, busybox or clone; a guest built with debootstrap becomes a "
-                  "base with vserver NAME make-base BASE)");
-  }
-
-  // After the source's lock: unify takes a guest's lock, then this one.
-  BaseLock lock(roots);
-  fs::path dest = base_dir(roots, o.name);
-  if (lexists(dest)) throw Error("base '" + o.name + "' already exists (" + dest.string() + ")");
-  remove_stale(roots, o.name);
-
-  fs::path tmp = bases_dir(roots) / temp_name(o.name);
-  if (::mkdir(tmp.c_str(), 0700) != 0) throw_errno("create directory", tmp.string());
-  build::detail::TempDir guard(tmp);
-  build::detail::Root root{tmp, open_file(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
-  if (::geteuid() == 0 && ::fchown(root.fd.get(), 0, 0) != 0) throw_errno("chown", tmp.string());
-  switch (o.method) {
-    case build::Method::archive:
-      for (const auto& a : o.archives) {
-        std::size_t n = build::detail::unpack_archive(root, a, o.warning);
-        if (o.progress) {
-          o.progress("Unpacked " + std::to_string(n) + " entries from " + a.string() +
-                     " into base " + o.name);
-        }
-      }
-      build::detail::make_standard_dirs(root, true);
-      break;
-    case build::Method::busybox:
-      build::detail::install_busybox(root, fs::absolute(o.busybox), o.name);
-      break;
-    case build::Method::clone: {
-      std::size_t n = 0;
-      auto copy = [&] { n = build::detail::copy_tree(source_dir, root, o.warning); };
-      if (source_cfg && source_cfg->base) {
-        // A unified guest: its merged root, mounted in a helper's private mount namespace.
-        auto ov = guest_overlay(roots, *source_cfg);
-        check_overlay(*source_cfg, *ov);
-        run_in_merged_root(*ov, source_dir, copy);
-        n = 0;  // counted in the helper
-      } else {
-        copy();
-      }
-      if (o.progress) {
-        o.progress((n > 0 ? "Copied " + std::to_string(n) + " entries" : std::string("Copied")) +
-                   " from " + source_dir.string() + " into base " + o.name);
-      }
-      build::detail::make_standard_dirs(root, true);
-      break;
-    }
-    case build::Method::skeleton:
-    case build::Method::base:
-    case build::Method::debootstrap:
-    case build::Method::rsync:
-      break;
-  }
-  build::detail::check_interrupted();
-  // The top directory says "read-only" to whoever looks; overlayfs never writes to a lower layer.
-  if (::fchmod(root.fd.get(), 0555) != 0) throw_errno("chmod", tmp.string());
-  root.fd.reset();
-  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dest.c_str(), RENAME_NOREPLACE) != 0) {
-    throw_errno("rename " + tmp.string() + " to", dest.string());
-  }
-  guard.dismiss();
-  if (o.progress) o.progress("Made base '" + o.name + "' in " + dest.string());
-}
-
 void delete_base(const config::Roots& roots, std::string_view base) {
-  check_name(base);
+  check_base_name(base);
   BaseLock lock(roots);
   fs::path dir = base_dir(roots, base);
   if (!lexists(dir))
@@ -270,7 +123,7 @@ void delete_base(const config::Roots& roots, std::string_view base) {
                 (users.size() == 1 ? " vserver: " : " vservers: ") + list +
                 "; delete them or unify them onto another base first");
   }
-  build::detail::remove_tree(dir);
+  remove_tree(dir);
 }
 
 std::uint64_t disk_usage(const fs::path& dir) {

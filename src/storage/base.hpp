@@ -1,7 +1,7 @@
 // Bases: shared read-only root filesystems that unified guests are layered on
-// (VDIR_ROOT/.bases/BASE, docs/storage.md). A base is made once (from archives, a busybox, or a
-// copy of a guest or directory), is never written through a guest (it is overlayfs' lower layer),
-// and cannot be deleted while a guest uses it.
+// (VDIR_ROOT/.bases/BASE, docs/storage.md). A base is made once (provision/base.hpp: from
+// archives, a busybox, or a copy of a guest or directory), is never written through a guest (it is
+// overlayfs' lower layer), and cannot be deleted while a guest uses it.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +10,6 @@
 #include <string_view>
 #include <vector>
 
-#include "build/build.hpp"
 #include "config/roots.hpp"
 #include "sys/fd.hpp"
 
@@ -32,11 +31,8 @@ class BaseLock {
 // Removes VDIR_ROOT/.bases when it holds no base (nothing but its lock), under that lock.
 void remove_unused_bases_dir(const config::Roots& roots);
 
-// Makes base opts.name from opts.method: template (opts.archives), busybox (opts.busybox) or
-// clone (opts.source: a stopped guest, unified or not, or a directory; copied with reflinks where
-// the filesystem shares extents). Built in VDIR_ROOT/.bases/.BASE.build-PID and renamed into place:
-// a failed or interrupted creation leaves nothing. The base's top directory is made mode 0555.
-void create_base(const config::Roots& roots, const build::BuildOptions& opts);
+// Throws unless base is a valid base name.
+void check_base_name(std::string_view base);
 
 // Whether base exists (a directory).
 bool base_exists(const config::Roots& roots, std::string_view base);

@@ -62,13 +62,6 @@ std::vector<std::string> limit_problems(const config::Roots& roots, const config
 // (an image is not resized: a note says so).
 std::vector<std::string> apply_limit(const config::Roots& roots, const config::GuestConfig& cfg);
 
-// The way back from the image method: the stopped guest's files move out of its image into its
-// directory, then the image is removed. Refused while the guest runs, when its directory holds
-// files, when the host's filesystem lacks the room, and while dlimits/ would make a new image at
-// the next start. A failure leaves the directory as it was and the image in place.
-void remove_image(const config::Roots& roots, std::string_view name,
-                  const std::function<void(const std::string&)>& progress);
-
 struct Usage {
   std::uint64_t space_kib = 0;  // 1 KiB blocks allocated
   std::uint64_t inodes = 0;

@@ -20,7 +20,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "build/debian.hpp"
+#include "provision/debian.hpp"
 
 namespace it {
 
@@ -175,10 +175,11 @@ std::vector<std::string> debian_default_packages() {
 
 DebianSource host_debian_source() {
   DebianSource src;
-  src.suite = vs::build::host_codename();
+  src.suite = vs::provision::host_codename();
   if (src.suite.empty()) return src;
   src.mirror =
-      vs::build::mirror_for_suite(vs::build::host_apt_sources(), src.suite, src.suite).value_or("");
+      vs::provision::mirror_for_suite(vs::provision::host_apt_sources(), src.suite, src.suite)
+          .value_or("");
   return src;
 }
 

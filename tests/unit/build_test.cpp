@@ -26,17 +26,18 @@
 #include <string>
 #include <vector>
 
-#include "build/build.hpp"
-#include "build/internal.hpp"
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
+#include "config/interface_arg.hpp"
+#include "provision/build.hpp"
+#include "provision/internal.hpp"
 #include "state/state.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
 namespace fs = std::filesystem;
-using vs::build::BuildOptions;
-using vs::build::Method;
+using vs::provision::BuildOptions;
+using vs::provision::Method;
 
 namespace {
 
@@ -189,7 +190,7 @@ class BuildTest : public ::testing::Test {
   }
   void TearDown() override {
     try {
-      vs::build::detail::remove_tree(base_);  // copes with trees deeper than PATH_MAX
+      vs::remove_tree(base_);  // copes with trees deeper than PATH_MAX
     } catch (const vs::Error&) {
       std::error_code ec;
       fs::remove_all(base_, ec);
@@ -256,9 +257,9 @@ class BuildTest : public ::testing::Test {
 TEST_F(BuildTest, SkeletonWritesConfigurationAndStandardRoot) {
   auto o = options("web");
   o.hostname = "web.example.org";
-  o.interfaces.push_back(vs::build::parse_interface("eth0:192.0.2.10/24", "0").iface);
+  o.interfaces.push_back(vs::config::parse_interface("eth0:192.0.2.10/24", "0").iface);
   o.cflags = std::set<std::string>{"virt_mem"};
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
 
   auto cfg = vs::config::load_guest(roots_, "web");
   EXPECT_EQ(cfg.name, "web");
@@ -278,7 +279,7 @@ TEST_F(BuildTest, SkeletonWritesConfigurationAndStandardRoot) {
 
   fs::path v = roots_.vdir / "web";
   EXPECT_EQ(lstat_of(v).st_mode & 07777, 0755U);
-  for (const auto& d : vs::build::detail::standard_dirs()) {
+  for (const auto& d : vs::provision::detail::standard_dirs()) {
     struct stat st = lstat_of(v / d.path);
     EXPECT_TRUE(S_ISDIR(st.st_mode)) << d.path;
     EXPECT_EQ(st.st_mode & 07777, d.mode) << d.path;
@@ -296,7 +297,7 @@ TEST_F(BuildTest, SkeletonWritesConfigurationAndStandardRoot) {
 TEST_F(BuildTest, SkeletonRunsCommandInTheNewRoot) {
   auto o = options("cmd");
   o.command = {"sh", "-c", "echo \"$VSERVER_VDIR\" > marker; pwd -P > cwd; echo $VSERVER_NAME > n"};
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   fs::path v = roots_.vdir / "cmd";
   std::string vdir_env = slurp(v / "marker");
   EXPECT_NE(vdir_env.find("/.cmd.build-"), std::string::npos) << vdir_env;
@@ -310,7 +311,7 @@ TEST_F(BuildTest, DefaultFilesAndFstabAreCopiedIntoNewGuests) {
   std::ofstream(roots_.config / ".defaults" / "files" / "resolv.conf") << "nameserver 192.0.2.53\n";
   std::ofstream(roots_.config / ".defaults" / "fstab")
       << "none /proc proc defaults 0 0\nnone /run tmpfs size=8m 0 0\n";
-  vs::build::build_guest(roots_, options("d"));
+  vs::provision::build_guest(roots_, options("d"));
   EXPECT_EQ(slurp(roots_.vdir / "d" / "etc/resolv.conf"), "nameserver 192.0.2.53\n");
   auto cfg = vs::config::load_guest(roots_, "d");
   ASSERT_EQ(cfg.fstab.size(), 2U);
@@ -321,7 +322,7 @@ TEST_F(BuildTest, DefaultFilesAndFstabAreCopiedIntoNewGuests) {
 // ---- limits of new guests ---------------------------------------------------------------------
 
 TEST_F(BuildTest, NewGuestsGetTheDefaultLimits) {
-  vs::build::build_guest(roots_, options("d"));
+  vs::provision::build_guest(roots_, options("d"));
   fs::path c = roots_.config / "d";
   EXPECT_EQ(slurp(c / "limits/processes"), "1024\n");
   EXPECT_EQ(slurp(c / "sched/fill-rate"), "1\n");
@@ -344,7 +345,7 @@ TEST_F(BuildTest, DefaultsDirectoryGivesNewGuestsTheirLimits) {
   std::ofstream(d / "limits/processes") << "2048\n";
   std::ofstream(d / "limits/memory") << "1G\n";
   std::ofstream(d / "sched/fill-rate") << "2\n";
-  vs::build::build_guest(roots_, options("a"));
+  vs::provision::build_guest(roots_, options("a"));
   auto a = vs::config::load_guest(roots_, "a");
   EXPECT_EQ(a.limits.processes, 2048U);
   EXPECT_EQ(a.limits.memory, std::uint64_t{1} << 30);
@@ -356,7 +357,7 @@ TEST_F(BuildTest, DefaultsDirectoryGivesNewGuestsTheirLimits) {
   std::ofstream(d / "limits/processes") << "";
   std::ofstream(d / "sched/fill-rate") << " \n";
   std::ofstream(d / "sched/interval") << "\n";
-  vs::build::build_guest(roots_, options("b"));
+  vs::provision::build_guest(roots_, options("b"));
   auto b = vs::config::load_guest(roots_, "b");
   EXPECT_FALSE(b.limits.processes);
   EXPECT_FALSE(lexists(roots_.config / "b" / "limits/processes"));
@@ -365,7 +366,7 @@ TEST_F(BuildTest, DefaultsDirectoryGivesNewGuestsTheirLimits) {
 
   // max: written as it is, so that the guest says it has no limit.
   std::ofstream(d / "limits/processes") << "max\n";
-  vs::build::build_guest(roots_, options("c"));
+  vs::provision::build_guest(roots_, options("c"));
   EXPECT_EQ(slurp(roots_.config / "c" / "limits/processes"), "max\n");
   EXPECT_EQ(vs::config::load_guest(roots_, "c").limits.processes, vs::config::kUnlimited);
 }
@@ -375,7 +376,7 @@ TEST_F(BuildTest, BadDefaultsFailTheBuildNamingTheFile) {
   fs::create_directories(d / "limits");
   std::ofstream(d / "limits/processes") << "lots\n";
   try {
-    vs::build::build_guest(roots_, options("x"));
+    vs::provision::build_guest(roots_, options("x"));
     FAIL() << "built with a bad .defaults/limits/processes";
   } catch (const vs::Error& e) {
     EXPECT_NE(std::string(e.what()).find((d / "limits/processes").string() + ": \"lots\""),
@@ -386,14 +387,14 @@ TEST_F(BuildTest, BadDefaultsFailTheBuildNamingTheFile) {
 
   fs::remove(d / "limits/processes");
   std::ofstream(d / "limits/nproc") << "10\n";
-  EXPECT_THROW(vs::build::build_guest(roots_, options("x")), vs::Error);  // unknown file
+  EXPECT_THROW(vs::provision::build_guest(roots_, options("x")), vs::Error);  // unknown file
   expect_nothing_left("x");
   fs::remove(d / "limits/nproc");
 
   // A per-CPU bucket is not copied.
   fs::create_directories(d / "sched/cpu0");
   std::ofstream(d / "sched/cpu0/cpu-id") << "0\n";
-  EXPECT_THROW(vs::build::build_guest(roots_, options("x")), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, options("x")), vs::Error);
   expect_nothing_left("x");
   fs::remove_all(d / "sched");
 
@@ -401,25 +402,25 @@ TEST_F(BuildTest, BadDefaultsFailTheBuildNamingTheFile) {
   std::ofstream(d / "limits/cpu") << "0.5\n";
   auto o = options("x");
   o.cflags = std::set<std::string>{"sched_hard"};
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);
   expect_nothing_left("x");
 }
 
 // A clone of a guest keeps its source's limits, also when it has none (a util-vserver tree); a
 // clone of a directory is a new configuration and gets the defaults.
 TEST_F(BuildTest, CloneKeepsTheSourcesLimits) {
-  vs::build::build_guest(roots_, options("old"));
+  vs::provision::build_guest(roots_, options("old"));
   fs::remove_all(roots_.config / "old" / "limits");
   fs::remove_all(roots_.config / "old" / "sched");
   auto c = options("copy", Method::clone);
   c.source = "old";
-  vs::build::build_guest(roots_, c);
+  vs::provision::build_guest(roots_, c);
   EXPECT_FALSE(lexists(roots_.config / "copy" / "limits"));
   EXPECT_FALSE(lexists(roots_.config / "copy" / "sched"));
 
   auto dir = options("fromdir", Method::clone);
   dir.source = (roots_.vdir / "old").string();
-  vs::build::build_guest(roots_, dir);
+  vs::provision::build_guest(roots_, dir);
   EXPECT_EQ(slurp(roots_.config / "fromdir" / "limits/processes"), "1024\n");
 }
 
@@ -427,7 +428,7 @@ TEST_F(BuildTest, FailingCommandLeavesNothing) {
   auto o = options("bad");
   o.command = {"sh", "-c", "touch half-done; exit 3"};
   try {
-    vs::build::build_guest(roots_, o);
+    vs::provision::build_guest(roots_, o);
     FAIL() << "a failing command must fail the build";
   } catch (const vs::Error& e) {
     EXPECT_NE(std::string(e.what()).find("exited with status 3"), std::string::npos) << e.what();
@@ -435,7 +436,7 @@ TEST_F(BuildTest, FailingCommandLeavesNothing) {
   expect_nothing_left("bad");
 
   o.command = {"/nonexistent/program"};
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);
   expect_nothing_left("bad");
 }
 
@@ -446,7 +447,7 @@ TEST_F(BuildTest, SignalDuringBuildAbortsAndLeavesNothing) {
     o.command = {"sh", "-c", std::string("kill -") + sig + " $PPID; sleep 30"};
     std::time_t start = std::time(nullptr);
     try {
-      vs::build::build_guest(roots_, o);
+      vs::provision::build_guest(roots_, o);
       ADD_FAILURE() << "an interrupted build must fail";
     } catch (const vs::Error& e) {
       EXPECT_STREQ(e.what(), "build interrupted");
@@ -462,33 +463,33 @@ TEST_F(BuildTest, SignalDuringBuildAbortsAndLeavesNothing) {
 
 TEST_F(BuildTest, RejectsBadOptions) {
   auto o = options("-bad");
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);
   o = options("x/y");
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);
   o = options("ok");
   o.context = 1;
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);
   o.context = 49152;
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);
   o = options("ok");
   o.hostname = "bad host";
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);
   o = options("ok");
   o.cflags = std::set<std::string>{"no_such_flag"};
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);
   o = options("ok", Method::archive);
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);  // no archive
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);  // no archive
   o = options("ok", Method::clone);
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);  // no source
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);  // no source
   expect_nothing_left("ok");
 }
 
 // ---- existing guests, --force ----------------------------------------------------------------
 
 TEST_F(BuildTest, ExistingGuestIsRefusedWithoutForce) {
-  vs::build::build_guest(roots_, options("web"));
+  vs::provision::build_guest(roots_, options("web"));
   try {
-    vs::build::build_guest(roots_, options("web"));
+    vs::provision::build_guest(roots_, options("web"));
     FAIL();
   } catch (const vs::Error& e) {
     EXPECT_NE(std::string(e.what()).find("already exists"), std::string::npos) << e.what();
@@ -496,19 +497,19 @@ TEST_F(BuildTest, ExistingGuestIsRefusedWithoutForce) {
   // Only a root directory is enough to refuse, when it is not empty (an empty one is built into).
   fs::create_directories(roots_.vdir / "orphan");
   std::ofstream(roots_.vdir / "orphan" / "file") << "x";
-  EXPECT_THROW(vs::build::build_guest(roots_, options("orphan")), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, options("orphan")), vs::Error);
   EXPECT_FALSE(lexists(roots_.config / "orphan"));
 }
 
 TEST_F(BuildTest, ForceKeepsThePreviousGuestUnderABackupName) {
   auto o = options("web");
   o.context = 40100;
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   std::ofstream(roots_.vdir / "web" / "old-file") << "old";
 
   o.force = true;  // the same context is free again: it is the guest being replaced
   o.hostname = "new";
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   EXPECT_FALSE(lexists(roots_.vdir / "web" / "old-file"));
   EXPECT_EQ(vs::config::load_guest(roots_, "web").uts.nodename, "new");
 
@@ -525,12 +526,12 @@ TEST_F(BuildTest, ForceKeepsThePreviousGuestUnderABackupName) {
 }
 
 TEST_F(BuildTest, ForceIsRefusedForARunningGuest) {
-  vs::build::build_guest(roots_, options("run"));
+  vs::provision::build_guest(roots_, options("run"));
   mark_running("run");
   auto o = options("run");
   o.force = true;
   try {
-    vs::build::build_guest(roots_, o);
+    vs::provision::build_guest(roots_, o);
     FAIL();
   } catch (const vs::Error& e) {
     EXPECT_NE(std::string(e.what()).find("is running"), std::string::npos) << e.what();
@@ -548,7 +549,7 @@ TEST_F(BuildTest, StaleBuildDirectoriesOfDeadBuildsAreRemoved) {
   fs::create_directories(roots_.config / stale / "uts");
   fs::create_directories(roots_.vdir / stale / "etc");
   fs::create_directories(roots_.vdir / other);
-  vs::build::build_guest(roots_, options("web"));
+  vs::provision::build_guest(roots_, options("web"));
   EXPECT_FALSE(lexists(roots_.config / stale));
   EXPECT_FALSE(lexists(roots_.vdir / stale));
   EXPECT_TRUE(lexists(roots_.vdir / other));  // another guest's build is not ours to judge
@@ -559,29 +560,29 @@ TEST_F(BuildTest, StaleBuildDirectoriesOfDeadBuildsAreRemoved) {
 TEST_F(BuildTest, AllocationSkipsUsedContextsAndHonoursContextNext) {
   auto o = options("a");
   o.context = 40000;
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   o = options("b");
   o.context = 40002;
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
 
-  EXPECT_EQ(vs::build::allocate_context(roots_), 40001);
-  EXPECT_EQ(vs::build::allocate_context(roots_), 40003);  // 40002 is used
+  EXPECT_EQ(vs::provision::allocate_context(roots_), 40001);
+  EXPECT_EQ(vs::provision::allocate_context(roots_), 40003);  // 40002 is used
   EXPECT_EQ(slurp(roots_.config / ".defaults" / "context.next"), "40004\n");
 
   vs::write_file(roots_.config / ".defaults" / "context.next", "45000\n");
-  vs::build::build_guest(roots_, options("c"));
+  vs::provision::build_guest(roots_, options("c"));
   EXPECT_EQ(vs::config::load_guest(roots_, "c").context, 45000);
 
   // At the end of the range allocation wraps to 40000 and keeps skipping.
   o = options("d");
   o.context = 49151;
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   vs::write_file(roots_.config / ".defaults" / "context.next", "49151\n");
-  EXPECT_EQ(vs::build::allocate_context(roots_), 40001);
+  EXPECT_EQ(vs::provision::allocate_context(roots_), 40001);
 
   vs::write_file(roots_.config / ".defaults" / "context.next", "abc\n");
   try {
-    vs::build::allocate_context(roots_);
+    vs::provision::allocate_context(roots_);
     FAIL();
   } catch (const vs::Error& e) {
     EXPECT_NE(std::string(e.what()).find("context.next"), std::string::npos) << e.what();
@@ -591,11 +592,11 @@ TEST_F(BuildTest, AllocationSkipsUsedContextsAndHonoursContextNext) {
 TEST_F(BuildTest, ExplicitContextCollisionIsRefused) {
   auto o = options("a");
   o.context = 40010;
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   o = options("b");
   o.context = 40010;
   try {
-    vs::build::build_guest(roots_, o);
+    vs::provision::build_guest(roots_, o);
     FAIL();
   } catch (const vs::Error& e) {
     EXPECT_NE(std::string(e.what()).find("context 40010 is already used by vserver 'a'"),
@@ -616,7 +617,7 @@ TEST_F(BuildTest, ConcurrentBuildsGetDistinctContexts) {
       try {
         BuildOptions o;
         o.name = "g" + std::to_string(i);
-        vs::build::build_guest(roots_, o);
+        vs::provision::build_guest(roots_, o);
       } catch (...) {
         rc = 1;
       }
@@ -652,7 +653,7 @@ TEST_F(BuildTest, TemplatePreservesOwnersModesLinksAndNodes) {
                   dir("./dev/"), device("./dev/null", AE_IFCHR, 1, 3)});
   auto o = options("tpl", Method::archive);
   o.archives = {tar};
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
 
   fs::path v = roots_.vdir / "tpl";
   struct stat st = lstat_of(v / "dir/file");
@@ -689,7 +690,7 @@ TEST_F(BuildTest, TemplateKeepsSymlinkedDirectoriesOfAMergedUsr) {
                   symlink("bin", "usr/bin"), file("usr/bin/tool", "x", 0755)});
   auto o = options("merged", Method::archive);
   o.archives = {tar};
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   fs::path v = roots_.vdir / "merged";
   EXPECT_TRUE(S_ISLNK(lstat_of(v / "lib").st_mode));
   EXPECT_TRUE(S_ISLNK(lstat_of(v / "bin").st_mode));
@@ -706,7 +707,7 @@ TEST_P(TemplateCompression, Unpacks) {
   write_tar(tar, {dir("etc/"), file("etc/motd", "compressed")}, c);
   auto o = options("z", Method::archive);
   o.archives = {tar};
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   EXPECT_EQ(slurp(roots_.vdir / "z" / "etc/motd"), "compressed");
 }
 
@@ -722,7 +723,7 @@ TEST_F(BuildTest, SeveralArchivesAreUnpackedInOrder) {
   write_tar(base_ / "b.tar", {dir("etc/"), file("etc/b", "2")});
   auto o = options("two", Method::archive);
   o.archives = {base_ / "a.tar", base_ / "b.tar"};
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   EXPECT_EQ(slurp(roots_.vdir / "two" / "etc/a"), "1");
   EXPECT_EQ(slurp(roots_.vdir / "two" / "etc/b"), "2");
   EXPECT_EQ(progress_.size(), 3U);
@@ -779,7 +780,7 @@ TEST_P(HostileTemplate, IsRefusedAndLeavesNothing) {
   auto o = options("evil", Method::archive);
   o.archives = {tar};
   try {
-    vs::build::build_guest(roots_, o);
+    vs::provision::build_guest(roots_, o);
     FAIL() << c.label << " was accepted";
   } catch (const vs::Error& e) {
     std::string msg = e.what();
@@ -803,7 +804,7 @@ TEST_F(BuildTest, SymlinkFromAnEarlierArchiveIsNotWrittenThrough) {
   write_tar(base_ / "b.tar", {file("etc/passwd", "root::0:0::/:/bin/sh\n")});
   auto o = options("two", Method::archive);
   o.archives = {base_ / "a.tar", base_ / "b.tar"};
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);
   EXPECT_FALSE(lexists(outside / "passwd"));
   expect_nothing_left("two");
 }
@@ -812,7 +813,7 @@ TEST_F(BuildTest, CorruptOrMissingArchiveLeavesNothing) {
   auto o = options("junk", Method::archive);
   o.archives = {base_ / "missing.tar"};
   try {
-    vs::build::build_guest(roots_, o);
+    vs::provision::build_guest(roots_, o);
     FAIL();
   } catch (const vs::Error& e) {
     EXPECT_NE(std::string(e.what()).find("missing.tar: No such file"), std::string::npos)
@@ -824,7 +825,7 @@ TEST_F(BuildTest, CorruptOrMissingArchiveLeavesNothing) {
 
   std::ofstream(base_ / "junk.tar.gz") << "this is not an archive at all";
   o.archives = {base_ / "junk.tar.gz"};
-  EXPECT_THROW(vs::build::build_guest(roots_, o), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, o), vs::Error);
   expect_nothing_left("junk");
 }
 
@@ -913,7 +914,7 @@ TEST_F(BuildTest, ClonePreservesEverything) {
 
   auto o = options("copy", Method::clone);
   o.source = src.string();
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   fs::path v = roots_.vdir / "copy";
 
   struct stat ping = lstat_of(v / "bin/ping");
@@ -959,15 +960,15 @@ TEST_F(BuildTest, CloneOfAGuestGetsItsOwnIdentity) {
   auto o = options("src");
   o.hostname = "src";
   o.context = 40500;
-  o.interfaces.push_back(vs::build::parse_interface("eth0:192.0.2.1/24", "0").iface);
+  o.interfaces.push_back(vs::config::parse_interface("eth0:192.0.2.1/24", "0").iface);
   o.cflags = std::set<std::string>{"virt_uptime"};
   o.init_style = vs::config::InitStyle::plain;
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   std::ofstream(roots_.vdir / "src" / "etc/motd") << "hello";
 
   auto c = options("dst", Method::clone);
   c.source = "src";
-  vs::build::build_guest(roots_, c);
+  vs::provision::build_guest(roots_, c);
   auto cfg = vs::config::load_guest(roots_, "dst");
   EXPECT_EQ(cfg.name, "dst");
   EXPECT_NE(cfg.context, 40500);
@@ -983,8 +984,8 @@ TEST_F(BuildTest, CloneOfAGuestGetsItsOwnIdentity) {
   // With --interface the clone gets those.
   auto d = options("dst2", Method::clone);
   d.source = "src";
-  d.interfaces.push_back(vs::build::parse_interface("192.0.2.9", "0").iface);
-  vs::build::build_guest(roots_, d);
+  d.interfaces.push_back(vs::config::parse_interface("192.0.2.9", "0").iface);
+  vs::provision::build_guest(roots_, d);
   auto cfg2 = vs::config::load_guest(roots_, "dst2");
   ASSERT_EQ(cfg2.interfaces.size(), 1U);
   EXPECT_EQ(cfg2.interfaces[0].ip, "192.0.2.9");
@@ -992,12 +993,12 @@ TEST_F(BuildTest, CloneOfAGuestGetsItsOwnIdentity) {
 }
 
 TEST_F(BuildTest, CloneRefusesARunningGuestAndBadSources) {
-  vs::build::build_guest(roots_, options("src"));
+  vs::provision::build_guest(roots_, options("src"));
   mark_running("src");
   auto c = options("dst", Method::clone);
   c.source = "src";
   try {
-    vs::build::build_guest(roots_, c);
+    vs::provision::build_guest(roots_, c);
     FAIL();
   } catch (const vs::Error& e) {
     EXPECT_NE(std::string(e.what()).find("'src' is running"), std::string::npos) << e.what();
@@ -1005,23 +1006,23 @@ TEST_F(BuildTest, CloneRefusesARunningGuestAndBadSources) {
   expect_nothing_left("dst");
 
   c.source = (base_ / "nowhere").string();
-  EXPECT_THROW(vs::build::build_guest(roots_, c), vs::Error);
+  EXPECT_THROW(vs::provision::build_guest(roots_, c), vs::Error);
   expect_nothing_left("dst");
 
   c.source = "dst";
-  EXPECT_THROW(vs::build::build_guest(roots_, c), vs::Error);  // from itself
+  EXPECT_THROW(vs::provision::build_guest(roots_, c), vs::Error);  // from itself
 }
 
 // ---- busybox ---------------------------------------------------------------------------------
 
 TEST_F(BuildTest, BusyboxMakesABootableGuest) {
   try {
-    vs::build::detail::check_static_executable("/bin/busybox");
+    vs::provision::detail::check_static_executable("/bin/busybox");
   } catch (const vs::Error& e) {
     GTEST_SKIP() << "needs Debian's busybox-static: " << e.what();
   }
   auto o = options("bb", Method::busybox);
-  vs::build::build_guest(roots_, o);
+  vs::provision::build_guest(roots_, o);
   fs::path v = roots_.vdir / "bb";
   struct stat bb = lstat_of(v / "bin/busybox");
   EXPECT_TRUE(S_ISREG(bb.st_mode));
@@ -1059,7 +1060,7 @@ TEST_F(BuildTest, BusyboxMakesABootableGuest) {
 
   auto s = options("bbs", Method::busybox);
   s.init_style = vs::config::InitStyle::sysv;
-  vs::build::build_guest(roots_, s);
+  vs::provision::build_guest(roots_, s);
   EXPECT_EQ(vs::config::load_guest(roots_, "bbs").init.style, vs::config::InitStyle::sysv);
 }
 
@@ -1080,7 +1081,7 @@ TEST_F(BuildTest, BusyboxRefusesWhatIsNotAStaticExecutable) {
     auto o = options("bb", Method::busybox);
     o.busybox = c.path;
     try {
-      vs::build::build_guest(roots_, o);
+      vs::provision::build_guest(roots_, o);
       FAIL() << c.path << " was accepted";
     } catch (const vs::Error& e) {
       std::string msg = e.what();
@@ -1091,61 +1092,10 @@ TEST_F(BuildTest, BusyboxRefusesWhatIsNotAStaticExecutable) {
   }
 }
 
-// ---- --interface -----------------------------------------------------------------------------
-
-TEST(ParseInterface, UtilVserverForms) {
-  auto p = vs::build::parse_interface("192.0.2.1", "0");
-  EXPECT_EQ(p.iface.id, "0");
-  EXPECT_EQ(p.iface.ip, "192.0.2.1");
-  EXPECT_EQ(p.iface.family, AF_INET);
-  EXPECT_EQ(p.iface.prefix, 32);
-  EXPECT_TRUE(p.iface.nodev);
-  EXPECT_TRUE(p.nodev_defaulted);
-  EXPECT_FALSE(p.iface.dev);
-
-  p = vs::build::parse_interface("web=eth0:192.0.2.1/255.255.255.0", "1");
-  EXPECT_EQ(p.iface.name, "web");
-  EXPECT_EQ(p.iface.dev, "eth0");
-  EXPECT_EQ(p.iface.prefix, 24);
-  EXPECT_FALSE(p.iface.nodev);
-  EXPECT_FALSE(p.nodev_defaulted);
-
-  p = vs::build::parse_interface("nodev:192.0.2.12/32", "2");
-  EXPECT_TRUE(p.iface.nodev);
-  EXPECT_FALSE(p.nodev_defaulted);
-  EXPECT_FALSE(p.iface.dev);
-
-  p = vs::build::parse_interface("2001:db8::1/64", "3");
-  EXPECT_EQ(p.iface.family, AF_INET6);
-  EXPECT_EQ(p.iface.ip, "2001:db8::1");
-  EXPECT_EQ(p.iface.prefix, 64);
-  EXPECT_TRUE(p.nodev_defaulted);
-
-  p = vs::build::parse_interface("eth0:2001:db8::1/64", "4");
-  EXPECT_EQ(p.iface.dev, "eth0");
-  EXPECT_EQ(p.iface.ip, "2001:db8::1");
-
-  p = vs::build::parse_interface("abcd:[1::2]", "5");  // brackets: abcd is the device
-  EXPECT_EQ(p.iface.dev, "abcd");
-  EXPECT_EQ(p.iface.ip, "1::2");
-  EXPECT_EQ(p.iface.prefix, 128);
-
-  p = vs::build::parse_interface("[fe80::1]/10", "6");
-  EXPECT_FALSE(p.iface.dev);
-  EXPECT_EQ(p.iface.ip, "fe80::1");
-  EXPECT_EQ(p.iface.prefix, 10);
-
-  for (const char* bad : {"", "eth0:", "eth0:300.1.1.1", "192.0.2.1/33", "2001:db8::1/129",
-                          "192.0.2.1/255.0.255.0", "a/b:192.0.2.1", "waytoolongdevicename:1.2.3.4",
-                          "bad:label=eth0:1.2.3.4", "host.example.org", ":192.0.2.1"}) {
-    EXPECT_THROW(vs::build::parse_interface(bad, "0"), vs::Error) << bad;
-  }
-}
-
 // ---- delete ----------------------------------------------------------------------------------
 
 TEST_F(BuildTest, DeleteRemovesRootConfigurationAndState) {
-  vs::build::build_guest(roots_, options("web"));
+  vs::provision::build_guest(roots_, options("web"));
   fs::path outside = base_ / "outside";
   fs::create_directories(outside);
   std::ofstream(outside / "keep") << "host";
@@ -1154,28 +1104,28 @@ TEST_F(BuildTest, DeleteRemovesRootConfigurationAndState) {
   fs::create_directories(roots_.run / "web");
   std::ofstream(roots_.run / "web" / "stale") << "x";
 
-  EXPECT_TRUE(vs::build::guest_exists(roots_, "web"));
-  vs::build::delete_guest(roots_, "web");
+  EXPECT_TRUE(vs::provision::guest_exists(roots_, "web"));
+  vs::provision::delete_guest(roots_, "web");
   EXPECT_FALSE(lexists(roots_.vdir / "web"));
   EXPECT_FALSE(lexists(roots_.config / "web"));
   EXPECT_FALSE(lexists(roots_.run / "web"));
-  EXPECT_FALSE(vs::build::guest_exists(roots_, "web"));
+  EXPECT_FALSE(vs::provision::guest_exists(roots_, "web"));
   EXPECT_EQ(slurp(outside / "keep"), "host");  // symlinks were not followed
 }
 
 TEST_F(BuildTest, DeleteRefusals) {
-  EXPECT_THROW(vs::build::delete_guest(roots_, "missing"), vs::build::GuestNotFound);
+  EXPECT_THROW(vs::provision::delete_guest(roots_, "missing"), vs::provision::GuestNotFound);
   try {
-    vs::build::delete_guest(roots_, "missing");
-  } catch (const vs::build::GuestNotFound& e) {
+    vs::provision::delete_guest(roots_, "missing");
+  } catch (const vs::provision::GuestNotFound& e) {
     EXPECT_EQ(std::string(e.what()), "Can not find a vserver-setup at '" +
                                          (fs::absolute(roots_.config) / "missing").string() + "/'");
   }
 
-  vs::build::build_guest(roots_, options("run"));
+  vs::provision::build_guest(roots_, options("run"));
   mark_running("run");
   try {
-    vs::build::delete_guest(roots_, "run");
+    vs::provision::delete_guest(roots_, "run");
     FAIL();
   } catch (const vs::Error& e) {
     EXPECT_EQ(std::string(e.what()), "vserver 'run' is running; stop it first");
@@ -1183,7 +1133,7 @@ TEST_F(BuildTest, DeleteRefusals) {
   EXPECT_TRUE(lexists(roots_.vdir / "run" / "etc"));
 
   // vdir links that cannot be a guest root.
-  vs::build::build_guest(roots_, options("odd"));
+  vs::provision::build_guest(roots_, options("odd"));
   fs::path link = roots_.config / "odd" / "vdir";
   std::ofstream(base_ / "plainfile") << "x";
   for (const auto& [target, expect] :
@@ -1195,9 +1145,9 @@ TEST_F(BuildTest, DeleteRefusals) {
     fs::remove(link);
     fs::create_symlink(target, link);
     try {
-      vs::build::delete_guest(roots_, "odd");
+      vs::provision::delete_guest(roots_, "odd");
       FAIL() << target;
-    } catch (const vs::build::GuestNotFound&) {
+    } catch (const vs::provision::GuestNotFound&) {
       FAIL() << target;
     } catch (const vs::Error& e) {
       EXPECT_NE(std::string(e.what()).find(expect), std::string::npos) << e.what();
@@ -1210,7 +1160,7 @@ TEST_F(BuildTest, DeleteRefusals) {
 
 TEST_F(BuildTest, DeleteDoesNotEnterMountedFilesystems) {
   if (!is_root()) GTEST_SKIP() << "needs root to mount";
-  vs::build::build_guest(roots_, options("mnt"));
+  vs::provision::build_guest(roots_, options("mnt"));
   fs::path outside = base_ / "outside";
   fs::create_directories(outside);
   std::ofstream(outside / "keep") << "host";
@@ -1225,7 +1175,7 @@ TEST_F(BuildTest, DeleteDoesNotEnterMountedFilesystems) {
       ::_exit(100);
     }
     try {
-      vs::build::delete_guest(roots_, "mnt");
+      vs::provision::delete_guest(roots_, "mnt");
       ::_exit(1);
     } catch (const vs::Error& e) {
       bool ok = std::string(e.what()).find("a filesystem is mounted at") != std::string::npos;
@@ -1265,7 +1215,7 @@ TEST_F(BuildTest, RemoveTreeHandlesDeepTreesWithFewDescriptors) {
     };
     if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(100);
     try {
-      vs::build::detail::remove_tree(top);
+      vs::remove_tree(top);
       ::_exit(0);
     } catch (const std::exception&) {
       ::_exit(1);
@@ -1276,7 +1226,7 @@ TEST_F(BuildTest, RemoveTreeHandlesDeepTreesWithFewDescriptors) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_FALSE(lexists(top));
-  EXPECT_NO_THROW(vs::build::detail::remove_tree(top));  // absent: nothing to do
+  EXPECT_NO_THROW(vs::remove_tree(top));  // absent: nothing to do
 }
 
 }  // namespace
@@ -1284,11 +1234,11 @@ TEST_F(BuildTest, RemoveTreeHandlesDeepTreesWithFewDescriptors) {
 namespace {
 
 TEST(RsyncMethod, ArgvCopiesEverythingButTheRuntimeFilesystems) {
-  vs::build::detail::RsyncRun run;
+  vs::provision::detail::RsyncRun run;
   run.source = "/srv/old";
   run.excludes = {"/srv/cache/*"};
   run.options = {"--bwlimit=1000"};
-  auto argv = vs::build::detail::rsync_argv(run, "/var/lib/vservers/.g.build-1");
+  auto argv = vs::provision::detail::rsync_argv(run, "/var/lib/vservers/.g.build-1");
   std::vector<std::string> want = {"rsync",
                                    "-aHAX",
                                    "--numeric-ids",
@@ -1304,13 +1254,13 @@ TEST(RsyncMethod, ArgvCopiesEverythingButTheRuntimeFilesystems) {
   EXPECT_EQ(argv, want);
   run.one_file_system = true;
   run.source = "old:/";
-  argv = vs::build::detail::rsync_argv(run, "/t");
+  argv = vs::provision::detail::rsync_argv(run, "/t");
   EXPECT_EQ(argv[3], "--one-file-system");
   EXPECT_EQ(argv[argv.size() - 2], "old:/");
 }
 
 TEST(RsyncMethod, RemoteSourcesFollowRsyncsRule) {
-  using vs::build::detail::rsync_remote;
+  using vs::provision::detail::rsync_remote;
   EXPECT_TRUE(rsync_remote("old:/"));
   EXPECT_TRUE(rsync_remote("root@old.example.org:/srv"));
   EXPECT_TRUE(rsync_remote("old::module"));

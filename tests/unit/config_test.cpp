@@ -948,6 +948,14 @@ TEST(LimitValue, FormatRoundTrip) {
   }
 }
 
+TEST(SizeValue, ForPeople) {
+  EXPECT_EQ(format_size(0), "0 B");
+  EXPECT_EQ(format_size(1023), "1023 B");
+  EXPECT_EQ(format_size(1536), "1.5 KiB");
+  EXPECT_EQ(format_size(std::uint64_t{3} << 30), "3.0 GiB");
+  EXPECT_EQ(format_size(std::uint64_t{5} << 50), "5120.0 TiB");
+}
+
 TEST(Netmask, ToPrefix) {
   EXPECT_EQ(mask_to_prefix("255.255.255.255", AF_INET), 32);
   EXPECT_EQ(mask_to_prefix("255.255.255.0", AF_INET), 24);

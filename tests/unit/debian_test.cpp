@@ -3,15 +3,15 @@
 
 #include <fstream>
 
-#include "build/debian.hpp"
+#include "provision/debian.hpp"
 
 namespace {
 
-using vs::build::AptSource;
-using vs::build::DebootstrapStatus;
+using vs::provision::AptSource;
+using vs::provision::DebootstrapStatus;
 
 TEST(AptSources, OneLineFormat) {
-  auto s = vs::build::parse_sources_list(
+  auto s = vs::provision::parse_sources_list(
       "# comment\n"
       "deb http://a.example/debian bookworm main contrib\n"
       "deb-src http://a.example/debian bookworm main\n"
@@ -28,7 +28,7 @@ TEST(AptSources, OneLineFormat) {
 }
 
 TEST(AptSources, Deb822Format) {
-  auto s = vs::build::parse_deb822_sources(
+  auto s = vs::provision::parse_deb822_sources(
       "Types: deb deb-src\n"
       "# a comment\n"
       "URIs: http://a.example/debian http://mirror2.example/debian\n"
@@ -58,10 +58,10 @@ TEST(AptSources, Deb822Format) {
 TEST(AptSources, MirrorForSuiteFallsBackToTheHostsSuite) {
   std::vector<AptSource> s{{"http://sec.example/ds", {"bookworm-security"}, {}},
                            {"http://a.example/debian", {"bookworm", "bookworm-updates"}, {}}};
-  EXPECT_EQ(vs::build::mirror_for_suite(s, "bookworm", "bookworm"), "http://a.example/debian");
-  EXPECT_EQ(vs::build::mirror_for_suite(s, "trixie", "bookworm"), "http://a.example/debian");
-  EXPECT_EQ(vs::build::mirror_for_suite(s, "trixie", "jammy"), std::nullopt);
-  EXPECT_EQ(vs::build::mirror_for_suite({}, "trixie", "bookworm"), std::nullopt);
+  EXPECT_EQ(vs::provision::mirror_for_suite(s, "bookworm", "bookworm"), "http://a.example/debian");
+  EXPECT_EQ(vs::provision::mirror_for_suite(s, "trixie", "bookworm"), "http://a.example/debian");
+  EXPECT_EQ(vs::provision::mirror_for_suite(s, "trixie", "jammy"), std::nullopt);
+  EXPECT_EQ(vs::provision::mirror_for_suite({}, "trixie", "bookworm"), std::nullopt);
 }
 
 TEST(AptSources, CodenameFromOsRelease) {
@@ -70,10 +70,10 @@ TEST(AptSources, CodenameFromOsRelease) {
       << "NAME=\"Debian\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\n";
   std::ofstream(dir + "/osr2") << "VERSION=\"11 (bullseye)\"\n";
   std::ofstream(dir + "/osr3") << "NAME=Other\n";
-  EXPECT_EQ(vs::build::host_codename(dir + "/osr1"), "bookworm");
-  EXPECT_EQ(vs::build::host_codename(dir + "/osr2"), "bullseye");
-  EXPECT_EQ(vs::build::host_codename(dir + "/osr3"), "");
-  EXPECT_EQ(vs::build::host_codename(dir + "/missing"), "");
+  EXPECT_EQ(vs::provision::host_codename(dir + "/osr1"), "bookworm");
+  EXPECT_EQ(vs::provision::host_codename(dir + "/osr2"), "bullseye");
+  EXPECT_EQ(vs::provision::host_codename(dir + "/osr3"), "");
+  EXPECT_EQ(vs::provision::host_codename(dir + "/missing"), "");
 }
 
 TEST(DebootstrapStatus, StagesAndPackageCounts) {
@@ -108,7 +108,7 @@ TEST(DebootstrapStatus, StagesAndPackageCounts) {
   st.feed("IF: Unpacking %s...");
   EXPECT_EQ(st.progress().action, "unpack");
   EXPECT_EQ(st.progress().done, 1);
-  EXPECT_EQ(vs::build::render_progress(st.progress(), 65000),
+  EXPECT_EQ(vs::provision::render_progress(st.progress(), 65000),
             "[1:05] Unpacking the base system: unpack 1/121 packages");
   // Unrelated lines change nothing.
   EXPECT_FALSE(st.feed("dpkg: warning: something"));
@@ -130,8 +130,8 @@ TEST(DebootstrapStatus, WarningsAndErrorsAreFormatted) {
 }
 
 TEST(DebootstrapStatus, FormatSubstitutesInOrder) {
-  EXPECT_EQ(vs::build::format_debootstrap("%s-%s 100%%", {"a", "b"}), "a-b 100%");
-  EXPECT_EQ(vs::build::format_debootstrap("%s %d", {"x"}), "x ");
+  EXPECT_EQ(vs::provision::format_debootstrap("%s-%s 100%%", {"a", "b"}), "a-b 100%");
+  EXPECT_EQ(vs::provision::format_debootstrap("%s %d", {"x"}), "x ");
 }
 
 }  // namespace

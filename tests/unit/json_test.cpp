@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "build/build.hpp"
+#include "provision/build.hpp"
 #include "state/state.hpp"
 #include "sys/error.hpp"
 #include "sys/json.hpp"
@@ -119,25 +119,25 @@ TEST(StateRecord, BadNumbersAreErrorsNamingTheField) {
 TEST(ExportManifest, BadNumbersAreErrorsNamingTheField) {
   const std::string good =
       R"({"format": "vserver-export", "version": 1, "name": "web", "context": 40001})";
-  auto m = vs::build::parse_export_manifest(good);
+  auto m = vs::provision::parse_export_manifest(good);
   EXPECT_EQ(m.name, "web");
   EXPECT_EQ(m.context, 40001);
-  EXPECT_FALSE(vs::build::parse_export_manifest(
+  EXPECT_FALSE(vs::provision::parse_export_manifest(
                    R"({"format": "vserver-export", "version": 1, "name": "w", "context": null})")
                    .context.has_value());
   EXPECT_EQ(error_of([] {
-              vs::build::parse_export_manifest(
+              vs::provision::parse_export_manifest(
                   R"({"format": "vserver-export", "version": 1e30, "name": "web"})");
             }),
             "not a manifest: field 'version' 1e+30 is not an integer between -2147483648 and "
             "2147483647");
   EXPECT_EQ(error_of([] {
-              vs::build::parse_export_manifest(
+              vs::provision::parse_export_manifest(
                   R"({"format": "vserver-export", "version": 1, "name": "w", "context": 70000})");
             }),
             "not a manifest: field 'context' 70000 is not an integer between 2 and 49151");
   EXPECT_EQ(error_of([] {
-              vs::build::parse_export_manifest(
+              vs::provision::parse_export_manifest(
                   R"({"format": "vserver-export", "version": 2, "name": "w"})");
             }),
             "export format version 2 is not known to this vserver (1)");

@@ -4,12 +4,12 @@
 
 #include <string>
 
-#include "build/libarchive.hpp"
+#include "provision/libarchive.hpp"
 #include "sys/error.hpp"
 
 namespace {
 
-using vs::build::detail::LibArchive;
+using vs::provision::detail::LibArchive;
 
 std::string load_error(const char* soname) {
   try {

@@ -1,5 +1,5 @@
 // Debian guests: apt sources, debootstrap's status output, and fitting a root for a container.
-#include "build/debian.hpp"
+#include "provision/debian.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,11 +11,11 @@
 #include <cctype>
 #include <cerrno>
 
-#include "build/internal.hpp"
+#include "provision/internal.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
-namespace vs::build {
+namespace vs::provision {
 
 namespace {
 
@@ -466,4 +466,4 @@ std::vector<std::string> fit_debian_for_container(const fs::path& path) {
   return done;
 }
 
-}  // namespace vs::build
+}  // namespace vs::provision

@@ -3,35 +3,43 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <functional>
 #include <sstream>
 #include <utility>
 
-#include "build/build.hpp"
-#include "build/internal.hpp"
 #include "config/config.hpp"
+#include "provision/build.hpp"
+#include "provision/internal.hpp"
 #include "state/state.hpp"
 #include "storage/image.hpp"
 #include "storage/layout.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/report.hpp"
+#include "sys/tree.hpp"
 
-namespace vs::build {
+namespace vs::provision {
 
 namespace {
-
-bool lexists(const fs::path& p) {
-  struct stat st {};
-  if (::lstat(p.c_str(), &st) == 0) return true;
-  if (errno == ENOENT || errno == ENOTDIR) return false;
-  throw_errno("stat", p.string());
-}
 
 void rename_noreplace(const fs::path& from, const fs::path& to) {
   if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
     throw_errno("rename " + from.string() + " to", to.string());
   }
+}
+
+// std::filesystem's calls, with their exceptions turned into vs::Error naming the operation, the
+// path and the errno text: a failed rename must say what it could not do, like every other error.
+fs::path read_link(const fs::path& link) {
+  std::error_code ec;
+  fs::path target = fs::read_symlink(link, ec);
+  if (ec) throw_errno("read link", link.string(), ec.value());
+  return target;
+}
+
+void replace_symlink(const fs::path& target, const fs::path& link) {
+  if (::unlink(link.c_str()) != 0 && errno != ENOENT) throw_errno("remove", link.string());
+  if (::symlink(target.c_str(), link.c_str()) != 0) throw_errno("symlink", link.string());
 }
 
 // Steps done so far, undone in reverse order when a later one fails.
@@ -45,7 +53,7 @@ class Undo {
       try {
         (*it)();
       } catch (const std::exception& e) {
-        std::fprintf(stderr, "vserver: rename: undo: %s\n", e.what());
+        report_warning(std::string("vserver: rename: undo: ") + e.what());
       }
     }
   }
@@ -125,10 +133,10 @@ void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::
   const std::string from(from_in);
   const std::string to(to_in);
   config::Roots roots = roots_in;
-  roots.config = fs::absolute(roots.config).lexically_normal();
-  roots.vdir = fs::absolute(roots.vdir).lexically_normal();
-  roots.run = fs::absolute(roots.run).lexically_normal();
-  roots.log = fs::absolute(roots.log).lexically_normal();
+  roots.config = absolute_path(roots.config);
+  roots.vdir = absolute_path(roots.vdir);
+  roots.run = absolute_path(roots.run);
+  roots.log = absolute_path(roots.log);
   if (!config::valid_guest_name(to)) {
     throw Error("invalid vserver name \"" + to +
                 "\" (1..64 characters of A-Z a-z 0-9 . _ -, not starting with . or -)");
@@ -144,7 +152,7 @@ void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::
   std::optional<state::GuestLock> second;
   first.emplace(roots, std::min(from, to));
   second.emplace(roots, std::max(from, to));
-  if (guest_running(roots, from)) {
+  if (state::guest_running(roots, from)) {
     throw Error("vserver '" + from + "' is running; stop it before renaming it");
   }
   fs::path new_cfg = roots.guest_config_dir(to);
@@ -181,13 +189,13 @@ void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::
   // 2. The root, when it is the default one (a root elsewhere keeps its place).
   fs::path old_vdir = roots.default_vdir(from);
   fs::path new_vdir = cfg.vdir;
-  if (fs::absolute(cfg.vdir).lexically_normal() == old_vdir && lexists(old_vdir)) {
+  if (absolute_path(cfg.vdir) == old_vdir && lexists(old_vdir)) {
     new_vdir = roots.default_vdir(to);
     rename_noreplace(old_vdir, new_vdir);
     undo.add([=] { rename_noreplace(new_vdir, old_vdir); });
     fs::path link = new_cfg / "vdir";
     if (::lstat(link.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-      fs::path target = fs::read_symlink(link);
+      fs::path target = read_link(link);
       fs::path tmp = new_cfg / ".vdir.rename";
       ::unlink(tmp.c_str());
       if (::symlink(new_vdir.c_str(), tmp.c_str()) != 0) throw_errno("symlink", tmp.string());
@@ -196,10 +204,7 @@ void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::
         ::unlink(tmp.c_str());
         throw_errno("replace", link.string(), err);
       }
-      undo.add([=] {
-        fs::remove(link);
-        fs::create_symlink(target, link);
-      });
+      undo.add([=] { replace_symlink(target, link); });
     }
   }
 
@@ -225,10 +230,8 @@ void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::
   // whose root is in a disk image are out of reach until it runs.
   const fs::path files_root = cfg.base ? new_layers / "upper" : new_vdir;
   if (host_follows && lexists(new_image)) {
-    std::fprintf(stderr,
-                 "vserver %s: /etc/hostname and /etc/hosts are in the disk image %s and were not "
-                 "changed; change them inside the guest\n",
-                 to.c_str(), new_image.string().c_str());
+    report_warning("vserver " + to + ": /etc/hostname and /etc/hosts are in the disk image " +
+                   new_image.string() + " and were not changed; change them inside the guest");
   } else if (host_follows && lexists(files_root)) {
     detail::Root root{files_root, open_file(files_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
     auto restore = [files_root](const char* rel, const GuestFile& f) {
@@ -286,4 +289,4 @@ void rename_guest(const config::Roots& roots_in, std::string_view from_in, std::
   ::unlink((roots.run / ".lock" / from).c_str());
 }
 
-}  // namespace vs::build
+}  // namespace vs::provision

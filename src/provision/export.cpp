@@ -26,10 +26,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "build/build.hpp"
-#include "build/internal.hpp"
-#include "build/libarchive.hpp"
 #include "config/config.hpp"
+#include "provision/build.hpp"
+#include "provision/internal.hpp"
+#include "provision/libarchive.hpp"
+#include "provision/method.hpp"
 #include "state/state.hpp"
 #include "storage/image.hpp"
 #include "storage/layout.hpp"
@@ -38,7 +39,7 @@
 #include "sys/file.hpp"
 #include "sys/json.hpp"
 
-namespace vs::build {
+namespace vs::provision {
 
 namespace {
 
@@ -171,7 +172,7 @@ class Writer {
   void add_dir(int dirfd, const fs::path& where, const std::string& prefix,
                const std::vector<std::string>& skip) {
     for (const auto& name : sorted_names(dirfd, where.string())) {
-      detail::check_interrupted();
+      check_interrupted();
       fs::path path = where / name;
       std::string arch = prefix + "/" + name;
       // skip holds paths relative to the tree's top.
@@ -242,7 +243,7 @@ class Writer {
     std::vector<char> buf(std::size_t{1} << 20);
     off_t done = 0;
     while (done < size) {
-      detail::check_interrupted();
+      check_interrupted();
       ssize_t n = ::pread(fd, buf.data(), buf.size(), done);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -339,7 +340,7 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
   }
   Filter filter = filter_for(file);
   state::GuestLock lock(roots, name);
-  if (guest_running(roots, name)) {
+  if (state::guest_running(roots, name)) {
     throw Error("vserver '" + name + "' is running; stop it before exporting it");
   }
   config::GuestConfig cfg;
@@ -387,8 +388,8 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
   fs::path tmp =
       abs.parent_path() / ("." + abs.filename().string() + ".tmp-" + std::to_string(::getpid()));
   UniqueFd fd = open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
-  detail::TempDir guard(tmp);  // removes the file on failure
-  detail::clear_interrupt();
+  TempDir guard(tmp);  // removes the file on failure
+  clear_interrupt();
   std::size_t entries = 0;
   auto write_archive = [&] {
     Writer w(abs, fd.get(), filter, warning);
@@ -433,4 +434,49 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
   return entries;
 }
 
-}  // namespace vs::build
+namespace detail {
+
+StagedImport stage_import(const config::Roots& roots, const BuildOptions& o,
+                          const ExportManifest* manifest) {
+  const std::string& name = o.name;
+  if (o.archives.size() != 1 || manifest == nullptr) {
+    throw Error((o.archives.empty() ? std::string("import") : o.archives.front().string()) +
+                ": not an archive made by vserver NAME export");
+  }
+  StagedImport out;
+  fs::path stage = roots.config / ("." + name + ".import-" + std::to_string(::getpid()));
+  remove_tree(stage);  // a leftover of an earlier import by a process of this pid
+  if (::mkdir(stage.c_str(), 0700) != 0) throw_errno("create directory", stage.string());
+  out.guard = std::make_unique<TempDir>(stage);
+  out.config = stage / name;
+  if (::mkdir(out.config.c_str(), 0755) != 0) {
+    throw_errno("create directory", out.config.string());
+  }
+  Root croot{out.config, open_file(out.config, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+  unpack_archive(croot, o.archives.front(), o.warning, "config", true);
+  // Where the guest's root and run-time state are is this host's business, never the archive's.
+  for (const char* link : {"vdir", "run", "cache"}) {
+    if (lexists(out.config / link)) {
+      throw Error(o.archives.front().string() + ": refusing entry \"config/" + link +
+                  "\": an export does not say where the guest's files are on this host");
+    }
+  }
+  config::Roots staged = roots;
+  staged.config = stage;
+  config::GuestConfig imported;
+  auto problems = config::check_guest(staged, name, imported);
+  if (!problems.empty()) {
+    std::string text;
+    for (const auto& p : problems) {
+      fmt::format_to(std::back_inserter(text), "\n{}: {}",
+                     p.file.lexically_relative(out.config).string(), p.message);
+    }
+    throw Error(o.archives.front().string() + ": the exported configuration has problems:" + text);
+  }
+  out.hostname = imported.uts.nodename.value_or(manifest->name);
+  return out;
+}
+
+}  // namespace detail
+
+}  // namespace vs::provision

@@ -1,8 +1,7 @@
 // vserver NAME build / delete (util-vserver.md §2.1): options, context allocation, the temporary
 // directories a build works in, moving the result into place, and deletion.
-#include "build/build.hpp"
+#include "provision/build.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,9 +23,10 @@
 #include <fmt/ranges.h>
 #include <iterator>
 
-#include "build/internal.hpp"
 #include "config/capabilities.hpp"
 #include "config/config.hpp"
+#include "provision/internal.hpp"
+#include "provision/method.hpp"
 #include "runtime/runtime.hpp"
 #include "state/state.hpp"
 #include "storage/base.hpp"
@@ -35,8 +35,9 @@
 #include "storage/overlay.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/tree.hpp"
 
-namespace vs::build {
+namespace vs::provision {
 
 namespace {
 
@@ -50,11 +51,120 @@ constexpr std::array<std::pair<Method, const char*>, 7> kMethods = {{
     {Method::rsync, "rsync"},
 }};
 
+}  // namespace
+
+namespace detail {
+
+config::Roots absolute_roots(const config::Roots& r) {
+  config::Roots a = r;
+  a.config = absolute_path(r.config);
+  a.vdir = absolute_path(r.vdir);
+  a.run = absolute_path(r.run);
+  a.log = absolute_path(r.log);
+  return a;
+}
+
 std::string quote(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  out += s;
+  out += '"';
+  return out;
+}
+
+// Whether an executable named cmd is in PATH (as execvp would find it).
+bool in_path(std::string_view cmd) {
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (std::size_t pos = 0; pos <= dirs.size();) {
+    std::size_t colon = std::min(dirs.find(':', pos), dirs.size());
+    std::string_view dir = dirs.substr(pos, colon - pos);
+    fs::path file = fs::path(dir.empty() ? "." : std::string(dir)) / std::string(cmd);
+    if (::access(file.c_str(), X_OK) == 0) return true;
+    pos = colon + 1;
+  }
+  return false;
+}
+
+// util-vserver copies these from .defaults/files into new guests (§2.1, build step 4).
+constexpr std::array<const char*, 8> kDefaultFiles = {"hosts",     "nsswitch.conf", "krb5.conf",
+                                                      "krb.conf",  "krb.realms",    "ldap.conf",
+                                                      "localtime", "resolv.conf"};
+
+void copy_default_files(const config::Roots& roots, const Root& root) {
+  for (const char* f : kDefaultFiles) {
+    fs::path src = roots.defaults_dir() / "files" / f;
+    if (auto content = read_file_if_exists(src)) {
+      write_file_in(root, std::string("etc/") + f, *content);
+    }
+  }
+}
+
+namespace {
+
+// Nameservers of the host's resolv.conf that a guest can reach: loopback resolvers (a local
+// caching daemon, systemd-resolved's 127.0.0.53) are the host's own, out of the guest's reach.
+std::string guest_resolv_conf() {
+  auto host = read_file_if_exists("/etc/resolv.conf");
+  std::string out = "# Written by vserver build from the host's /etc/resolv.conf\n";
+  bool nameserver = false;
+  for (const auto& line : split_lines(host.value_or(""))) {
+    std::string_view l = trim(line);
+    if (l.rfind("nameserver", 0) == 0) {
+      std::string_view addr = trim(l.substr(10));
+      if (addr.rfind("127.", 0) == 0 || addr == "::1") continue;
+      nameserver = true;
+    }
+    if (!l.empty() && l[0] != '#') out += std::string(l) + "\n";
+  }
+  if (!nameserver) {
+    out += "# No nameserver: the host's are loopback resolvers, which the guest cannot reach.\n";
+  }
+  return out;
 }
 
 }  // namespace
+
+// /etc/hosts naming the guest's addresses and /etc/resolv.conf, written when the guest has none
+// (or, for the methods that wrote a default hosts file themselves, rewritten with the addresses).
+void write_network_files(const config::Roots& roots, const Root& root, const std::string& hostname,
+                         const std::vector<config::Interface>& interfaces, bool ours) {
+  UniqueFd etc = open_dir_in(root, "etc", true, 0755, true);
+  if (!etc) return;
+  auto absent = [&](const char* f) {
+    struct stat st {};
+    return ::fstatat(etc.get(), f, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
+  };
+  bool admin_hosts = lexists(roots.defaults_dir() / "files" / "hosts");
+  if (absent("hosts") || (ours && !admin_hosts)) {
+    std::string hosts = hosts_file(hostname);
+    for (const auto& i : interfaces) {
+      if (!i.disabled) hosts += i.ip + "\t" + hostname + "\n";
+    }
+    write_file_in(root, "etc/hosts", hosts);
+  }
+  if (absent("resolv.conf")) write_file_in(root, "etc/resolv.conf", guest_resolv_conf());
+}
+
+// A clone of a guest gets its own name in /etc/hostname when the file held the source's.
+void rename_hostname(const Root& root, const std::string& old_name, const std::string& new_name) {
+  UniqueFd etc = open_dir_in(root, "etc", false, 0755, true);
+  if (!etc) return;
+  int fd = ::openat(etc.get(), "hostname", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return;  // absent, or a symlink: not ours to change
+  UniqueFd f(fd);
+  struct stat st {};
+  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 4096) return;
+  std::string content = read_fd(f.get());
+  if (trim(content) != old_name) return;
+  write_file_in(root, "etc/hostname", new_name + "\n", st.st_mode & 07777);
+}
+
+}  // namespace detail
+
+using detail::absolute_roots;
+using detail::quote;
 
 const char* to_string(Method m) {
   for (const auto& [method, name] : kMethods) {
@@ -70,136 +180,11 @@ std::optional<Method> method_from_string(std::string_view s) {
   return std::nullopt;
 }
 
-// ---- --interface --------------------------------------------------------------------------
-
-namespace {
-
-int family_of(std::string_view s) {
-  std::string text(s);
-  std::array<unsigned char, 16> buf{};
-  if (::inet_pton(AF_INET, text.c_str(), buf.data()) == 1) return AF_INET;
-  if (::inet_pton(AF_INET6, text.c_str(), buf.data()) == 1) return AF_INET6;
-  return 0;
-}
-
-// A device or label name as the configuration accepts it: 1..15 characters, no '/', ':' or
-// whitespace.
-bool valid_link_name(std::string_view s) {
-  if (s.empty() || s.size() > 15 || s == "." || s == "..") return false;
-  return std::none_of(s.begin(), s.end(), [](char c) {
-    return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c)) != 0 ||
-           static_cast<unsigned char>(c) < 0x20;
-  });
-}
-
-std::optional<int> ipv4_mask_prefix(std::string_view mask) {
-  std::string text(mask);
-  in_addr a{};
-  if (::inet_pton(AF_INET, text.c_str(), &a) != 1) return std::nullopt;
-  std::uint32_t m = ntohl(a.s_addr);
-  int prefix = 0;
-  while (prefix < 32 && (m & (0x80000000U >> prefix)) != 0) ++prefix;
-  if (prefix < 32 && (m << prefix) != 0) return std::nullopt;  // not contiguous
-  return prefix;
-}
-
-std::string_view unbracket(std::string_view s) {
-  if (s.size() >= 2 && s.front() == '[' && s.back() == ']') return s.substr(1, s.size() - 2);
-  return s;
-}
-
-}  // namespace
-
-ParsedInterface parse_interface(std::string_view spec, std::string id) {
-  auto bad = [&](const std::string& why) {
-    return Error("--interface " + quote(spec) + ": " + why);
-  };
-  ParsedInterface out;
-  config::Interface& i = out.iface;
-  i.id = std::move(id);
-  std::string_view rest = spec;
-
-  if (std::size_t eq = rest.find('='); eq != std::string_view::npos) {
-    std::string_view label = rest.substr(0, eq);
-    if (!valid_link_name(label)) {
-      throw bad(quote(label) + " is not an interface name (1..15 characters, no '/', ':' or " +
-                "whitespace)");
-    }
-    i.name = std::string(label);
-    rest = rest.substr(eq + 1);
-  }
-
-  std::string_view prefix_text;
-  bool has_prefix = false;
-  if (std::size_t slash = rest.rfind('/'); slash != std::string_view::npos) {
-    prefix_text = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-    has_prefix = true;
-  }
-
-  std::optional<std::string_view> dev;
-  std::string_view addr;
-  if (family_of(rest) != 0 || (rest.size() >= 2 && rest.front() == '[' && rest.back() == ']')) {
-    addr = unbracket(rest);
-  } else if (std::size_t colon = rest.find(':'); colon != std::string_view::npos) {
-    dev = rest.substr(0, colon);
-    addr = unbracket(rest.substr(colon + 1));
-  } else {
-    throw bad(quote(rest) + " is not an IPv4 or IPv6 address");
-  }
-  i.family = family_of(addr);
-  if (i.family == 0) throw bad(quote(addr) + " is not an IPv4 or IPv6 address");
-  i.ip = std::string(addr);
-
-  if (!dev) {
-    i.nodev = true;
-    out.nodev_defaulted = true;
-  } else if (*dev == "nodev") {
-    i.nodev = true;
-  } else if (valid_link_name(*dev)) {
-    i.dev = std::string(*dev);
-  } else {
-    throw bad(quote(*dev) + " is not a device name (1..15 characters, no '/', ':' or whitespace)");
-  }
-
-  int max = i.family == AF_INET ? 32 : 128;
-  if (!has_prefix) {
-    i.prefix = max;
-  } else if (!prefix_text.empty() &&
-             std::all_of(prefix_text.begin(), prefix_text.end(),
-                         [](char c) { return c >= '0' && c <= '9'; }) &&
-             prefix_text.size() <= 3 && std::stoi(std::string(prefix_text)) <= max) {
-    i.prefix = std::stoi(std::string(prefix_text));
-  } else if (auto p = i.family == AF_INET ? ipv4_mask_prefix(prefix_text) : std::nullopt) {
-    i.prefix = *p;
-  } else {
-    throw bad(quote(prefix_text) + " is not a prefix length (0.." + std::to_string(max) + ")" +
-              (i.family == AF_INET ? " or a netmask" : ""));
-  }
-  return out;
-}
-
 // ---- helpers --------------------------------------------------------------------------------
 
 namespace {
 
 using detail::Report;
-
-config::Roots absolute_roots(const config::Roots& r) {
-  config::Roots a = r;
-  a.config = fs::absolute(r.config).lexically_normal();
-  a.vdir = fs::absolute(r.vdir).lexically_normal();
-  a.run = fs::absolute(r.run).lexically_normal();
-  a.log = fs::absolute(r.log).lexically_normal();
-  return a;
-}
-
-bool lexists(const fs::path& p) {
-  struct stat st {};
-  if (::lstat(p.c_str(), &st) == 0) return true;
-  if (errno == ENOENT || errno == ENOTDIR) return false;
-  throw_errno("stat", p.string());
-}
 
 // Creates dir and missing parents; a directory created here gets mode 0755.
 void make_root_dir(const fs::path& dir) {
@@ -208,20 +193,6 @@ void make_root_dir(const fs::path& dir) {
   fs::create_directories(dir, ec);
   if (ec) throw_errno("create directory", dir.string(), ec.value());
   if (::chmod(dir.c_str(), 0755) != 0) throw_errno("chmod", dir.string());
-}
-
-// Whether an executable named cmd is in PATH (as execvp would find it).
-bool in_path(std::string_view cmd) {
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  for (std::size_t pos = 0; pos <= dirs.size();) {
-    std::size_t colon = std::min(dirs.find(':', pos), dirs.size());
-    std::string_view dir = dirs.substr(pos, colon - pos);
-    fs::path file = fs::path(dir.empty() ? "." : std::string(dir)) / std::string(cmd);
-    if (::access(file.c_str(), X_OK) == 0) return true;
-    pos = colon + 1;
-  }
-  return false;
 }
 
 // An existing directory (not a symbolic link) that a build can fill in place: empty, or holding
@@ -258,7 +229,7 @@ class FillGuard {
       for (const auto& e : fs::directory_iterator(dir_)) {
         if (e.path().filename() != kLostFound) entries.push_back(e.path());
       }
-      for (const auto& e : entries) detail::remove_tree(e);
+      for (const auto& e : entries) remove_tree(e);
       if (::lchown(dir_.c_str(), st_.st_uid, st_.st_gid) != 0) throw_errno("chown", dir_.string());
       if (::chmod(dir_.c_str(), st_.st_mode & 07777) != 0) throw_errno("chmod", dir_.string());
     } catch (const std::exception& e) {
@@ -293,10 +264,6 @@ std::optional<std::pair<std::string, pid_t>> parse_temp_name(std::string_view en
                    static_cast<pid_t>(std::stol(std::string(digits)))};
 }
 
-bool process_exists(pid_t pid) {
-  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
-}
-
 // Temporary directories of builds in dir: (entry name, guest name, pid).
 struct TempEntry {
   fs::path path;
@@ -326,7 +293,7 @@ void remove_stale_builds(const config::Roots& roots, std::string_view name) {
     for (const auto& t : temp_entries(dir)) {
       // The guest lock is held: a directory of our own pid is a leftover too.
       if (t.name == name && (t.pid == ::getpid() || !process_exists(t.pid))) {
-        detail::remove_tree(t.path);
+        remove_tree(t.path);
       }
     }
   }
@@ -341,7 +308,7 @@ class ContextLock {
     fd_ = open_file(file, O_RDWR | O_CREAT, 0600);
     while (::flock(fd_.get(), LOCK_EX) != 0) {
       if (errno != EINTR) throw_errno("lock", file.string());
-      detail::check_interrupted();
+      check_interrupted();
     }
   }
 
@@ -457,107 +424,10 @@ void validate(const BuildOptions& o) {
   if (o.init_style == config::InitStyle::command) {
     throw Error("init style command needs apps/init/cmd.start; build with another style first");
   }
-  switch (o.method) {
-    case Method::skeleton:
-    case Method::busybox:
-      break;
-    case Method::archive:
-      if (o.archives.empty()) throw Error("method template needs at least one archive (-t FILE)");
-      break;
-    case Method::clone:
-      if (o.source.empty()) throw Error("method clone needs a source (--source GUEST|DIR)");
-      if (o.source == o.name) throw Error("cannot clone vserver '" + o.name + "' from itself");
-      break;
-    case Method::rsync:
-      if (o.source.empty()) throw Error("method rsync needs a source (--source [HOST:]PATH)");
-      break;
-    case Method::base:
-      if (o.base.empty()) throw Error("method base needs a base (--base BASE)");
-      if (!storage::valid_base_name(o.base)) throw Error("invalid base name " + quote(o.base));
-      break;
-    case Method::debootstrap:
-      if (o.suite.empty()) throw Error("method debootstrap needs a suite (-d SUITE)");
-      if (o.suite.find_first_of("/ \t") != std::string::npos || o.suite.front() == '-') {
-        throw Error("invalid suite " + quote(o.suite));
-      }
-      if (::geteuid() != 0) throw Error("method debootstrap needs root");
-      break;
-  }
+  detail::method_for(o.method).validate(o);
   if (o.method != Method::skeleton && !o.command.empty()) {
     throw Error("only the skeleton method runs a command");
   }
-}
-
-// util-vserver copies these from .defaults/files into new guests (§2.1, build step 4).
-constexpr std::array<const char*, 8> kDefaultFiles = {"hosts",     "nsswitch.conf", "krb5.conf",
-                                                      "krb.conf",  "krb.realms",    "ldap.conf",
-                                                      "localtime", "resolv.conf"};
-
-void copy_default_files(const config::Roots& roots, const detail::Root& root) {
-  for (const char* f : kDefaultFiles) {
-    fs::path src = roots.defaults_dir() / "files" / f;
-    if (auto content = read_file_if_exists(src)) {
-      detail::write_file_in(root, std::string("etc/") + f, *content);
-    }
-  }
-}
-
-// Nameservers of the host's resolv.conf that a guest can reach: loopback resolvers (a local
-// caching daemon, systemd-resolved's 127.0.0.53) are the host's own, out of the guest's reach.
-std::string guest_resolv_conf() {
-  auto host = read_file_if_exists("/etc/resolv.conf");
-  std::string out = "# Written by vserver build from the host's /etc/resolv.conf\n";
-  bool nameserver = false;
-  for (const auto& line : split_lines(host.value_or(""))) {
-    std::string_view l = trim(line);
-    if (l.rfind("nameserver", 0) == 0) {
-      std::string_view addr = trim(l.substr(10));
-      if (addr.rfind("127.", 0) == 0 || addr == "::1") continue;
-      nameserver = true;
-    }
-    if (!l.empty() && l[0] != '#') out += std::string(l) + "\n";
-  }
-  if (!nameserver) {
-    out += "# No nameserver: the host's are loopback resolvers, which the guest cannot reach.\n";
-  }
-  return out;
-}
-
-// /etc/hosts naming the guest's addresses and /etc/resolv.conf, written when the guest has none
-// (or, for the methods that wrote a default hosts file themselves, rewritten with the addresses).
-void write_network_files(const config::Roots& roots, const detail::Root& root,
-                         const std::string& hostname,
-                         const std::vector<config::Interface>& interfaces, bool ours) {
-  UniqueFd etc = detail::open_dir_in(root, "etc", true, 0755, true);
-  if (!etc) return;
-  auto absent = [&](const char* f) {
-    struct stat st {};
-    return ::fstatat(etc.get(), f, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
-  };
-  bool admin_hosts = lexists(roots.defaults_dir() / "files" / "hosts");
-  if (absent("hosts") || (ours && !admin_hosts)) {
-    std::string hosts = detail::hosts_file(hostname);
-    for (const auto& i : interfaces) {
-      if (!i.disabled) hosts += i.ip + "\t" + hostname + "\n";
-    }
-    detail::write_file_in(root, "etc/hosts", hosts);
-  }
-  if (absent("resolv.conf")) detail::write_file_in(root, "etc/resolv.conf", guest_resolv_conf());
-}
-
-// A clone of a guest gets its own name in /etc/hostname when the file held the source's.
-void rename_hostname(const detail::Root& root, const std::string& old_name,
-                     const std::string& new_name) {
-  UniqueFd etc = detail::open_dir_in(root, "etc", false, 0755, true);
-  if (!etc) return;
-  int fd = ::openat(etc.get(), "hostname", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return;  // absent, or a symlink: not ours to change
-  UniqueFd f(fd);
-  struct stat st {};
-  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 4096) return;
-  std::string content = read_fd(f.get());
-  if (trim(content) != old_name) return;
-  detail::write_file_in(root, "etc/hostname", new_name + "\n", st.st_mode & 07777);
 }
 
 std::string backup_suffix(const config::Roots& roots, const std::string& name) {
@@ -616,7 +486,7 @@ void move_into_place(const config::Roots& roots, const std::string& name, const 
       if (progress) progress("Kept the previous vserver '" + name + "' as " + backup);
     } else if (lexists(layers)) {
       // Layers without a guest: left by a unified build or a unify that died before its end.
-      detail::remove_tree(layers);
+      remove_tree(layers);
     }
     if (!tmp_layers.empty()) {
       rename_noreplace(tmp_layers, layers);
@@ -795,25 +665,19 @@ bool guest_exists(const config::Roots& roots, std::string_view name) {
   return lexists(roots.guest_config_dir(name)) || lexists(roots.default_vdir(name));
 }
 
-bool guest_running(const config::Roots& roots, std::string_view name) {
-  auto st = state::read_state(roots, name);
-  return st && state::init_alive(*st);
-}
-
 void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   validate(o);
   const config::Roots roots = absolute_roots(roots_in);
   const std::string& name = o.name;
   std::string hostname = o.hostname.value_or(name);
-  detail::clear_interrupt();
-  detail::InterruptScope signals(o.catch_signals);
+  clear_interrupt();
+  InterruptScope signals(o.catch_signals);
 
   make_root_dir(roots.config);
   make_root_dir(roots.vdir);
   std::optional<state::GuestLock> lock;
   lock.emplace(roots, name);
-  detail::check_interrupted();
-  bool regenerate_keys = false;  // a clone whose SSH host keys were removed
+  check_interrupted();
 
   fs::path cfgdir = roots.guest_config_dir(name);
   fs::path vdir = roots.default_vdir(name);
@@ -825,94 +689,20 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       throw Error("vserver '" + name + "' already exists (" +
                   (lexists(cfgdir) ? cfgdir : vdir).string() + "); use --force to replace it");
     }
-    if (guest_running(roots, name)) {
+    if (state::guest_running(roots, name)) {
       throw Error("vserver '" + name + "' is running; stop it before replacing it");
     }
   }
   remove_stale_builds(roots, name);
 
   // Everything that can be checked is checked before anything is written.
-  std::string base;  // the base of a unified guest
-  std::optional<config::GuestConfig> source_cfg;
-  std::optional<state::GuestLock> source_lock;
-  std::vector<std::optional<ExportManifest>> exports;  // template: which archives are exports
-  fs::path source_dir;
-  fs::path busybox;
-  detail::DebootstrapRun deb;
-  detail::RsyncRun rsync;
-  if (o.method == Method::clone) {
-    std::error_code ec;
-    if (config::valid_guest_name(o.source) &&
-        fs::is_directory(roots.guest_config_dir(o.source), ec)) {
-      source_lock.emplace(roots, o.source);  // it cannot start while being copied
-      if (guest_running(roots, o.source)) {
-        throw Error("vserver '" + o.source + "' is running; stop it before cloning it");
-      }
-      try {
-        source_cfg = config::load_guest(roots, o.source);
-      } catch (const Error& e) {
-        rethrow_with_context(e, "clone source vserver '" + o.source + "'");
-      }
-      source_dir = source_cfg->vdir;
-      if (source_cfg->base) {
-        // A unified source: the clone shares its base and copies its upper layer.
-        base = *source_cfg->base;
-        source_dir = storage::guest_overlay(roots, *source_cfg)->upper;
-      }
-    } else {
-      source_dir = fs::absolute(o.source);
-    }
-    struct stat st {};
-    if (::stat(source_dir.c_str(), &st) != 0) {
-      throw_errno("clone source", source_dir.string());
-    }
-    if (!S_ISDIR(st.st_mode))
-      throw Error("clone source " + source_dir.string() + ": not a directory");
-  } else if (o.method == Method::rsync) {
-    if (!in_path("rsync")) {
-      throw Error("method rsync needs rsync (Debian package rsync), which is not in PATH");
-    }
-    rsync.source = o.source;
-    rsync.excludes = o.rsync_excludes;
-    rsync.options = o.rsync_options;
-    rsync.one_file_system = o.one_file_system;
-    if (!detail::rsync_remote(o.source)) {
-      rsync.source = fs::absolute(o.source).lexically_normal().string();
-      struct stat st {};
-      if (::stat(rsync.source.c_str(), &st) != 0) throw_errno("rsync source", rsync.source);
-      if (!S_ISDIR(st.st_mode)) throw Error("rsync source " + rsync.source + ": not a directory");
-      if (fs::path(rsync.source) == "/" || fs::path(rsync.source) == "/.") {
-        // Copying the host into one of its own guests would copy VDIR_ROOT into itself.
-        rsync.excludes.push_back(roots.vdir.string());
-      }
-    }
-  } else if (o.method == Method::base) {
-    base = o.base;
-  } else if (o.method == Method::busybox) {
-    busybox = fs::absolute(o.busybox);
-    detail::check_static_executable(busybox);
-  } else if (o.method == Method::debootstrap) {
-    deb.suite = o.suite;
-    deb.variant = o.variant;
-    deb.script = o.script;
-    deb.extra = o.debootstrap_options;
-    if (o.mirror.empty()) {
-      auto [mirror, from] = default_debootstrap_mirror(roots, name, o.suite);
-      deb.mirror = mirror;
-      if (o.progress) o.progress("Mirror " + mirror + " (from " + from + ")");
-    } else {
-      deb.mirror = o.mirror;
-    }
-    deb.include = init_packages(o.init_style.value_or(config::InitStyle::sysv));
-  } else if (o.method == Method::archive) {
-    for (const auto& a : o.archives) {
-      UniqueFd f = open_file(a, O_RDONLY);
-      struct stat st {};
-      if (::fstat(f.get(), &st) != 0) throw_errno("stat", a.string());
-      if (!S_ISREG(st.st_mode)) throw Error(a.string() + ": not a regular file");
-      exports.push_back(read_export_manifest(a));
-    }
-  }
+  const detail::BuildMethod& method = detail::method_for(o.method);
+  detail::Build b(roots, o);
+  b.hostname = hostname;
+  method.check(b);
+  const std::string& base = b.base;
+  const std::optional<config::GuestConfig>& source_cfg = b.source_cfg;
+  const auto& exports = b.exports;
 
   // The base cannot be deleted while the guest is put on it.
   std::optional<storage::BaseLock> base_lock;
@@ -925,44 +715,14 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   }
 
   // An import: the exported configuration, unpacked aside and checked before anything else.
-  std::optional<detail::TempDir> import_guard;
-  fs::path import_cfg;
+  std::optional<detail::StagedImport> import;
   if (o.import_config) {
-    if (o.archives.size() != 1 || !exports.front()) {
-      throw Error((o.archives.empty() ? std::string("import") : o.archives.front().string()) +
-                  ": not an archive made by vserver NAME export");
-    }
-    fs::path stage = roots.config / ("." + name + ".import-" + std::to_string(::getpid()));
-    detail::remove_tree(stage);  // a leftover of an earlier import by a process of this pid
-    if (::mkdir(stage.c_str(), 0700) != 0) throw_errno("create directory", stage.string());
-    import_guard.emplace(stage);
-    import_cfg = stage / name;
-    if (::mkdir(import_cfg.c_str(), 0755) != 0)
-      throw_errno("create directory", import_cfg.string());
-    detail::Root croot{import_cfg, open_file(import_cfg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
-    detail::unpack_archive(croot, o.archives.front(), o.warning, "config", true);
-    // Where the guest's root and run-time state are is this host's business, never the archive's.
-    for (const char* link : {"vdir", "run", "cache"}) {
-      if (lexists(import_cfg / link)) {
-        throw Error(o.archives.front().string() + ": refusing entry \"config/" + link +
-                    "\": an export does not say where the guest's files are on this host");
-      }
-    }
-    config::Roots staged = roots;
-    staged.config = stage;
-    config::GuestConfig imported;
-    auto problems = config::check_guest(staged, name, imported);
-    if (!problems.empty()) {
-      std::string text;
-      for (const auto& p : problems) {
-        fmt::format_to(std::back_inserter(text), "\n{}: {}",
-                       p.file.lexically_relative(import_cfg).string(), p.message);
-      }
-      throw Error(o.archives.front().string() +
-                  ": the exported configuration has problems:" + text);
-    }
-    if (!o.hostname) hostname = imported.uts.nodename.value_or(exports.front()->name);
+    import.emplace(detail::stage_import(
+        roots, o, !exports.empty() && exports.front() ? &*exports.front() : nullptr));
+    if (!o.hostname) hostname = import->hostname;
+    b.hostname = hostname;
   }
+  const fs::path import_cfg = import ? import->config : fs::path();
 
   // The configuration, in a directory of its own until the end.
   fs::path tmp_cfg = roots.config / temp_name(name);
@@ -983,14 +743,8 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   cfg.interfaces = o.interfaces;
   if (o.init_style) {
     cfg.init.style = *o.init_style;
-  } else if (o.method == Method::busybox) {
-    cfg.init.style = config::InitStyle::plain;  // busybox init as /sbin/init
-  } else if (o.method == Method::base) {
-    // The base's own init when it has no sysv rc script (a busybox base, for one).
-    fs::path b = storage::base_dir(roots, base);
-    if (!lexists(b / "etc/init.d/rc") && !lexists(b / "etc/rc.d/rc")) {
-      cfg.init.style = config::InitStyle::plain;
-    }
+  } else if (auto style = method.default_init_style(b)) {
+    cfg.init.style = *style;
   }
   if (o.cflags) cfg.cflags = *o.cflags;
   if (!base.empty()) cfg.base = base;
@@ -1001,7 +755,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     if (!problems.empty()) throw config::ConfigError(std::move(problems));
   }
 
-  std::optional<detail::TempDir> cfg_guard;
+  std::optional<TempDir> cfg_guard;
   {
     ContextLock context_lock(roots);
     auto used = used_contexts(roots, o.force ? name : "");
@@ -1049,7 +803,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
   }
 
   // The root filesystem.
-  std::optional<detail::TempDir> vdir_guard;
+  std::optional<TempDir> vdir_guard;
   std::optional<FillGuard> fill_guard;
   if (in_place) {
     fill_guard.emplace(tmp_vdir);
@@ -1066,8 +820,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
 
   // A unified guest: tmp_vdir is the mount point; its files go to an upper layer of its own.
   fs::path tmp_layers;
-  std::optional<detail::TempDir> layers_guard;
-  std::optional<storage::Overlay> overlay;
+  std::optional<TempDir> layers_guard;
   if (!base.empty()) {
     fs::path lr = storage::layers_root(roots);
     if (::mkdir(lr.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -1078,8 +831,9 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       throw_errno("create directory", tmp_layers.string());
     }
     layers_guard.emplace(tmp_layers);
-    overlay =
+    b.overlay =
         storage::Overlay{storage::base_dir(roots, base), tmp_layers / "upper", tmp_layers / "work"};
+    const storage::Overlay* overlay = &*b.overlay;
     if (::mkdir(overlay->upper.c_str(), 0755) != 0) {
       throw_errno("create directory", overlay->upper.string());
     }
@@ -1089,124 +843,27 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
     }
   }
   // Runs fn on the merged root of a unified guest (mounted in a helper's mount namespace).
-  auto in_merged_root = [&](const std::function<void(const detail::Root&)>& fn) {
-    storage::run_in_merged_root(*overlay, tmp_vdir, [&] {
+  b.in_merged_root = [&](const std::function<void(const detail::Root&)>& fn) {
+    storage::run_in_merged_root(*b.overlay, tmp_vdir, [&] {
       detail::Root merged{tmp_vdir, open_file(tmp_vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
       fn(merged);
     });
   };
 
-  switch (o.method) {
-    case Method::skeleton:
-      detail::populate_skeleton(root, hostname);
-      copy_default_files(roots, root);
-      if (!o.command.empty()) {
-        detail::run_command(o.command, tmp_vdir,
-                            {"VSERVER_VDIR=" + tmp_vdir.string(), "VSERVER_NAME=" + name,
-                             "VSERVER_CFGDIR=" + tmp_cfg.string()},
-                            false);
-      }
-      break;
-    case Method::archive:
-      for (std::size_t i = 0; i < o.archives.size(); ++i) {
-        const auto& a = o.archives[i];
-        // An export: its root filesystem (its configuration only for an import).
-        std::size_t n = detail::unpack_archive(root, a, o.warning, exports[i] ? "root" : "");
-        if (o.progress) {
-          o.progress("Unpacked " + std::to_string(n) + " entries from " + a.string() + " into " +
-                     vdir.string());
-        }
-      }
-      detail::make_standard_dirs(root, true);
-      break;
-    case Method::clone: {
-      if (overlay) {
-        detail::Root upper{overlay->upper,
-                           open_file(overlay->upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
-        std::size_t n = detail::copy_tree(source_dir, upper, o.warning);
-        if (o.progress) {
-          o.progress("Copied " + std::to_string(n) + " entries of the upper layer of vserver '" +
-                     o.source + "' (base '" + base + "') into " + overlay->upper.string());
-        }
-        in_merged_root([&](const detail::Root& merged) {
-          rename_hostname(merged, source_cfg->uts.nodename.value_or(source_cfg->name), hostname);
-          write_network_files(roots, merged, hostname, cfg.interfaces, false);
-        });
-        break;
-      }
-      std::size_t n = detail::copy_tree(source_dir, root, o.warning);
-      if (o.progress) {
-        o.progress("Copied " + std::to_string(n) + " entries from " + source_dir.string() +
-                   " into " + vdir.string());
-      }
-      detail::make_standard_dirs(root, true);
-      if (source_cfg) {
-        rename_hostname(root, source_cfg->uts.nodename.value_or(source_cfg->name), hostname);
-      }
-      {
-        auto reset = detail::reset_identity(root, regenerate_keys);
-        if (!reset.empty() && o.progress) {
-          std::string list;
-          for (const auto& r : reset) list += " /" + r;
-          o.progress("Reset the identity of the copy:" + list);
-        }
-      }
-      break;
-    }
-    case Method::busybox:
-      detail::install_busybox(root, busybox, hostname);
-      copy_default_files(roots, root);
-      break;
-    case Method::base:
-      in_merged_root([&](const detail::Root& merged) {
-        detail::write_file_in(merged, "etc/hostname", hostname + "\n");
-        copy_default_files(roots, merged);
-        write_network_files(roots, merged, hostname, cfg.interfaces, true);
-      });
-      if (o.progress) {
-        o.progress("Layered vserver '" + name + "' on base '" + base + "'; its own files are in " +
-                   storage::layers_dir(roots, name).string());
-      }
-      break;
-    case Method::rsync: {
-      if (o.progress) {
-        o.progress("Running " + fmt::format("{}", fmt::join(detail::rsync_argv(rsync, vdir), " ")));
-      }
-      detail::run_rsync(rsync, tmp_vdir, o.warning);
-      detail::make_standard_dirs(root, true);
-      if (o.progress) o.progress("Copied " + rsync.source + " into " + vdir.string());
-      break;
-    }
-    case Method::debootstrap: {
-      if (o.progress) {
-        o.progress("Running " +
-                   fmt::format("{}", fmt::join(detail::debootstrap_argv(deb, vdir), " ")));
-      }
-      detail::run_debootstrap(deb, tmp_vdir, o.debootstrap_progress, o.warning);
-      // debootstrap's own directory is gone on success; a guest has no use for a hostname of the
-      // build host's.
-      detail::make_standard_dirs(root, true);
-      detail::write_file_in(root, "etc/hostname", hostname + "\n");
-      detail::write_file_in(root, "etc/hosts", detail::hosts_file(hostname));
-      for (const auto& change : fit_debian_for_container(tmp_vdir)) {
-        if (o.progress) o.progress("Fitted for a container: " + change);
-      }
-      // util-vserver's mark of a guest whose packages are managed from inside.
-      fs::create_directories(tmp_cfg / "apps/pkgmgmt");
-      write_file_atomic(tmp_cfg / "apps/pkgmgmt/internal", "");
-      break;
-    }
-  }
-  if (!overlay) {
-    write_network_files(roots, root, hostname, cfg.interfaces,
-                        o.method == Method::skeleton || o.method == Method::busybox);
+  b.cfg = &cfg;
+  b.vdir = vdir;
+  b.tmp_vdir = tmp_vdir;
+  b.tmp_cfg = tmp_cfg;
+  b.root = &root;
+  method.populate(b);
+
+  if (!b.overlay) {
+    detail::write_network_files(roots, root, hostname, cfg.interfaces, method.writes_own_hosts());
   }
   // The init style of a root that came from elsewhere (a template, a directory, debootstrap): an
   // explicit one that cannot start it is refused now rather than at the first start; without
   // one, the style that starts what the root has, said.
-  bool foreign_root = (o.method == Method::archive || o.method == Method::debootstrap ||
-                       o.method == Method::rsync || (o.method == Method::clone && !overlay)) &&
-                      !source_cfg && !o.import_config;
+  bool foreign_root = method.foreign_root(b) && !source_cfg && !o.import_config;
   if (foreign_root) {
     InitFacts facts = init_facts(tmp_vdir);
     if (o.init_style) {
@@ -1233,7 +890,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
           "give the guest apps/init/style command and apps/init/cmd.start before starting it");
     }
   }
-  detail::check_interrupted();
+  check_interrupted();
 
   root.fd.reset();
   move_into_place(roots, name, tmp_cfg, tmp_vdir, tmp_layers, in_place, o.progress);
@@ -1246,150 +903,8 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
                vdir.string());
   }
   lock.reset();
-  source_lock.reset();
-  if (regenerate_keys) regenerate_host_keys(roots, name, o.progress, o.warning);
+  b.source_lock.reset();
+  if (b.regenerate_keys) regenerate_host_keys(roots, name, o.progress, o.warning);
 }
 
-// ---- delete ---------------------------------------------------------------------------------
-
-namespace {
-
-bool is_within(const fs::path& inner, const fs::path& outer) {
-  auto o = outer.begin();
-  auto i = inner.begin();
-  for (; o != outer.end(); ++o, ++i) {
-    if (i == inner.end() || *i != *o) return false;
-  }
-  return true;
-}
-
-// The directory a guest's vdir resolves to, checked to be something that can be removed as a
-// guest root; nullopt if it does not exist.
-std::optional<fs::path> removable_root(const config::Roots& roots, const std::string& name,
-                                       const fs::path& vdir) {
-  char buf[PATH_MAX];
-  if (::realpath(vdir.c_str(), buf) == nullptr) {
-    if (errno == ENOENT) return std::nullopt;
-    throw_errno("resolve", vdir.string());
-  }
-  fs::path real = buf;
-  auto refuse = [&](const std::string& why) {
-    return Error("refusing to delete the root of vserver '" + name + "': " + vdir.string() +
-                 (real == vdir ? std::string() : " resolves to " + real.string()) + ", " + why);
-  };
-  std::size_t parts = 0;
-  for (const auto& c : real.relative_path()) {
-    if (!c.empty()) ++parts;
-  }
-  if (parts < 2) throw refuse("which is too close to / to be a guest root");
-  struct stat st {
-  }, slash{};
-  if (::stat(real.c_str(), &st) != 0) throw_errno("stat", real.string());
-  if (!S_ISDIR(st.st_mode)) throw refuse("which is not a directory");
-  if (::stat("/", &slash) == 0 && st.st_dev == slash.st_dev && st.st_ino == slash.st_ino) {
-    throw refuse("which is the host's root directory");
-  }
-  for (const auto& r : {roots.config, roots.vdir, roots.run, roots.log}) {
-    std::error_code ec;
-    fs::path rr = fs::weakly_canonical(r, ec);
-    if (!ec && is_within(rr, real)) throw refuse("which holds " + r.string());
-  }
-  for (const auto& other : config::list_guests(roots)) {
-    if (other == name) continue;
-    config::GuestConfig ocfg;
-    try {
-      config::check_guest(roots, other, ocfg);
-    } catch (const Error&) {
-      continue;
-    }
-    std::error_code ec;
-    fs::path oreal = fs::weakly_canonical(ocfg.vdir, ec);
-    if (!ec && (is_within(oreal, real) || is_within(real, oreal))) {
-      throw refuse("which overlaps the root of vserver '" + other + "' (" + oreal.string() + ")");
-    }
-  }
-  return real;
-}
-
-// Mount points at or below dir, from /proc/self/mountinfo (field 5, octal escapes decoded).
-std::vector<fs::path> mounts_within(const fs::path& dir) {
-  std::vector<fs::path> out;
-  auto text = read_file_if_exists("/proc/self/mountinfo");
-  if (!text) return out;
-  for (const auto& line : split_lines(*text)) {
-    std::size_t pos = 0;
-    for (int field = 0; field < 4 && pos != std::string::npos; ++field) {
-      pos = line.find(' ', pos);
-      if (pos != std::string::npos) ++pos;
-    }
-    if (pos == std::string::npos) continue;
-    std::size_t end = line.find(' ', pos);
-    std::string_view raw = std::string_view(line).substr(pos, end - pos);
-    std::string mp;
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] == '\\' && i + 3 < raw.size()) {
-        mp += static_cast<char>((raw[i + 1] - '0') * 64 + (raw[i + 2] - '0') * 8 +
-                                (raw[i + 3] - '0'));
-        i += 3;
-      } else {
-        mp += raw[i];
-      }
-    }
-    if (is_within(mp, dir)) out.emplace_back(mp);
-  }
-  return out;
-}
-
-}  // namespace
-
-void delete_guest(const config::Roots& roots_in, std::string_view name_in) {
-  std::string name(name_in);
-  if (!config::valid_guest_name(name)) throw Error("invalid vserver name " + quote(name));
-  const config::Roots roots = absolute_roots(roots_in);
-  fs::path cfgdir = roots.guest_config_dir(name);
-  auto missing = [&] {
-    return GuestNotFound("Can not find a vserver-setup at '" + cfgdir.string() + "/'");
-  };
-  struct stat st {};
-  if (::stat(cfgdir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw missing();
-
-  state::GuestLock lock(roots, name);
-  if (::stat(cfgdir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw missing();
-  if (guest_running(roots, name)) throw Error("vserver '" + name + "' is running; stop it first");
-
-  config::GuestConfig cfg;
-  config::check_guest(roots, name, cfg);  // a broken configuration can still be deleted
-  if (auto real = removable_root(roots, name, cfg.vdir)) {
-    // Nothing is removed while a filesystem is mounted in the root (remove_tree would stop at
-    // it, halfway).
-    if (auto mounts = mounts_within(*real); !mounts.empty()) {
-      throw Error("refusing to delete the root of vserver '" + name +
-                  "': a filesystem is mounted at " + mounts.front().string() +
-                  "; unmount it first");
-    }
-    detail::remove_tree(*real);
-  }
-  // A unified guest's own files; its base stays.
-  detail::remove_tree(storage::layers_dir(roots, cfg.id()));
-  // The guest's disk image, when the image method kept its disk limit.
-  fs::path image = storage::guest_image(roots, name);
-  if (!storage::image_mounts(image).empty()) {
-    throw Error("refusing to delete the disk image of vserver '" + name + "': " + image.string() +
-                " is mounted");
-  }
-  if (::unlink(image.c_str()) != 0 && errno != ENOENT) throw_errno("remove", image.string());
-  detail::remove_tree(cfgdir);
-  state::remove_state(roots, name);
-  // Nothing of the guest stays: its console log, its lock, and the directories of unified
-  // guests and bases when it was the last to use them.
-  fs::path log = roots.console_log(name);
-  if (::unlink(log.c_str()) != 0 && errno != ENOENT) throw_errno("remove", log.string());
-  fs::path layers = storage::layers_root(roots);
-  if (::rmdir(layers.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
-    throw_errno("remove", layers.string());
-  }
-  storage::remove_unused_bases_dir(roots);
-  lock.remove_file();
-}
-
-}  // namespace vs::build
+}  // namespace vs::provision

@@ -13,12 +13,15 @@
 #include <cstring>
 #include <deque>
 
-#include "build/debian.hpp"
-#include "build/internal.hpp"
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include "provision/debian.hpp"
+#include "provision/internal.hpp"
+#include "provision/method.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace {
 
@@ -181,4 +184,59 @@ void run_debootstrap(const DebootstrapRun& run, const fs::path& target,
               ")" + why);
 }
 
-}  // namespace vs::build::detail
+namespace {
+
+class Debootstrap final : public BuildMethod {
+ public:
+  void validate(const BuildOptions& o) const override {
+    if (o.suite.empty()) throw Error("method debootstrap needs a suite (-d SUITE)");
+    if (o.suite.find_first_of("/ \t") != std::string::npos || o.suite.front() == '-') {
+      throw Error("invalid suite " + quote(o.suite));
+    }
+    if (::geteuid() != 0) throw Error("method debootstrap needs root");
+  }
+  void check(Build& b) const override {
+    const BuildOptions& o = b.o;
+    DebootstrapRun& deb = b.deb;
+    deb.suite = o.suite;
+    deb.variant = o.variant;
+    deb.script = o.script;
+    deb.extra = o.debootstrap_options;
+    if (o.mirror.empty()) {
+      auto [mirror, from] = default_debootstrap_mirror(b.roots, o.name, o.suite);
+      deb.mirror = mirror;
+      if (o.progress) o.progress("Mirror " + mirror + " (from " + from + ")");
+    } else {
+      deb.mirror = o.mirror;
+    }
+    deb.include = init_packages(o.init_style.value_or(config::InitStyle::sysv));
+  }
+  void populate(Build& b) const override {
+    const BuildOptions& o = b.o;
+    if (o.progress) {
+      o.progress("Running " + fmt::format("{}", fmt::join(debootstrap_argv(b.deb, b.vdir), " ")));
+    }
+    run_debootstrap(b.deb, b.tmp_vdir, o.debootstrap_progress, o.warning);
+    // debootstrap's own directory is gone on success; a guest has no use for a hostname of the
+    // build host's.
+    make_standard_dirs(*b.root, true);
+    write_file_in(*b.root, "etc/hostname", b.hostname + "\n");
+    write_file_in(*b.root, "etc/hosts", hosts_file(b.hostname));
+    for (const auto& change : fit_debian_for_container(b.tmp_vdir)) {
+      if (o.progress) o.progress("Fitted for a container: " + change);
+    }
+    // util-vserver's mark of a guest whose packages are managed from inside.
+    fs::create_directories(b.tmp_cfg / "apps/pkgmgmt");
+    write_file_atomic(b.tmp_cfg / "apps/pkgmgmt/internal", "");
+  }
+  [[nodiscard]] bool foreign_root(const Build& /*b*/) const override { return true; }
+};
+
+}  // namespace
+
+const BuildMethod& debootstrap_method() {
+  static const Debootstrap m;
+  return m;
+}
+
+}  // namespace vs::provision::detail

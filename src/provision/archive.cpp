@@ -12,7 +12,7 @@
 //   - block devices, and character devices other than the harmless ones a root filesystem needs.
 // Owners stay numeric (no user database lookup): the guest's uids are not the host's.
 //
-// libarchive is loaded here, on first use (build/libarchive.hpp): no other command needs it.
+// libarchive is loaded here, on first use (provision/libarchive.hpp): no other command needs it.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -24,11 +24,13 @@
 #include <set>
 #include <utility>
 
-#include "build/internal.hpp"
-#include "build/libarchive.hpp"
+#include "provision/internal.hpp"
+#include "provision/libarchive.hpp"
+#include "provision/method.hpp"
 #include "sys/error.hpp"
+#include "sys/file.hpp"
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace {
 
@@ -400,4 +402,42 @@ std::size_t unpack_archive(const Root& root, const fs::path& archive, const Repo
   return u.run(warning);
 }
 
-}  // namespace vs::build::detail
+namespace {
+
+class Archive final : public BuildMethod {
+ public:
+  void validate(const BuildOptions& o) const override {
+    if (o.archives.empty()) throw Error("method template needs at least one archive (-t FILE)");
+  }
+  void check(Build& b) const override {
+    for (const auto& a : b.o.archives) {
+      UniqueFd f = open_file(a, O_RDONLY);
+      struct stat st {};
+      if (::fstat(f.get(), &st) != 0) throw_errno("stat", a.string());
+      if (!S_ISREG(st.st_mode)) throw Error(a.string() + ": not a regular file");
+      b.exports.push_back(read_export_manifest(a));
+    }
+  }
+  void populate(Build& b) const override {
+    for (std::size_t i = 0; i < b.o.archives.size(); ++i) {
+      const auto& a = b.o.archives[i];
+      // An export: its root filesystem (its configuration only for an import).
+      std::size_t n = unpack_archive(*b.root, a, b.o.warning, b.exports[i] ? "root" : "");
+      if (b.o.progress) {
+        b.o.progress("Unpacked " + std::to_string(n) + " entries from " + a.string() + " into " +
+                     b.vdir.string());
+      }
+    }
+    make_standard_dirs(*b.root, true);
+  }
+  [[nodiscard]] bool foreign_root(const Build& /*b*/) const override { return true; }
+};
+
+}  // namespace
+
+const BuildMethod& archive_method() {
+  static const Archive m;
+  return m;
+}
+
+}  // namespace vs::provision::detail

@@ -1,4 +1,4 @@
-#include "storage/unify.hpp"
+#include "provision/unify.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,16 +17,23 @@
 #include <set>
 #include <vector>
 
-#include "build/build.hpp"
-#include "build/internal.hpp"
 #include "config/config.hpp"
+#include "config/parse.hpp"
+#include "provision/base.hpp"
+#include "provision/build.hpp"
+#include "provision/internal.hpp"
 #include "state/state.hpp"
 #include "storage/base.hpp"
 #include "storage/layout.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/interrupt.hpp"
+#include "sys/tree.hpp"
 
-namespace vs::storage {
+namespace vs::provision {
+
+// Bases, layers and overlays are storage's; this file rearranges a guest's files onto them.
+using namespace vs::storage;
 
 namespace {
 
@@ -186,7 +193,7 @@ class Planner {
     actions.push_back({Action::dir, rel});
     bool need = rel.empty() || !same_meta(gp, bp);
     for (const auto& name : gnames) {
-      build::detail::check_interrupted();
+      check_interrupted();
       std::string child = join(rel, name);
       struct stat gs {};
       if (::lstat(under(g_, child).c_str(), &gs) != 0) throw_errno("stat", under(g_, child));
@@ -279,7 +286,7 @@ class Writer {
 
   void apply(const std::vector<Action>& actions) {
     for (const auto& a : actions) {
-      build::detail::check_interrupted();
+      check_interrupted();
       switch (a.kind) {
         case Action::dir:
           make_dir(a.rel, false);
@@ -339,7 +346,7 @@ class Writer {
   }
 
   void keep(const std::string& rel) {
-    build::detail::check_interrupted();
+    check_interrupted();
     std::string g = under(g_, rel);
     std::string u = under(u_, rel);
     struct stat st {};
@@ -396,42 +403,13 @@ class Writer {
   std::vector<std::pair<std::string, std::array<struct timespec, 2>>> dir_times_;
 };
 
-bool process_exists(pid_t pid) {
-  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
-}
-
 std::string temp_name(std::string_view id) {
   return fmt::format(".{}.unify-{}", id, ::getpid());
 }
 
 // Leftovers (.ID.unify-PID) in dir of unifications whose process is gone.
 void remove_stale(const fs::path& dir, std::string_view id) {
-  std::string prefix = fmt::format(".{}.unify-", id);
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::string n = it->path().filename().string();
-    if (n.rfind(prefix, 0) != 0) continue;
-    std::string digits = n.substr(prefix.size());
-    if (digits.empty() || digits.size() > 9 ||
-        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      continue;
-    }
-    auto pid = static_cast<pid_t>(std::stol(digits));
-    if (pid == ::getpid() || !process_exists(pid)) build::detail::remove_tree(it->path());
-  }
-}
-
-std::string human(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
+  remove_stale_temps(dir, fmt::format(".{}.unify-", id));
 }
 
 }  // namespace
@@ -442,15 +420,15 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
   roots.vdir = fs::absolute(roots.vdir).lexically_normal();
   roots.config = fs::absolute(roots.config).lexically_normal();
   std::string name(name_in);
-  build::detail::clear_interrupt();
-  build::detail::InterruptScope signals(o.catch_signals);
+  clear_interrupt();
+  InterruptScope signals(o.catch_signals);
   auto report = [&](const std::string& line) {
     if (o.progress) o.progress(line);
   };
 
   config::GuestConfig cfg = config::load_guest(roots, name);
   state::GuestLock lock(roots, cfg.id());
-  if (build::guest_running(roots, cfg.id())) {
+  if (state::guest_running(roots, cfg.id())) {
     throw Error("vserver '" + name + "' is running; stop it before unifying it");
   }
   cfg = config::load_guest(roots, name);  // as it is now, under the lock
@@ -486,7 +464,7 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
     }
     if (candidates.size() > 1) {
       report("base '" + b + "': " + std::to_string(p.identical) + " identical entries, " +
-             human(p.dropped_bytes) + " in common");
+             config::format_size(p.dropped_bytes) + " in common");
     }
     if (!plan || p.dropped_bytes > plan->dropped_bytes ||
         (p.dropped_bytes == plan->dropped_bytes && p.identical > plan->identical)) {
@@ -514,7 +492,7 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
     throw_errno("create directory", lr.string());
   fs::path tmp = lr / temp_name(cfg.id());
   if (::mkdir(tmp.c_str(), 0700) != 0) throw_errno("create directory", tmp.string());
-  build::detail::TempDir tmp_guard(tmp);
+  TempDir tmp_guard(tmp);
   fs::path upper = tmp / "upper";
   fs::path work = tmp / "work";
   if (::mkdir(upper.c_str(), 0700) != 0) throw_errno("create directory", upper.string());
@@ -524,22 +502,22 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
   } catch (const Error& e) {
     rethrow_with_context(e, "unify vserver '" + name + "'");
   }
-  build::detail::check_interrupted();
+  check_interrupted();
 
   // The empty mount point that takes the old root's place.
   fs::path mountpoint = fs::path(guest_root).parent_path() / temp_name(cfg.id());
   if (::mkdir(mountpoint.c_str(), 0755) != 0) throw_errno("create directory", mountpoint.string());
-  build::detail::TempDir mp_guard(mountpoint);
+  TempDir mp_guard(mountpoint);
   if (::chmod(mountpoint.c_str(), 0755) != 0) throw_errno("chmod", mountpoint.string());
 
   // Commit. Layers left by an earlier run that died are not this guest's (it is not unified).
-  build::detail::remove_tree(layers);
+  remove_tree(layers);
   if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, layers.c_str(), RENAME_NOREPLACE) != 0) {
     throw_errno("rename " + tmp.string() + " to", layers.string());
   }
   tmp_guard.dismiss();
-  build::detail::TempDir layers_guard(layers);  // until the configuration says unified
-  build::detail::check_interrupted();
+  TempDir layers_guard(layers);  // until the configuration says unified
+  check_interrupted();
   config::save_setting(cfg, "unify/base", r.base);  // the guest is unified from here on
   layers_guard.dismiss();
 
@@ -548,13 +526,14 @@ UnifyResult unify_guest(const config::Roots& roots_in, std::string_view name_in,
       0) {
     throw_errno("exchange " + mountpoint.string() + " with", guest_root);
   }
-  build::detail::remove_tree(mountpoint);  // now the old root
+  remove_tree(mountpoint);  // now the old root
   mp_guard.dismiss();
   r.bytes_after = disk_usage(layers);
   report("Unified vserver '" + name + "' on base '" + r.base + "': " + std::to_string(r.identical) +
          " entries identical to the base's, " + std::to_string(r.kept) + " kept, " +
-         std::to_string(r.whiteouts) + " deleted (whiteouts); " + human(r.bytes_before) + " → " +
-         human(r.bytes_after) + ", " + human(r.saved()) + " saved");
+         std::to_string(r.whiteouts) + " deleted (whiteouts); " +
+         config::format_size(r.bytes_before) + " → " + config::format_size(r.bytes_after) + ", " +
+         config::format_size(r.saved()) + " saved");
   return r;
 }
 
@@ -566,9 +545,9 @@ UnifyResult make_base_from_guest(const config::Roots& roots, std::string_view na
     throw Error("vserver '" + std::string(name) + "' is already unified on base '" + *cfg.base +
                 "'");
   }
-  build::BuildOptions b;
+  BuildOptions b;
   b.name = base;
-  b.method = build::Method::clone;
+  b.method = Method::clone;
   b.source = std::string(name);
   b.progress = progress;
   b.warning = progress;
@@ -579,4 +558,4 @@ UnifyResult make_base_from_guest(const config::Roots& roots, std::string_view na
   return unify_guest(roots, name, u);
 }
 
-}  // namespace vs::storage
+}  // namespace vs::provision

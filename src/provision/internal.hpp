@@ -14,35 +14,16 @@
 #include <string_view>
 #include <vector>
 
-#include "build/debian.hpp"
+#include "provision/debian.hpp"
 #include "sys/fd.hpp"
+#include "sys/interrupt.hpp"
+#include "sys/tree.hpp"
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace fs = std::filesystem;
 
 using Report = std::function<void(const std::string&)>;
-
-// ---- interruption --------------------------------------------------------------------------
-
-bool interrupted() noexcept;
-void clear_interrupt() noexcept;
-// Throws Error("build interrupted") when a signal or request_interrupt() asked to stop.
-void check_interrupted();
-
-// Installs SIGINT/SIGTERM/SIGHUP handlers that only set the interrupt flag (no SA_RESTART, so a
-// blocking wait returns EINTR); restores the previous handlers on destruction.
-class InterruptScope {
- public:
-  explicit InterruptScope(bool install);
-  InterruptScope(const InterruptScope&) = delete;
-  InterruptScope& operator=(const InterruptScope&) = delete;
-  ~InterruptScope();
-
- private:
-  bool installed_ = false;
-  std::array<struct sigaction, 3> old_{};
-};
 
 // ---- the root filesystem under construction ------------------------------------------------
 
@@ -83,28 +64,6 @@ void make_standard_dirs(const Root& root, bool lenient);
 
 // /etc/hostname and /etc/hosts for a new guest.
 std::string hosts_file(const std::string& hostname);
-
-// ---- removal ------------------------------------------------------------------------------
-
-// Removes path and everything below it. Never follows symbolic links, never descends into another
-// mount (throws instead), keeps a constant number of fds however deep the tree is. No error when
-// path does not exist.
-void remove_tree(const fs::path& path);
-
-// A directory being built: removed on destruction unless dismissed.
-class TempDir {
- public:
-  TempDir() = default;
-  explicit TempDir(fs::path p) : path_(std::move(p)) {}
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir();
-  [[nodiscard]] const fs::path& path() const { return path_; }
-  void dismiss() { path_.clear(); }
-
- private:
-  fs::path path_;
-};
 
 // ---- commands -------------------------------------------------------------------------------
 
@@ -187,4 +146,4 @@ std::vector<std::string> debootstrap_argv(const DebootstrapRun& run, const fs::p
 void run_debootstrap(const DebootstrapRun& run, const fs::path& target,
                      const DebootstrapReport& progress, const Report& warning);
 
-}  // namespace vs::build::detail
+}  // namespace vs::provision::detail

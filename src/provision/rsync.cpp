@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <cstring>
 
-#include "build/internal.hpp"
+#include "provision/internal.hpp"
+#include "provision/method.hpp"
 #include "sys/error.hpp"
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace {
 
@@ -80,4 +82,50 @@ void run_rsync(const RsyncRun& run, const fs::path& target, const Report& warnin
                           target.string(), code, why));
 }
 
-}  // namespace vs::build::detail
+namespace {
+
+class Rsync final : public BuildMethod {
+ public:
+  void validate(const BuildOptions& o) const override {
+    if (o.source.empty()) throw Error("method rsync needs a source (--source [HOST:]PATH)");
+  }
+  void check(Build& b) const override {
+    const BuildOptions& o = b.o;
+    if (!in_path("rsync")) {
+      throw Error("method rsync needs rsync (Debian package rsync), which is not in PATH");
+    }
+    RsyncRun& rsync = b.rsync;
+    rsync.source = o.source;
+    rsync.excludes = o.rsync_excludes;
+    rsync.options = o.rsync_options;
+    rsync.one_file_system = o.one_file_system;
+    if (!rsync_remote(o.source)) {
+      rsync.source = fs::absolute(o.source).lexically_normal().string();
+      struct stat st {};
+      if (::stat(rsync.source.c_str(), &st) != 0) throw_errno("rsync source", rsync.source);
+      if (!S_ISDIR(st.st_mode)) throw Error("rsync source " + rsync.source + ": not a directory");
+      if (fs::path(rsync.source) == "/" || fs::path(rsync.source) == "/.") {
+        // Copying the host into one of its own guests would copy VDIR_ROOT into itself.
+        rsync.excludes.push_back(b.roots.vdir.string());
+      }
+    }
+  }
+  void populate(Build& b) const override {
+    if (b.o.progress) {
+      b.o.progress("Running " + fmt::format("{}", fmt::join(rsync_argv(b.rsync, b.vdir), " ")));
+    }
+    run_rsync(b.rsync, b.tmp_vdir, b.o.warning);
+    make_standard_dirs(*b.root, true);
+    if (b.o.progress) b.o.progress("Copied " + b.rsync.source + " into " + b.vdir.string());
+  }
+  [[nodiscard]] bool foreign_root(const Build& /*b*/) const override { return true; }
+};
+
+}  // namespace
+
+const BuildMethod& rsync_method() {
+  static const Rsync m;
+  return m;
+}
+
+}  // namespace vs::provision::detail

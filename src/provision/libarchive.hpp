@@ -8,7 +8,7 @@
 
 #include <memory>
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 // The libarchive functions the template method calls, resolved from one loaded copy.
 class LibArchive {
@@ -79,4 +79,4 @@ class LibArchive {
   std::unique_ptr<void, Closer> handle_;
 };
 
-}  // namespace vs::build::detail
+}  // namespace vs::provision::detail

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace vs::build {
+namespace vs::provision {
 
 namespace fs = std::filesystem;
 
@@ -88,4 +88,4 @@ std::string render_progress(const DebootstrapProgress& p, std::int64_t elapsed_m
 // The root password stays unset (the account is locked); the list says so.
 std::vector<std::string> fit_debian_for_container(const fs::path& root);
 
-}  // namespace vs::build
+}  // namespace vs::provision

@@ -26,7 +26,7 @@
 
 #include "config/roots.hpp"
 
-namespace vs::storage {
+namespace vs::provision {
 
 struct UnifyOptions {
   // The base to unify on; when empty, every base is tried and the one that saves the most is used.
@@ -59,4 +59,4 @@ UnifyResult make_base_from_guest(const config::Roots& roots, std::string_view na
                                  const std::string& base,
                                  const std::function<void(const std::string&)>& progress);
 
-}  // namespace vs::storage
+}  // namespace vs::provision

@@ -26,10 +26,15 @@
 #include <set>
 #include <utility>
 
-#include "build/internal.hpp"
+#include "config/config.hpp"
+#include "provision/internal.hpp"
+#include "provision/method.hpp"
+#include "state/state.hpp"
+#include "storage/layout.hpp"
 #include "sys/error.hpp"
+#include "sys/file.hpp"
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace {
 
@@ -421,11 +426,11 @@ std::size_t copy_tree(const fs::path& source, const Root& root, const Report& wa
   return c.run();
 }
 
-}  // namespace vs::build::detail
+}  // namespace vs::provision::detail
 
 // ---- per-host identity of a copy ------------------------------------------------------------
 
-namespace vs::build::detail {
+namespace vs::provision::detail {
 
 namespace {
 
@@ -502,4 +507,88 @@ std::vector<std::string> reset_identity(const Root& root, bool& host_keys) {
   return changed;
 }
 
-}  // namespace vs::build::detail
+namespace {
+
+class Clone final : public BuildMethod {
+ public:
+  void validate(const BuildOptions& o) const override {
+    if (o.source.empty()) throw Error("method clone needs a source (--source GUEST|DIR)");
+    if (o.source == o.name) throw Error("cannot clone vserver '" + o.name + "' from itself");
+  }
+
+  void check(Build& b) const override {
+    const BuildOptions& o = b.o;
+    std::error_code ec;
+    if (config::valid_guest_name(o.source) &&
+        fs::is_directory(b.roots.guest_config_dir(o.source), ec)) {
+      b.source_lock.emplace(b.roots, o.source);  // it cannot start while being copied
+      if (state::guest_running(b.roots, o.source)) {
+        throw Error("vserver '" + o.source + "' is running; stop it before cloning it");
+      }
+      try {
+        b.source_cfg = config::load_guest(b.roots, o.source);
+      } catch (const Error& e) {
+        rethrow_with_context(e, "clone source vserver '" + o.source + "'");
+      }
+      b.source_dir = b.source_cfg->vdir;
+      if (b.source_cfg->base) {
+        // A unified source: the clone shares its base and copies its upper layer.
+        b.base = *b.source_cfg->base;
+        b.source_dir = storage::guest_overlay(b.roots, *b.source_cfg)->upper;
+      }
+    } else {
+      b.source_dir = fs::absolute(o.source);
+    }
+    struct stat st {};
+    if (::stat(b.source_dir.c_str(), &st) != 0) {
+      throw_errno("clone source", b.source_dir.string());
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      throw Error("clone source " + b.source_dir.string() + ": not a directory");
+    }
+  }
+
+  void populate(Build& b) const override {
+    const BuildOptions& o = b.o;
+    const std::string old_hostname =
+        b.source_cfg ? b.source_cfg->uts.nodename.value_or(b.source_cfg->name) : std::string();
+    if (b.overlay) {
+      Root upper{b.overlay->upper,
+                 open_file(b.overlay->upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+      std::size_t n = copy_tree(b.source_dir, upper, o.warning);
+      if (o.progress) {
+        o.progress("Copied " + std::to_string(n) + " entries of the upper layer of vserver '" +
+                   o.source + "' (base '" + b.base + "') into " + b.overlay->upper.string());
+      }
+      b.in_merged_root([&](const Root& merged) {
+        rename_hostname(merged, old_hostname, b.hostname);
+        write_network_files(b.roots, merged, b.hostname, b.cfg->interfaces, false);
+      });
+      return;
+    }
+    std::size_t n = copy_tree(b.source_dir, *b.root, o.warning);
+    if (o.progress) {
+      o.progress("Copied " + std::to_string(n) + " entries from " + b.source_dir.string() +
+                 " into " + b.vdir.string());
+    }
+    make_standard_dirs(*b.root, true);
+    if (b.source_cfg) rename_hostname(*b.root, old_hostname, b.hostname);
+    auto reset = reset_identity(*b.root, b.regenerate_keys);
+    if (!reset.empty() && o.progress) {
+      std::string list;
+      for (const auto& r : reset) list += " /" + r;
+      o.progress("Reset the identity of the copy:" + list);
+    }
+  }
+
+  [[nodiscard]] bool foreign_root(const Build& b) const override { return !b.overlay; }
+};
+
+}  // namespace
+
+const BuildMethod& clone_method() {
+  static const Clone m;
+  return m;
+}
+
+}  // namespace vs::provision::detail

@@ -7,9 +7,9 @@
 
 #include <fmt/format.h>
 
-#include "build/build.hpp"
-#include "build/internal.hpp"
 #include "config/config.hpp"
+#include "provision/internal.hpp"
+#include "provision/remove_image.hpp"
 #include "state/state.hpp"
 #include "storage/image.hpp"
 #include "storage/layout.hpp"
@@ -18,7 +18,10 @@
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
-namespace vs::storage {
+namespace vs::provision {
+
+// The guest's image and quota are storage's; this file moves its files between them.
+using namespace vs::storage;
 
 namespace {
 
@@ -37,7 +40,7 @@ void remove_image(const config::Roots& roots, std::string_view name,
                   const std::function<void(const std::string&)>& progress) {
   config::GuestConfig cfg = config::load_guest(roots, name);
   state::GuestLock lock(roots, cfg.id());
-  if (build::guest_running(roots, cfg.id())) {
+  if (state::guest_running(roots, cfg.id())) {
     throw Error("vserver '" + cfg.name + "' is running; stop it before removing its disk image");
   }
   cfg = config::load_guest(roots, name);  // as it is now, under the lock
@@ -99,8 +102,8 @@ void remove_image(const config::Roots& roots, std::string_view name,
                         "has {} KiB free",
                         cfg.name, image.string(), used, data.string(), room));
       }
-      build::detail::Root root{data, open_file(data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
-      build::detail::copy_tree(mnt, root, [&](const std::string& w) {
+      detail::Root root{data, open_file(data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};
+      detail::copy_tree(mnt, root, [&](const std::string& w) {
         if (progress) progress("warning: " + w);
       });
     });
@@ -117,4 +120,4 @@ void remove_image(const config::Roots& roots, std::string_view name,
   }
 }
 
-}  // namespace vs::storage
+}  // namespace vs::provision

@@ -1,5 +1,5 @@
-// The skeleton root of every new guest, and the busybox method: a small working guest built
-// offline from a statically linked busybox (Debian's busybox-static).
+// build -m busybox: a small working guest built offline from a statically linked busybox
+// (Debian's busybox-static).
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -7,17 +7,12 @@
 
 #include <cstring>
 
-#include "build/internal.hpp"
+#include "provision/internal.hpp"
+#include "provision/method.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
-namespace vs::build::detail {
-
-void populate_skeleton(const Root& root, const std::string& hostname) {
-  make_standard_dirs(root, false);
-  write_file_in(root, "etc/hostname", hostname + "\n");
-  write_file_in(root, "etc/hosts", hosts_file(hostname));
-}
+namespace vs::provision::detail {
 
 namespace {
 
@@ -188,4 +183,31 @@ void install_busybox(const Root& root, const fs::path& busybox, const std::strin
   write_file_in(root, "etc/profile", kProfile);
 }
 
-}  // namespace vs::build::detail
+namespace {
+
+class Busybox final : public BuildMethod {
+ public:
+  void validate(const BuildOptions& /*o*/) const override {}
+  void check(Build& b) const override {
+    b.busybox = fs::absolute(b.o.busybox);
+    check_static_executable(b.busybox);
+  }
+  void populate(Build& b) const override {
+    install_busybox(*b.root, b.busybox, b.hostname);
+    copy_default_files(b.roots, *b.root);
+  }
+  [[nodiscard]] std::optional<config::InitStyle> default_init_style(
+      const Build& /*b*/) const override {
+    return config::InitStyle::plain;  // busybox init as /sbin/init
+  }
+  [[nodiscard]] bool writes_own_hosts() const override { return true; }
+};
+
+}  // namespace
+
+const BuildMethod& busybox_method() {
+  static const Busybox m;
+  return m;
+}
+
+}  // namespace vs::provision::detail

@@ -22,12 +22,12 @@
 #include <utility>
 #include <vector>
 
-#include "build/debian.hpp"
 #include "config/model.hpp"
 #include "config/roots.hpp"
+#include "provision/debian.hpp"
 #include "sys/error.hpp"
 
-namespace vs::build {
+namespace vs::provision {
 
 namespace fs = std::filesystem;
 
@@ -51,7 +51,7 @@ struct BuildOptions {
 
   std::optional<int> context;                 // --context; allocated when absent
   std::optional<std::string> hostname;        // --hostname → uts/nodename; default the guest name
-  std::vector<config::Interface> interfaces;  // --interface, see parse_interface
+  std::vector<config::Interface> interfaces;  // --interface, see config::parse_interface
   std::optional<config::InitStyle> init_style;  // --initstyle
   std::optional<std::set<std::string>> cflags;  // --flags, lower-case context flag names
   bool force = false;  // replace an existing guest, keeping it as NAME~EPOCH~
@@ -84,23 +84,13 @@ struct BuildOptions {
   std::function<void(const DebootstrapProgress&, std::int64_t elapsed_ms)> debootstrap_progress;
 
   // Catch SIGINT, SIGTERM and SIGHUP during the build and abort it cleanly. Callers that manage
-  // signals themselves set this to false and use request_interrupt().
+  // signals themselves set this to false and use vs::request_interrupt()
+  // (sys/interrupt.hpp).
   bool catch_signals = true;
   // Progress lines ("Unpacked 1234 entries into ...") and warnings; ignored when empty.
   std::function<void(const std::string&)> progress;
   std::function<void(const std::string&)> warning;
 };
-
-// Parses util-vserver's --interface value [NAME=][DEV:]IP[/PREFIX|/MASK] for interfaces/ID.
-// DEV may be the word "nodev". When the whole text after NAME= (without /PREFIX) is an IPv4 or
-// IPv6 address there is no DEV; otherwise DEV is what precedes the first ':', so
-// "eth0:2001:db8::1/64" is DEV eth0 with an IPv6 address. Brackets force the split:
-// "[2001:db8::1]/64", "eth0:[fe80::1]/64". A missing prefix means a host address (/32, /128).
-struct ParsedInterface {
-  config::Interface iface;
-  bool nodev_defaulted = false;  // no DEV was given: util-vserver says "setting 'nodev'"
-};
-ParsedInterface parse_interface(std::string_view spec, std::string id);
 
 // Builds the guest described by opts. Throws vs::Error on failure, after removing everything the
 // build created.
@@ -134,8 +124,6 @@ class GuestNotFound : public Error {
 
 // Whether the guest's configuration directory or its default root exists.
 bool guest_exists(const config::Roots& roots, std::string_view name);
-// Whether the guest's init is alive according to its state record.
-bool guest_running(const config::Roots& roots, std::string_view name);
 
 // Removes a stopped guest: its root (the vdir link's target, never following symlinks inside it
 // and never crossing into another mounted filesystem), its configuration directory, and its stale
@@ -180,7 +168,4 @@ std::optional<ExportManifest> read_export_manifest(const fs::path& archive);
 // The manifest from its text; throws Error naming the bad field.
 ExportManifest parse_export_manifest(std::string_view text);
 
-// Asks a running build to stop at the next check, as SIGINT does.
-void request_interrupt() noexcept;
-
-}  // namespace vs::build
+}  // namespace vs::provision
