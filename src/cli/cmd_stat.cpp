@@ -80,7 +80,8 @@ struct Usage {
   }
 };
 
-hostproc::StatRow make_row(long context, std::string name, const Usage& u, std::uint64_t uptime_ms) {
+hostproc::StatRow make_row(long context, std::string name, const Usage& u,
+                           std::uint64_t uptime_ms) {
   static const std::uint64_t hz = static_cast<std::uint64_t>(hostproc::clock_ticks_per_second());
   static const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   hostproc::StatRow row;
@@ -502,7 +503,8 @@ int vps_main(const Globals& g, const Args& args) {
       ContextResolver resolver(g.roots);
       std::vector<std::string> rows(lines.begin() + 1, lines.end());
       std::string out;
-      std::string header = std::string(hostproc::kContextHeader) + std::string(hostproc::kGuestPidHeader);
+      std::string header =
+          std::string(hostproc::kContextHeader) + std::string(hostproc::kGuestPidHeader);
       for (const std::string& line : hostproc::insert_context_column(
                lines[0], rows, [&](pid_t pid) { return resolver.label(pid); }, header,
                &ContextResolver::unknown)) {
@@ -633,8 +635,8 @@ int cmd_list(const Globals& g, const Args& args) {
       table.push_back({info.name, info.context ? std::to_string(*info.context) : "-",
                        info.running ? "running" : "stopped",
                        info.running ? std::to_string(info.processes) : "-",
-                       info.uptime_ms ? hostproc::shorten_time(*info.uptime_ms) : "-", info.init_style,
-                       info.vdir});
+                       info.uptime_ms ? hostproc::shorten_time(*info.uptime_ms) : "-",
+                       info.init_style, info.vdir});
     }
     std::string out;
     for (const std::string& line :

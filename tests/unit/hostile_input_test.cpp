@@ -173,8 +173,7 @@ TEST_P(Resolve, OpenFileInRoot) {
   char c = 0;
   EXPECT_EQ(::read(f.get(), &c, 1), 1);
   EXPECT_EQ(c, 'x');
-  vs::UniqueFd d =
-      vs::open_file_in_root(rootfd_, "/web", O_RDONLY | O_DIRECTORY, GetParam());
+  vs::UniqueFd d = vs::open_file_in_root(rootfd_, "/web", O_RDONLY | O_DIRECTORY, GetParam());
   ASSERT_TRUE(d);
   struct stat st {};
   ASSERT_EQ(::fstat(d.get(), &st), 0);
@@ -182,11 +181,10 @@ TEST_P(Resolve, OpenFileInRoot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, Resolve,
-                         ::testing::Values(vs::Resolver::automatic,
-                                           vs::Resolver::walk),
+                         ::testing::Values(vs::Resolver::automatic, vs::Resolver::walk),
                          [](const ::testing::TestParamInfo<vs::Resolver>& i) {
                            return i.param == vs::Resolver::walk ? std::string("Walk")
-                                                                         : std::string("Openat2");
+                                                                : std::string("Openat2");
                          });
 
 }  // namespace
