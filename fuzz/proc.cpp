@@ -1,4 +1,4 @@
-// /proc texts that a guest's processes shape (src/proc/proc.cpp): /proc/PID/stat, whose command
+// /proc texts that a guest's processes shape (src/hostproc/proc.cpp): /proc/PID/stat, whose command
 // name the process chooses (spaces, parentheses, newlines), and the NSpid line of
 // /proc/PID/status; and the signal and pid arguments of vkill.
 #include <cstdint>

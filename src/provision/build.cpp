@@ -588,7 +588,7 @@ std::pair<std::string, std::string> default_debootstrap_mirror(const config::Roo
               " and no apt source of this host serves it; give one with -m MIRROR");
 }
 
-// What in a root each init style starts, as the start looks for it (runtime/launch.cpp).
+// What in a root each init style starts, as the start looks for it (runtime/start.cpp).
 struct InitFacts {
   bool rc = false;           // /etc/init.d/rc or /etc/rc.d/rc: sysv
   bool init = false;         // /sbin/init: plain
