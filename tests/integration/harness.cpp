@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "cgroup/cgroup.hpp"
@@ -131,10 +132,17 @@ Env::Env() {
 }
 
 Env::~Env() {
-  for (const auto& g : guests_) {
+  // Every guest of these roots: the ones built with busybox_guest and the ones a test made
+  // otherwise (clone, rename, import), so that a test that fails half-way leaves none running.
+  std::set<std::string> names(guests_.begin(), guests_.end());
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(config_root(), ec)) {
+    std::string n = e.path().filename().string();
+    if (!n.empty() && n[0] != '.') names.insert(n);
+  }
+  for (const auto& g : names) {
     run({g, "stop", "--timeout", "2"}, "", 60);
   }
-  std::error_code ec;
   fs::remove_all(root_, ec);
 }
 
