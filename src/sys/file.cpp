@@ -35,25 +35,8 @@ UniqueFd open_at(int dirfd, const fs::path& name, int flags, mode_t mode, std::s
   return UniqueFd(fd);
 }
 
-UniqueFd open_at_if_exists(int dirfd, const fs::path& name, int flags, std::string_view shown) {
-  int fd = ::openat(dirfd, name.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return UniqueFd();
-    throw_errno("open", shown.empty() ? name.native() : shown);
-  }
-  return UniqueFd(fd);
-}
-
 FileLock FileLock::exclusive(UniqueFd fd, std::string_view what) {
   while (::flock(fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) throw_errno("lock", what);
-  }
-  return FileLock(std::move(fd));
-}
-
-FileLock FileLock::try_exclusive(UniqueFd fd, std::string_view what) {
-  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) return {};
     if (errno != EINTR) throw_errno("lock", what);
   }
   return FileLock(std::move(fd));

@@ -25,8 +25,6 @@ UniqueFd open_file_if_exists(const fs::path& path, int flags);
 // (shown names the file for the message; name when empty).
 UniqueFd open_at(int dirfd, const fs::path& name, int flags, mode_t mode = 0,
                  std::string_view shown = {});
-// As open_at, but returns an invalid fd when the file does not exist (ENOENT, ENOTDIR).
-UniqueFd open_at_if_exists(int dirfd, const fs::path& name, int flags, std::string_view shown = {});
 
 // An flock(2) held on an open file until destruction (or until the fd is closed everywhere).
 class FileLock {
@@ -34,8 +32,6 @@ class FileLock {
   FileLock() = default;
   // Blocks until the exclusive lock on fd is held; throws "lock WHAT: ...".
   static FileLock exclusive(UniqueFd fd, std::string_view what);
-  // The exclusive lock if it is free now; an empty FileLock when another holds it.
-  static FileLock try_exclusive(UniqueFd fd, std::string_view what);
   [[nodiscard]] bool held() const noexcept { return fd_.valid(); }
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 

@@ -40,12 +40,6 @@ class Reverter {
       }
     }
   }
-  // Hands the undo steps to the caller's reverter (a helper that succeeded as far as it goes,
-  // whose caller may still fail): they then run when that one reverts.
-  void move_into(Reverter& outer) {
-    for (auto& s : steps_) outer.add(std::move(s));
-    steps_.clear();
-  }
   [[nodiscard]] bool empty() const noexcept { return steps_.empty(); }
 
  private:
