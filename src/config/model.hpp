@@ -18,6 +18,9 @@ namespace fs = std::filesystem;
 inline constexpr int kMinContext = 2;
 inline constexpr int kMaxContext = 49151;
 inline constexpr int kFirstAllocatedContext = 40000;  // util-vserver's context.start
+// A guest without a context file runs at a free id of these, claimed for the time it runs.
+inline constexpr int kFirstDynamicContext = 49152;
+inline constexpr int kLastDynamicContext = 65535;
 
 // apps/init/style. sysv is util-vserver's default when the file is absent.
 enum class InitStyle {

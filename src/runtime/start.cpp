@@ -57,9 +57,6 @@ using namespace detail;
 
 namespace {
 
-constexpr int kFirstDynamicContext = 49152;
-constexpr int kLastDynamicContext = 65535;
-
 // A root without what its init style runs first: the vdir is an empty mount point whose volume
 // is not mounted, or an image did not come up. Refused before the root set-up creates dev, proc,
 // sys and tmp in it. A unified guest's root exists only once its layers are mounted (they are
@@ -167,8 +164,8 @@ int runtime_context(const config::Roots& roots, const config::GuestConfig& cfg) 
     }
     return *cfg.context;
   }
-  if (auto c =
-          state::claim_free_context(roots, kFirstDynamicContext, kLastDynamicContext, cfg.id())) {
+  if (auto c = state::claim_free_context(roots, config::kFirstDynamicContext,
+                                         config::kLastDynamicContext, cfg.id())) {
     return *c;
   }
   throw Error("start guest " + cfg.name + ": no free dynamic context id");

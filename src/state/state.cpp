@@ -42,8 +42,9 @@ GuestState parse_state(std::string_view text) {
     json::require_object(j, "the record");
     GuestState st;
     st.name = json::string(j, "name");
-    // Context 0: a guest started without one (the state of an older version may hold it).
-    st.context = json::integer<int>(j, "context", 0, config::kMaxContext);
+    // Context 0: a guest started without one (the state of an older version may hold it); a
+    // dynamic id (49152 and up) for a guest without a context file.
+    st.context = json::integer<int>(j, "context", 0, config::kLastDynamicContext);
     // Never 0 or negative: kill(0, ...) and kill(-1, ...) would reach far more than the guest.
     st.supervisor_pid = json::integer<pid_t>(j, "supervisor_pid", 1);
     st.init_pid = json::integer<pid_t>(j, "init_pid", 1);

@@ -54,6 +54,25 @@ TEST(Lifecycle, StartStatusExecStopLeavesNothing) {
   EXPECT_NE(r.err.find("is not running"), std::string::npos) << r;
 }
 
+// util-vserver's trees may have no context file: such a guest runs at a free id from 49152 on,
+// and everything that reads its state record must take that id.
+TEST(Lifecycle, GuestWithoutAContextFileRunsAtADynamicId) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  std::filesystem::remove(env.cfgdir(g) / "context");
+  Result r = env.run({g, "start"});
+  ASSERT_EQ(r.rc, 0) << r;
+  r = env.run({g, "status"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("is running at context '49152'"), std::string::npos) << r;
+  r = env.run({g, "exec", "true"});
+  EXPECT_EQ(r.rc, 0) << r;
+  r = env.run({g, "stop", "--timeout", "10"});
+  EXPECT_EQ(r.rc, 0) << r;
+  it::expect_nothing_left(env, g);
+}
+
 TEST(Lifecycle, ExecForwardsExitStatusAndStdio) {
   REQUIRE_ROOT();
   Env env;

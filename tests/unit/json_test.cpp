@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "config/model.hpp"
 #include "provision/build.hpp"
 #include "state/state.hpp"
 #include "sys/error.hpp"
@@ -88,9 +89,17 @@ TEST(StateRecord, ReadsAGoodRecord) {
   EXPECT_EQ(st.started_at_ms, 1700000000000);
 }
 
+TEST(StateRecord, ReadsTheDynamicContextsOfGuestsWithoutAContextFile) {
+  for (int id : {vs::config::kFirstDynamicContext, vs::config::kLastDynamicContext}) {
+    EXPECT_EQ(vs::state::parse_state(record_with("context", std::to_string(id))).context, id);
+  }
+}
+
 TEST(StateRecord, BadNumbersAreErrorsNamingTheField) {
   EXPECT_EQ(error_of([&] { vs::state::parse_state(record_with("context", "5.7e+21")); }),
-            "corrupt state record (field 'context' 5.7e+21 is not an integer between 0 and 49151)");
+            "corrupt state record (field 'context' 5.7e+21 is not an integer between 0 and 65535)");
+  EXPECT_EQ(error_of([&] { vs::state::parse_state(record_with("context", "65536")); }),
+            "corrupt state record (field 'context' 65536 is not an integer between 0 and 65535)");
   // pid 0 and -1 would make kill() reach the caller's process group or every process.
   for (const char* pid : {"0", "-1", "4294967297", "1e9"}) {
     EXPECT_NE(error_of([&] {
