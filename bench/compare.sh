@@ -163,6 +163,9 @@ vguest() {
     ln -sfn "$root" "$g/vdir"
   fi
   rm -f "$g/context"
+  # No limits: the peers' containers get none (`"resources":{}`), and a new guest's process limit
+  # and CPU weight need controllers the hybrid host's v2 view does not have.
+  rm -rf "$g/limits" "$g/sched"
   echo "$1" >"$g/name"
   echo "$1" >"$g/uts/nodename"
   echo command >"$g/apps/init/style"
