@@ -66,6 +66,7 @@ int cmd_apt(const Globals& g, const std::string& name, const std::string& comman
   for (const auto& a : apt_args(args)) o.argv.push_back(a);
   o.tty = runtime::Tty::automatic;
   if (::isatty(STDIN_FILENO) == 0) o.environment.emplace_back("DEBIAN_FRONTEND=noninteractive");
+  o.join_caller = true;  // this process exits when the command ends
   try {
     return runtime::exec(g.roots, cfg, o);
   } catch (const runtime::NotRunning&) {

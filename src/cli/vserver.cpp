@@ -277,8 +277,10 @@ int cmd_running(const Globals& g, const std::string& name, const Args& args) {
 namespace {
 
 int run_in_guest(const Globals& g, const std::string& name, const std::string& command,
-                 const runtime::ExecOptions& o) {
+                 runtime::ExecOptions o) {
   auto cfg = load(g, name);
+  // This process exits when the command ends: it joins the guest itself.
+  o.join_caller = true;
   try {
     return runtime::exec(g.roots, cfg, o);
   } catch (const runtime::NotRunning&) {

@@ -1,9 +1,11 @@
 // exec, enter, suexec: a process that joins a running guest.
 //
-// The caller forks a helper; the helper joins the guest's namespaces (setns through a pidfd of the
-// guest's init) and creates the command in the guest's cgroup (clone3 with CLONE_INTO_CGROUP, or a
-// fork whose child moves itself in where the kernel lacks that), which is then PID n of the
-// guest's PID namespace. The command is confined exactly like the guest's init (seccomp, bounding
+// A process joins the guest's namespaces (setns through a pidfd of the guest's init) and creates
+// the command, which moves itself into the guest's cgroup and is then PID n of the guest's PID
+// namespace. That process is the caller itself when it asks to (ExecOptions::join_caller: the
+// command line, which exits when the command ends), else a helper it forks. The command shares
+// the joining process's memory until its execve, as vfork's child does: no page tables are copied
+// and no page is copied on write. It is confined exactly like the guest's init (seccomp, bounding
 // set). With a terminal, the command opens a pseudo-terminal in the guest's own devpts and passes
 // the master side back to the caller, which relays between it and the caller's terminal.
 #include <fcntl.h>
@@ -200,26 +202,31 @@ void attach_new_pty(int sock) {
   if (slave > 2) ::close(slave);
 }
 
-// procs_fds: cgroup.procs of the v2 directory, then of the v1 ones; in_cgroup: created in the v2
-// directory already.
+// What the command needs of the host, opened by the joining process before it joins.
+struct Joined {
+  UniqueFd pidfd;               // of the guest's init: the command joins its cgroup namespace
+  std::vector<UniqueFd> procs;  // cgroup.procs of the v2 directory, then of the v1 ones
+  std::vector<cgroup::ProcessLimit> limits;  // the guest's per-process limits
+};
+
+// The command, from its creation to its execve. It runs in the memory of the process that joined
+// the guest, which waits meanwhile (CLONE_VFORK): what it allocates stays there, and it changes no
+// variable of that process's.
 [[noreturn]] void command_child(const config::GuestConfig& cfg, const ExecOptions& opts,
-                                const std::vector<UniqueFd>& procs_fds, bool in_cgroup, int pidfd,
-                                int pty_sock, const std::vector<cgroup::ProcessLimit>& limits) {
+                                const Joined& j, int pty_sock) {
   try {
     // Into the guest's cgroup ("0" is the writer itself; v1 hierarchies first, the v2 directory
     // that marks the guest's processes last) while still in the host's cgroup namespace, then
     // into the guest's cgroup namespace, rooted there.
-    auto last = in_cgroup && !procs_fds.empty() ? procs_fds.rend() - 1 : procs_fds.rend();
-    for (auto it = procs_fds.rbegin(); it != last; ++it) {
+    for (auto it = j.procs.rbegin(); it != j.procs.rend(); ++it) {
       if (::write(it->get(), "0", 1) != 1) throw_errno("join cgroup of guest", cfg.name);
     }
     // The guest's per-process limits, as its own processes have them (the address-space ones
     // just before execve).
-    auto [early_limits, late_limits] = split_limits(limits);
+    auto [early_limits, late_limits] = split_limits(j.limits);
     set_process_limits(0, early_limits);
-    if (::setns(pidfd, CLONE_NEWCGROUP) != 0)
+    if (::setns(j.pidfd.get(), CLONE_NEWCGROUP) != 0)
       throw_errno("join cgroup namespace of guest", cfg.name);
-    ::close(pidfd);
     if (pty_sock >= 0) attach_new_pty(pty_sock);
     User u = lookup_user(opts.user, cfg.name);
     std::vector<std::string> env = guest_environment(cfg);
@@ -274,53 +281,88 @@ fs::path command_cgroup(const cgroup::GuestCgroup& cg, pid_t init) {
               ") was not found below " + cg.path().string());
 }
 
+// Joins the calling process to the guest's namespaces, all but its cgroup namespace (that is the
+// command's alone). The process stays outside the guest's cgroup: only the command belongs to the
+// guest. It must be single-threaded; afterwards its root and working directory are the guest's.
+Joined join_guest(const state::GuestState& st, const config::GuestConfig& cfg) {
+  Joined j;
+  j.pidfd = pidfd_open(st.init_pid, "init of guest " + cfg.name);
+  if (!state::init_alive(st)) throw NotRunning("vserver '" + cfg.name + "' is not running");
+  cgroup::GuestCgroup cg = guest_cgroup(st);
+  fs::path v2_dir = command_cgroup(cg, st.init_pid);
+  for (const auto& dir : cg.all_dirs()) {
+    j.procs.push_back(open_file((dir == cg.path() ? v2_dir : dir) / "cgroup.procs", O_WRONLY));
+  }
+  j.limits = cgroup::plan_limits(cfg, host_facts()).rlimits;
+  int nstype = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID;
+  if (st.network != "host") nstype |= CLONE_NEWNET;
+  // The guest's time namespace (virt_uptime), where the kernel has them.
+  if (::access("/proc/self/ns/time", F_OK) == 0) nstype |= CLONE_NEWTIME;
+  if (::setns(j.pidfd.get(), nstype) != 0) throw_errno("join namespaces of guest", cfg.name);
+  debug::step(cfg.name, "joined the guest's namespaces");
+  // The command is created in the guest's PID namespace (this process's children go there), where
+  // the guest's processes see it, and runs this binary until it executes the command. Not
+  // dumpable: /proc/PID/exe, /proc/PID/map_files and ptrace of it need CAP_SYS_PTRACE, so that a
+  // guest without it cannot open the host's vserver binary (CVE-2019-5736). execve makes the
+  // command dumpable again. See docs/security.md.
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) throw_errno("prctl", "PR_SET_DUMPABLE");
+  return j;
+}
+
+struct CommandArgs {
+  const config::GuestConfig* cfg;
+  const ExecOptions* opts;
+  const Joined* joined;
+  int pty_sock;
+};
+
+int command_main(void* arg) {
+  const auto* a = static_cast<const CommandArgs*>(arg);
+  debug::set_fd(-1);  // the command gets no descriptor of the caller's but its stdio
+  command_child(*a->cfg, *a->opts, *a->joined, a->pty_sock);
+}
+
+// Creates the command from a process that joined the guest; returns once it has executed the
+// program or failed (the parent is suspended meanwhile, CLONE_VFORK).
+pid_t create_command(const Joined& j, const config::GuestConfig& cfg, const ExecOptions& opts,
+                     int pty_sock) {
+  CommandArgs args{&cfg, &opts, &j, pty_sock};
+  pid_t pid = clone_sharing_memory(0, command_main, &args);
+  if (pid < 0) throw_errno("create command", "in guest " + cfg.name);
+  debug::step(cfg.name, fmt::format("command created in the guest (host pid {})", pid));
+  return pid;
+}
+
+// Waits for the command (or the helper) while terminal signals go to it, as system(3) does.
+int wait_ignoring_terminal_signals(pid_t pid, const std::string& what) {
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  struct sigaction old_int {};
+  struct sigaction old_quit {};
+  ::sigaction(SIGINT, &ign, &old_int);
+  ::sigaction(SIGQUIT, &ign, &old_quit);
+  int wstatus = 0;
+  int rc = 0;
+  while ((rc = ::waitpid(pid, &wstatus, 0)) < 0 && errno == EINTR) {
+  }
+  const int e = errno;
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGQUIT, &old_quit, nullptr);
+  if (rc < 0) throw_errno("wait for", what, e);
+  return exit_status(wstatus);
+}
+
 // The helper: joins the guest and runs the command as its child; exits with its status.
 [[noreturn]] void join_helper(const state::GuestState& st, const config::GuestConfig& cfg,
                               const ExecOptions& opts, int pty_sock) {
   try {
-    UniqueFd pidfd = pidfd_open(st.init_pid, "init of guest " + cfg.name);
-    if (!state::init_alive(st)) throw NotRunning("vserver '" + cfg.name + "' is not running");
-    // The helper itself stays outside the guest's cgroup: only the command belongs to the guest.
-    cgroup::GuestCgroup cg = guest_cgroup(st);
-    fs::path v2_dir = command_cgroup(cg, st.init_pid);
-    UniqueFd cg_dir = open_file(v2_dir, O_RDONLY | O_DIRECTORY);
-    std::vector<UniqueFd> procs;
-    for (const auto& dir : cg.all_dirs()) {
-      procs.push_back(open_file((dir == cg.path() ? v2_dir : dir) / "cgroup.procs", O_WRONLY));
+    pid_t child = 0;
+    {
+      Joined j = join_guest(st, cfg);
+      child = create_command(j, cfg, opts, pty_sock);
     }
-    auto limits = cgroup::plan_limits(cfg, host_facts()).rlimits;
-    int nstype = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID;
-    if (st.network != "host") nstype |= CLONE_NEWNET;
-    // The guest's time namespace (virt_uptime), where the kernel has them.
-    if (::access("/proc/self/ns/time", F_OK) == 0) nstype |= CLONE_NEWTIME;
-    if (::setns(pidfd.get(), nstype) != 0) throw_errno("join namespaces of guest", cfg.name);
-    debug::step(cfg.name, "helper joined the guest's namespaces");
-    // The command is created in the guest's PID namespace (the helper's children go there), where
-    // the guest's processes see it, and runs this binary until it executes the command. Not
-    // dumpable: /proc/PID/exe, /proc/PID/map_files and ptrace of it need CAP_SYS_PTRACE, so that a
-    // guest without it cannot open the host's vserver binary (CVE-2019-5736). execve makes the
-    // command dumpable again. See docs/security.md.
-    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) throw_errno("prctl", "PR_SET_DUMPABLE");
-    bool in_cgroup = false;
-    pid_t child = clone_into_cgroup(0, cg_dir.get(), in_cgroup);
-    if (child < 0) throw_errno("fork", "in guest " + cfg.name);
-    if (child == 0) {
-      debug::set_fd(-1);  // the command gets no descriptor of the caller's but its stdio
-      command_child(cfg, opts, procs, in_cgroup, pidfd.get(), pty_sock, limits);
-    }
-    debug::step(cfg.name, fmt::format("command created in the guest (host pid {})", child));
-    cg_dir.reset();
-    procs.clear();
-    pidfd.reset();
     if (pty_sock >= 0) ::close(pty_sock);
-    // Terminal signals reach the command directly; the helper only waits for it.
-    ::signal(SIGINT, SIG_IGN);
-    ::signal(SIGQUIT, SIG_IGN);
-    int wstatus = 0;
-    while (::waitpid(child, &wstatus, 0) < 0) {
-      if (errno != EINTR) throw_errno("wait for command in guest", cfg.name);
-    }
-    ::_exit(exit_status(wstatus));
+    ::_exit(wait_ignoring_terminal_signals(child, "command in guest " + cfg.name));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vserver: %s\n", e.what());
   }
@@ -425,32 +467,37 @@ int exec(const config::Roots& roots, const config::GuestConfig& cfg, const ExecO
     helper_sock.reset(sv[1]);
   }
   ::fflush(nullptr);
-  pid_t helper = ::fork();
-  if (helper < 0) throw_errno("fork", "helper for guest " + cfg.name);
-  if (helper == 0) {
-    caller_sock.reset();
-    join_helper(*st, cfg, opts, helper_sock ? helper_sock.release() : -1);
+  pid_t child = 0;
+  std::string what;
+  if (opts.join_caller) {
+    Joined j = join_guest(*st, cfg);
+    child = create_command(j, cfg, opts, helper_sock ? helper_sock.get() : -1);
+    what = "command in guest " + cfg.name;
+  } else {
+    child = ::fork();
+    if (child < 0) throw_errno("fork", "helper for guest " + cfg.name);
+    if (child == 0) {
+      caller_sock.reset();
+      join_helper(*st, cfg, opts, helper_sock ? helper_sock.release() : -1);
+    }
+    what = "helper of guest " + cfg.name;
   }
   helper_sock.reset();
-  // Like system(3): while the command runs, terminal signals are for it, not for us.
-  struct sigaction ign {};
-  ign.sa_handler = SIG_IGN;
-  struct sigaction old_int {};
-  struct sigaction old_quit {};
-  ::sigaction(SIGINT, &ign, &old_int);
-  ::sigaction(SIGQUIT, &ign, &old_quit);
   if (use_pty) {
+    // Terminal signals are for the command while it runs (the relay reads ^C as a byte).
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    struct sigaction old_int {};
+    struct sigaction old_quit {};
+    ::sigaction(SIGINT, &ign, &old_int);
+    ::sigaction(SIGQUIT, &ign, &old_quit);
     UniqueFd master = receive_fd(caller_sock.get());
     caller_sock.reset();
     if (master) relay(master.get());
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGQUIT, &old_quit, nullptr);
   }
-  int wstatus = 0;
-  while (::waitpid(helper, &wstatus, 0) < 0) {
-    if (errno != EINTR) throw_errno("wait for helper of guest", cfg.name);
-  }
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGQUIT, &old_quit, nullptr);
-  return exit_status(wstatus);
+  return wait_ignoring_terminal_signals(child, what);
 }
 
 }  // namespace vs::runtime

@@ -142,6 +142,9 @@ void wait_for_go(int sync_fd) {
     // ping without CAP_NET_RAW too (ICMP datagram sockets), in the guest's own network namespace.
     if (cfg.network != config::NetworkMode::host) allow_ping();
     if (cs.loopback) loopback_up();
+    for (int fd : cs.cgroup_procs) {
+      if (::write(fd, "0", 1) != 1) throw_errno("join cgroup", "of the guest");
+    }
     // The cgroup namespace is rooted at the guest's cgroup, which we are in (in every hierarchy)
     // by now.
     if (::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare", "cgroup namespace");

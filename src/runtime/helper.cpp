@@ -420,6 +420,7 @@ int helper_main(int argc, char** argv) {
         value = stop(roots, cfg, q.stop) ? 1 : 0;
         break;
       case detail::HelperRequest::Action::exec:
+        q.exec.join_caller = true;  // this process ends with the command
         value = exec(roots, cfg, q.exec);
         break;
     }

@@ -51,6 +51,14 @@ int graceful_signal(config::InitStyle style);
 // child, -1 with errno on failure.
 pid_t clone_into_cgroup(unsigned long flags, int cgroup_dir, bool& in_cgroup);
 
+// A child (plus the namespaces of clone flags) that shares the caller's memory and runs fn(arg)
+// on a stack of its own until it executes a program or exits, while the caller waits (CLONE_VM |
+// CLONE_VFORK, as posix_spawn does): no page table is copied and no page copied on write. fn must
+// not change what the caller goes on using (what it allocates stays allocated in the caller), and
+// the caller must be single-threaded. The caller's --debug descriptor is kept. Returns the pid, -1
+// with errno on failure.
+pid_t clone_sharing_memory(unsigned long flags, int (*fn)(void*), void* arg);
+
 // Whether the guest's network needs the supervisor: links to create on the host, or addresses and
 // routes to set. Without, the guest has its loopback device only, which its first process brings
 // up itself (loopback_up).

@@ -50,6 +50,9 @@ struct ChildSetup {
   procfs::Views views;
   bool wait_go = true;   // the supervisor still works on the child before it may go on
   bool loopback = true;  // the child brings up lo itself (a network namespace without links)
+  // cgroup.procs files (v1 hierarchies first, the v2 directory last) the child moves itself into,
+  // when it is not created in its cgroups and the supervisor does not move it.
+  std::vector<int> cgroup_procs;
   std::optional<storage::Overlay> overlay;  // the layers of a unified guest's root
 };
 

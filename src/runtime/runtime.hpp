@@ -88,6 +88,11 @@ struct ExecOptions {
   int stdin_fd = 0;
   int stdout_fd = 1;
   int stderr_fd = 2;
+  // The calling process joins the guest's namespaces itself to create the command, instead of a
+  // helper it forks: one process fewer. It stays in them (its root and working directory are the
+  // guest's) and must be single-threaded: for a program that exits when the command has ended,
+  // as the vserver command line and its helper do.
+  bool join_caller = false;
 };
 // Runs a command inside the running guest, confined like the guest's own processes, with stdin,
 // stdout and stderr passed through. Returns its exit status (128+N when killed by signal N).

@@ -192,6 +192,24 @@ std::optional<SyncMessage> receive_from_child(int sync_fd, const std::string& na
   return m;
 }
 
+struct GuestChildArgs {
+  const config::GuestConfig* cfg;
+  int sync_fd;    // the child's end of the sync socket
+  int parent_fd;  // the supervisor's end, closed in the child
+  const ChildSetup* cs;
+  const sigset_t* mask;  // the signal mask before the supervisor blocked its signals
+};
+
+// The guest's first process, from its clone. It changes nothing in memory: it may share the
+// supervisor's.
+[[noreturn]] int guest_child_main(void* arg) {
+  const auto* a = static_cast<const GuestChildArgs*>(arg);
+  sigprocmask(SIG_SETMASK, a->mask, nullptr);
+  for (int s : {SIGTERM, SIGHUP, SIGINT, SIGQUIT}) ::signal(s, SIG_DFL);
+  ::close(a->parent_fd);
+  guest_child(*a->cfg, a->sync_fd, *a->cs);
+}
+
 // The body of supervise: phase says how far it got.
 Outcome run_guest(const Launch& l, const std::function<void()>& started, Phase& phase) {
   const config::GuestConfig& cfg = l.cfg;
@@ -262,29 +280,54 @@ Outcome run_guest(const Launch& l, const std::function<void()>& started, Phase& 
   ScriptletFiles pre_start = find_scriptlets(l.roots, cfg.cfgdir, Scriptlet::pre_start);
   bool run_pre_start = !pre_start.guest.empty() || !pre_start.defaults.empty();
 
+  // When the supervisor has nothing to do between the clone and the child's execve, the child
+  // shares its memory until then (vfork's way) and moves itself into its cgroups: no page table
+  // copied, no copy-on-write fault in either process. Not with the minimal init (sysv: the child
+  // runs this binary on) nor with the /proc views (their server is the supervisor).
+  const bool share_memory = !net_by_supervisor && !run_pre_start && !cs.views.any() &&
+                            cfg.init.style != config::InitStyle::sysv;
   bool in_cgroup = false;
-  pid_t pid = clone_into_cgroup(flags, cg_dir.get(), in_cgroup);
-  if (pid < 0) throw_errno("clone", "namespaces of guest " + cfg.name);
-  // The child goes on at once unless it has to be moved into a cgroup (it must be in all of them
-  // before it makes its cgroup namespace), or the supervisor sets up its network or runs
-  // pre-start scripts.
-  cs.wait_go = !in_cgroup || !cg.v1_dirs().empty() || net_by_supervisor || run_pre_start;
-  if (pid == 0) {
-    sigprocmask(SIG_SETMASK, &old, nullptr);
-    for (int s : {SIGTERM, SIGHUP, SIGINT, SIGQUIT}) ::signal(s, SIG_DFL);
-    parent_end.reset();
-    guest_child(cfg, child_end.get(), cs);
+  pid_t pid = 0;
+  std::vector<UniqueFd> procs;
+  if (share_memory) {
+    for (const auto& [ctrl, dir] : cg.v1_dirs()) {
+      procs.push_back(open_file(dir / "cgroup.procs", O_WRONLY));
+      cs.cgroup_procs.push_back(procs.back().get());
+    }
+    procs.push_back(open_file(cg.path() / "cgroup.procs", O_WRONLY));
+    cs.cgroup_procs.push_back(procs.back().get());
+    cs.wait_go = false;
+    GuestChildArgs args{&cfg, child_end.get(), parent_end.get(), &cs, &old};
+    pid = clone_sharing_memory(flags, guest_child_main, &args);
+    if (pid < 0) throw_errno("clone", "namespaces of guest " + cfg.name);
+    in_cgroup = true;
+  } else {
+    pid = clone_into_cgroup(flags, cg_dir.get(), in_cgroup);
+    if (pid < 0) throw_errno("clone", "namespaces of guest " + cfg.name);
+    // The child goes on at once unless it has to be moved into a cgroup (it must be in all of
+    // them before it makes its cgroup namespace), or the supervisor sets up its network or runs
+    // pre-start scripts.
+    cs.wait_go = !in_cgroup || !cg.v1_dirs().empty() || net_by_supervisor || run_pre_start;
+    if (pid == 0) {
+      GuestChildArgs args{&cfg, child_end.get(), parent_end.get(), &cs, &old};
+      guest_child_main(&args);
+    }
   }
   auto init = pid;
   ChildProcess child_guard(init);
   step(fmt::format("guest's first process cloned (host pid {}){}", init,
-                   in_cgroup ? ", in its cgroup" : ""));
+                   share_memory ? ", sharing memory until its execve"
+                   : in_cgroup  ? ", in its cgroup"
+                                : ""));
   child_end.reset();
   cg_dir.reset();
+  procs.clear();
 
   phase = Phase::network;
   // A v1 hierarchy costs a migration (and its RCU grace period) all the same.
-  if (in_cgroup) {
+  if (share_memory) {
+    // It moved itself.
+  } else if (in_cgroup) {
     cg.attach_v1(init);
   } else {
     cg.attach(init);
@@ -295,7 +338,7 @@ Outcome run_guest(const Launch& l, const std::function<void()>& started, Phase& 
   revert_network.add([&] {
     cleanup_network(l.roots, cfg.id(), net.host_links, net.created_bridges, net.shared_links);
   });
-  if (!in_cgroup || !cg.v1_dirs().empty()) step("moved into its cgroups");
+  if (!share_memory && (!in_cgroup || !cg.v1_dirs().empty())) step("moved into its cgroups");
   if (net_by_supervisor) {
     net = setup_network(l.roots, cfg, l.context, init);
     step("network set up");

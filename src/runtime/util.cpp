@@ -1,6 +1,7 @@
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 
 #include "runtime/internal.hpp"
 #include "runtime/runtime.hpp"
+#include "sys/debug.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
 
@@ -152,6 +154,29 @@ pid_t clone_into_cgroup(unsigned long flags, int cgroup_dir, bool& in_cgroup) {
   in_cgroup = false;
   return static_cast<pid_t>(
       ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+}
+
+pid_t clone_sharing_memory(unsigned long flags, int (*fn)(void*), void* arg) {
+  // The child's stack, with a guard page below it; only the pages it touches are ever made.
+  constexpr std::size_t kGuard = 4096;
+  constexpr std::size_t kStack = std::size_t{1} << 20;
+  void* map = ::mmap(nullptr, kGuard + kStack, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+  if (map == MAP_FAILED) return -1;
+  if (::mprotect(map, kGuard, PROT_NONE) != 0) {
+    int e = errno;
+    ::munmap(map, kGuard + kStack);
+    errno = e;
+    return -1;
+  }
+  const int debug_fd = debug::fd();
+  pid_t pid = ::clone(fn, static_cast<char*>(map) + kGuard + kStack,
+                      static_cast<int>(flags) | CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+  const int e = errno;
+  debug::set_fd(debug_fd);  // a child may have turned it off in the memory it shared
+  ::munmap(map, kGuard + kStack);
+  errno = e;
+  return pid;
 }
 
 std::optional<std::filesystem::path> init_cgroup_dir(const std::filesystem::path& guest_dir,

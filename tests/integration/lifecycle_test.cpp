@@ -97,6 +97,30 @@ TEST(Lifecycle, ExecForwardsExitStatusAndStdio) {
   EXPECT_NE(r.err.find("nosuchuser"), std::string::npos) << r;
 }
 
+// The command line joins the guest itself: the command is its child, with no helper between.
+TEST(Lifecycle, ExecCommandIsAChildOfTheCommandLine) {
+  REQUIRE_ROOT();
+  Env env;
+  std::string g = env.busybox_guest();
+  ASSERT_EQ(env.run({g, "start"}).rc, 0);
+  std::string vserver = (env.config_root().parent_path() / "bin" / "vserver").string();
+  it::Result r = env.run_program(
+      "/bin/sh",
+      {"-c", vserver + " " + g +
+                 " exec sleep 5 & v=$!\n"
+                 "for i in $(seq 50); do\n"
+                 "  k=$(for p in $(cat /proc/$v/task/$v/children); do cat /proc/$p/comm; done)\n"
+                 "  [ \"$k\" = sleep ] && break\n"
+                 "  sleep 0.1\n"
+                 "done\n"
+                 "echo \"children: $k\"\n"
+                 "kill $(cat /proc/$v/task/$v/children); wait $v\n"},
+      "", 20);
+  EXPECT_NE(r.out.find("children: sleep\n"), std::string::npos) << r;
+  EXPECT_EQ(env.run({g, "stop"}).rc, 0);
+  it::expect_nothing_left(env, g);
+}
+
 TEST(Lifecycle, ExecOnStoppedGuestFails) {
   REQUIRE_ROOT();
   Env env;
@@ -487,7 +511,6 @@ TEST(Lifecycle, DebugShowsTheStepsOfAStart) {
                                     "limits planned, storage prepared",
                                     "supervisor forked",
                                     "cgroup ",
-                                    "guest's first process cloned",
                                     "(guest's first process): debug: ",
                                     "root filesystem mounted, pivot_root done",
                                     "seccomp and capabilities set; executing /sbin/init",
@@ -502,6 +525,11 @@ TEST(Lifecycle, DebugShowsTheStepsOfAStart) {
                                         << r.out;
     at = found;
   }
+  // The supervisor says so once the clone returns: before its child's steps, or after them when
+  // the child shared its memory (the supervisor waits for its execve then).
+  auto cloned = r.out.find("guest's first process cloned");
+  EXPECT_NE(cloned, std::string::npos) << r;
+  EXPECT_LT(cloned, r.out.find("init runs")) << r;
   EXPECT_NE(r.out.find("vserver " + g + ": debug: +"), std::string::npos) << r;
   EXPECT_NE(r.out.find(" ms "), std::string::npos) << r;
   // The stop too; an exec's own --debug after its command is the command's.
