@@ -15,8 +15,10 @@
 #include "config/config.hpp"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +29,7 @@
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
+#include <optional>
 #include <system_error>
 #include <tuple>
 #include <utility>
@@ -117,8 +120,8 @@ class TreeReader {
   // The whole file: per-guest, then .defaults for the items that fall back.
   std::optional<Text> read(const fs::path& rel) {
     consult(rel);
-    auto t = read_at(dir_ / rel);
-    if (!t && falls_back(rel)) t = read_at(defaults_ / rel);
+    auto t = read_at(dir_, dir_fd_, rel);
+    if (!t && falls_back(rel)) t = read_at(defaults_, defaults_fd_, rel);
     if (t && empty_is_absent_ && trim(t->value).empty()) return std::nullopt;
     return t;
   }
@@ -242,13 +245,34 @@ class TreeReader {
     return fs::canonical(p, ec);
   }
 
-  std::optional<Text> read_at(const fs::path& p) {
-    UniqueFd f(::open(p.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  // The file rel below the directory base, held open as base_fd once it is needed.
+  std::optional<Text> read_at(const fs::path& base, std::optional<UniqueFd>& base_fd,
+                              const fs::path& rel) {
+    const fs::path p = base / rel;
+    constexpr int kFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    if (!base_fd) base_fd = UniqueFd(::open(base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    // A file reached below the directory without a symbolic link is inside the tree: no readlink
+    // of its path (one per file of every start and exec). With a link on the way, or where the
+    // kernel has no openat2, the path is opened as it is and its real path checked.
+    if (*base_fd) {
+      open_how how{};
+      how.flags = kFlags;
+      how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+      long fd = ::syscall(SYS_openat2, base_fd->get(), rel.c_str(), &how, sizeof how);
+      if (fd >= 0) return read_open(UniqueFd(static_cast<int>(fd)), p, true);
+      if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+    }
+    UniqueFd f(::open(p.c_str(), kFlags));
     if (!f) {
       if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
       problem(p, std::string("cannot read: ") + std::strerror(errno));
       return std::nullopt;
     }
+    return read_open(std::move(f), p, false);
+  }
+
+  // known_inside: f was reached below a directory of the tree without a symbolic link.
+  std::optional<Text> read_open(UniqueFd f, const fs::path& p, bool known_inside) {
     struct stat st {};
     if (::fstat(f.get(), &st) != 0) {
       problem(p, std::string("cannot stat: ") + std::strerror(errno));
@@ -260,8 +284,8 @@ class TreeReader {
       return std::nullopt;
     }
     std::error_code ec;
-    fs::path real = real_path(f.get(), p, ec);
-    if (ec || !inside_tree(real)) {
+    fs::path real = known_inside ? fs::path() : real_path(f.get(), p, ec);
+    if (!known_inside && (ec || !inside_tree(real))) {
       problem(p, "a symbolic link out of the configuration tree (to " + real.string() +
                      "); configuration files are read from inside " +
                      defaults_.parent_path().string() + " only");
@@ -295,6 +319,8 @@ class TreeReader {
 
   fs::path dir_;
   fs::path defaults_;
+  std::optional<UniqueFd> dir_fd_;
+  std::optional<UniqueFd> defaults_fd_;
   std::vector<Problem>& problems_;
   bool empty_is_absent_ = false;
   std::set<std::string>* consulted_ = nullptr;
