@@ -307,6 +307,26 @@ TEST(SeccompProgram, RawIcmpOnlyLeavesIcmpSockets) {
   EXPECT_EQ(sock(icmp, AF_INET, SOCK_PACKET, 0), kEperm);
   EXPECT_EQ(sock(icmp, AF_CAN, SOCK_RAW, 1), kEperm);
   EXPECT_EQ(sock(icmp, AF_BLUETOOTH, SOCK_RAW, 0), kEperm);
+  // Every family the kernel knows, on each architecture: raw sockets only of Unix, netlink and
+  // (ICMP) IPv4 and IPv6; every other type of every family but packet sockets.
+  for (std::uint32_t arch : {x64, i386}) {
+    const int nr = arch == x64 ? __NR_socket : 359;
+    for (std::uint64_t family = 0; family < 64; ++family) {
+      const bool raw_ok =
+          family == AF_UNIX || family == AF_NETLINK || family == AF_INET || family == AF_INET6;
+      const std::uint64_t proto =
+          family == AF_INET6 ? std::uint64_t{IPPROTO_ICMPV6} : std::uint64_t{IPPROTO_ICMP};
+      EXPECT_EQ(run_bpf(icmp, call(arch, nr, family, SOCK_RAW, proto)), raw_ok ? kAllow : kEperm)
+          << "family " << family << " arch " << arch;
+      EXPECT_EQ(run_bpf(icmp, call(arch, nr, family | 0xffffffff00000000ULL,
+                                   SOCK_RAW | SOCK_CLOEXEC, proto)),
+                raw_ok ? kAllow : kEperm)
+          << "family " << family << " arch " << arch;
+      EXPECT_EQ(run_bpf(icmp, call(arch, nr, family, SOCK_DGRAM, 0)),
+                family == AF_PACKET ? kEperm : kAllow)
+          << "family " << family << " arch " << arch;
+    }
+  }
   auto opt = [&](std::span<const sock_filter> p, std::uint64_t level, std::uint64_t name) {
     return run_bpf(p, call(x64, __NR_setsockopt, 3, level, name));
   };
