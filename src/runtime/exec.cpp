@@ -333,22 +333,34 @@ pid_t create_command(const Joined& j, const config::GuestConfig& cfg, const Exec
   return pid;
 }
 
-// Waits for the command (or the helper) while terminal signals go to it, as system(3) does.
-int wait_ignoring_terminal_signals(pid_t pid, const std::string& what) {
-  struct sigaction ign {};
-  ign.sa_handler = SIG_IGN;
-  struct sigaction old_int {};
-  struct sigaction old_quit {};
-  ::sigaction(SIGINT, &ign, &old_int);
-  ::sigaction(SIGQUIT, &ign, &old_quit);
-  int wstatus = 0;
-  int rc = 0;
-  while ((rc = ::waitpid(pid, &wstatus, 0)) < 0 && errno == EINTR) {
+// While a command runs, terminal signals are for it, not for the process that waits for it (as
+// system(3) does).
+class IgnoreTerminalSignals {
+ public:
+  IgnoreTerminalSignals() {
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGINT, &ign, &old_int_);
+    ::sigaction(SIGQUIT, &ign, &old_quit_);
   }
-  const int e = errno;
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGQUIT, &old_quit, nullptr);
-  if (rc < 0) throw_errno("wait for", what, e);
+  IgnoreTerminalSignals(const IgnoreTerminalSignals&) = delete;
+  IgnoreTerminalSignals& operator=(const IgnoreTerminalSignals&) = delete;
+  ~IgnoreTerminalSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGQUIT, &old_quit_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_quit_ {};
+};
+
+// The exit status of the command (or the helper) pid, once it has ended.
+int wait_for(pid_t pid, const std::string& what) {
+  int wstatus = 0;
+  while (::waitpid(pid, &wstatus, 0) < 0) {
+    if (errno != EINTR) throw_errno("wait for", what);
+  }
   return exit_status(wstatus);
 }
 
@@ -362,7 +374,8 @@ int wait_ignoring_terminal_signals(pid_t pid, const std::string& what) {
       child = create_command(j, cfg, opts, pty_sock);
     }
     if (pty_sock >= 0) ::close(pty_sock);
-    ::_exit(wait_ignoring_terminal_signals(child, "command in guest " + cfg.name));
+    IgnoreTerminalSignals ignore;
+    ::_exit(wait_for(child, "command in guest " + cfg.name));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vserver: %s\n", e.what());
   }
@@ -483,21 +496,13 @@ int exec(const config::Roots& roots, const config::GuestConfig& cfg, const ExecO
     what = "helper of guest " + cfg.name;
   }
   helper_sock.reset();
+  IgnoreTerminalSignals ignore;
   if (use_pty) {
-    // Terminal signals are for the command while it runs (the relay reads ^C as a byte).
-    struct sigaction ign {};
-    ign.sa_handler = SIG_IGN;
-    struct sigaction old_int {};
-    struct sigaction old_quit {};
-    ::sigaction(SIGINT, &ign, &old_int);
-    ::sigaction(SIGQUIT, &ign, &old_quit);
     UniqueFd master = receive_fd(caller_sock.get());
     caller_sock.reset();
     if (master) relay(master.get());
-    ::sigaction(SIGINT, &old_int, nullptr);
-    ::sigaction(SIGQUIT, &old_quit, nullptr);
   }
-  return wait_ignoring_terminal_signals(child, what);
+  return wait_for(child, what);
 }
 
 }  // namespace vs::runtime
