@@ -44,6 +44,13 @@ void run_tool(const std::vector<std::string>& argv, const std::string& what) {
   if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("pipe", what);
   UniqueFd rd(pipefd[0]);
   UniqueFd wr(pipefd[1]);
+  // Made before the fork: the child calls async-signal-safe functions only (the caller may have
+  // threads).
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  char empty_path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+  char* env[] = {empty_path, nullptr};
   ::fflush(nullptr);
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork", what);
@@ -52,11 +59,6 @@ void run_tool(const std::vector<std::string>& argv, const std::string& what) {
     ::dup2(wr.get(), 2);
     int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null >= 0) ::dup2(null, 0);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    char empty_path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-    char* env[] = {empty_path, nullptr};
     ::execve(args[0], args.data(), env);
     ::_exit(127);
   }
