@@ -113,11 +113,10 @@ void create_base(const config::Roots& roots_in, const BuildOptions& o) {
       std::size_t n = 0;
       auto copy = [&] { n = detail::copy_tree(source_dir, root, o.warning); };
       if (source_cfg && source_cfg->base) {
-        // A unified guest: its merged root, mounted in a helper's private mount namespace.
+        // A unified guest: its merged root, mounted in a private mount namespace.
         auto ov = storage::guest_overlay(roots, *source_cfg);
         storage::check_overlay(*source_cfg, *ov);
         storage::run_in_merged_root(*ov, source_dir, copy);
-        n = 0;  // counted in the helper
       } else {
         copy();
       }

@@ -842,7 +842,7 @@ void build_guest(const config::Roots& roots_in, const BuildOptions& o) {
       throw_errno("create directory", overlay->work.string());
     }
   }
-  // Runs fn on the merged root of a unified guest (mounted in a helper's mount namespace).
+  // Runs fn on the merged root of a unified guest (mounted in a private mount namespace).
   b.in_merged_root = [&](const std::function<void(const detail::Root&)>& fn) {
     storage::run_in_merged_root(*b.overlay, tmp_vdir, [&] {
       detail::Root merged{tmp_vdir, open_file(tmp_vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)};

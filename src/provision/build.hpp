@@ -98,7 +98,7 @@ struct BuildOptions {
 // Unified guests (docs/storage.md): method base makes a guest whose root is the base plus an
 // upper layer of its own holding /etc/hostname, /etc/hosts and /etc/resolv.conf; a clone of a
 // unified guest is a unified guest on the same base with a copy of the source's upper layer. Their
-// files are written through the merged root, mounted in a helper's private mount namespace.
+// files are written through the merged root, mounted in a private mount namespace.
 void build_guest(const config::Roots& roots, const BuildOptions& opts);
 
 // The mirror a debootstrap build of SUITE would use (see BuildOptions::mirror), and where it was

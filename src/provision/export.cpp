@@ -399,29 +399,11 @@ std::size_t export_guest(const config::Roots& roots, std::string_view name_in, c
     entries += w.add_tree(cfg.vdir, "root");
     w.close();
   };
-  if (overlay || in_image) {
-    // Written by a helper in whose private mount namespace the root is mounted; it sends back
-    // the number of entries.
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", "for the export of vserver " + name);
-    UniqueFd rd(p[0]);
-    UniqueFd wr(p[1]);
-    auto in_helper = [&] {
-      rd.reset();
-      write_archive();
-      std::string n = std::to_string(entries);
-      if (::write(wr.get(), n.data(), n.size()) != static_cast<ssize_t>(n.size())) {
-        throw_errno("report", "the number of entries exported");
-      }
-    };
-    if (overlay) {
-      storage::run_in_merged_root(*overlay, cfg.vdir, in_helper);
-    } else {
-      storage::run_in_image_root(image, cfg.vdir, in_helper);
-    }
-    wr.reset();
-    std::string n = read_fd(rd.get());
-    entries = n.empty() ? 0 : std::stoul(n);
+  // A unified guest's or an image's root is mounted in a private mount namespace to be read.
+  if (overlay) {
+    storage::run_in_merged_root(*overlay, cfg.vdir, write_archive);
+  } else if (in_image) {
+    storage::run_in_image_root(image, cfg.vdir, write_archive);
   } else {
     write_archive();
   }

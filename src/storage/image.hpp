@@ -67,9 +67,9 @@ std::vector<fs::path> image_mounts(const fs::path& image);
 // Loop devices whose backing file is image (/sys/block/loop*/loop/backing_file).
 std::vector<std::string> image_loop_devices(const fs::path& image);
 
-// Runs fn in a forked helper process (see run_in_private_mounts) in whose private mount namespace
-// image is mounted read-only on mountpoint: nothing appears on the host, and the mount and the
-// loop device go with the helper. fn's error is rethrown here.
+// Runs fn on a thread with a private mount namespace (see run_in_private_mounts) in which image
+// is mounted read-only on mountpoint: nothing appears on the host, and the mount and the loop
+// device go with the thread. fn's error is rethrown here.
 void run_in_image_root(const fs::path& image, const fs::path& mountpoint,
                        const std::function<void()>& fn);
 

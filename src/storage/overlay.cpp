@@ -3,16 +3,18 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <exception>
 #include <string>
+#include <thread>
 
 #include "sys/error.hpp"
 #include "sys/fd.hpp"
 #include "sys/file.hpp"
 #include "sys/process.hpp"
+#include "sys/report.hpp"
 
 namespace vs::storage {
 
@@ -45,49 +47,27 @@ void mount_overlay(const Overlay& o, const fs::path& target, unsigned long flags
 }
 
 void run_in_private_mounts(const std::string& what, const std::function<void()>& fn) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", "for the " + what);
-  UniqueFd rd(p[0]);
-  UniqueFd wr(p[1]);
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) throw_errno("fork", "the " + what);
-  if (pid == 0) {
-    rd.reset();
-    int rc = 0;
+  std::exception_ptr failure;
+  ReportSink sink = report_sink();
+  // A thread of its own: unsharing the mount namespace (with CLONE_FS, the root and working
+  // directory it implies) changes the calling thread only, and no fork is needed, which a process
+  // with threads could not follow with anything but async-signal-safe calls.
+  std::thread worker([&] {
+    ScopedReportSink same_sink(sink);
     try {
-      if (::unshare(CLONE_NEWNS) != 0) throw_errno("unshare", "mount namespace");
+      if (::unshare(CLONE_FS | CLONE_NEWNS) != 0) {
+        throw_errno("unshare", "mount namespace of the " + what);
+      }
       if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-        throw_errno("make mounts private in", "the helper's mount namespace");
+        throw_errno("make mounts private in", "the mount namespace of the " + what);
       }
       fn();
-    } catch (const Error& e) {
-      std::string m = std::to_string(e.code()) + " " + e.what();
-      (void)::write(wr.get(), m.data(), m.size());
-      rc = 1;
-    } catch (const std::exception& e) {
-      std::string m = std::string("0 ") + e.what();
-      (void)::write(wr.get(), m.data(), m.size());
-      rc = 1;
+    } catch (...) {
+      failure = std::current_exception();
     }
-    std::fflush(nullptr);
-    ::_exit(rc);
-  }
-  ChildProcess child(pid);
-  wr.reset();
-  std::string report = read_fd(rd.get());
-  int status = child.wait("the " + what);
-  if (!report.empty()) {
-    std::size_t sp = report.find(' ');
-    int code = 0;
-    try {
-      code = std::stoi(report.substr(0, sp));
-    } catch (const std::exception&) {
-      code = 0;
-    }
-    throw Error(sp == std::string::npos ? report : report.substr(sp + 1), code);
-  }
-  if (status != 0) throw Error("the " + what + " ended with status " + std::to_string(status));
+  });
+  worker.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
 void run_in_merged_root(const Overlay& o, const fs::path& mountpoint,

@@ -17,16 +17,14 @@ namespace vs::storage {
 // overlayfs never writes to it.
 void mount_overlay(const Overlay& o, const fs::path& target, unsigned long flags);
 
-// Runs fn in a forked helper process with a private mount namespace of its own: what fn mounts
-// ends with the helper, whatever happens to it or to the caller. An exception of fn is rethrown
-// here as vs::Error with its message and errno; what names the helper in other errors. The caller
-// must be single-threaded, as every forking function of the library.
+// Runs fn on a thread of its own with a private mount namespace (a copy of the caller's): what fn
+// mounts is seen by no other process or thread and ends with the thread, or with the process
+// whatever happens to it. fn's exception is rethrown here as it was; what names the work in other
+// errors. fn reports to the caller's report sink; the caller waits meanwhile.
 void run_in_private_mounts(const std::string& what, const std::function<void()>& fn);
 
-// Runs fn in a forked helper process with a private mount namespace in which the overlay is
-// mounted on mountpoint; the mount ends with the helper, whatever happens to it or to the caller.
-// An exception of fn (or of the mount) is rethrown here as vs::Error with its message and errno.
-// The caller must be single-threaded, as every forking function of the library.
+// Runs fn as run_in_private_mounts does, with the overlay mounted on mountpoint in that private
+// namespace. An exception of fn (or of the mount) is rethrown here.
 void run_in_merged_root(const Overlay& o, const fs::path& mountpoint,
                         const std::function<void()>& fn);
 

@@ -2,11 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -106,46 +104,11 @@ Usage statfs_usage(const fs::path& dir) {
   return u;
 }
 
-// The usage inside an image that is not mounted: mounted read-only in a private mount namespace
-// of a child process, which takes the mount and the loop device with it when it exits.
+// The usage inside an image that is not mounted: mounted read-only in a private mount namespace,
+// which takes the mount and the loop device with it.
 Usage unmounted_image_usage(const fs::path& image, const fs::path& data) {
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("pipe", "usage of " + image.string());
-  UniqueFd rd(pipefd[0]);
-  UniqueFd wr(pipefd[1]);
-  ::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) throw_errno("fork", "usage of " + image.string());
-  if (pid == 0) {
-    rd.reset();
-    std::string out;
-    try {
-      if (::unshare(CLONE_NEWNS) != 0) throw_errno("unshare", "mount namespace");
-      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-        throw_errno("make mounts private in", "a private mount namespace");
-      }
-      LoopDevice loop = LoopDevice::attach(image, true);
-      MountGuard m(loop.path(), data, "ext4", MS_RDONLY, "noload");
-      Usage u = statfs_usage(data);
-      out = fmt::format("OK {} {}", u.space_kib, u.inodes);
-    } catch (const std::exception& e) {
-      out = e.what();
-    }
-    write_all(wr.get(), out, "usage report");
-    ::_exit(0);
-  }
-  ChildProcess child(pid);
-  wr.reset();
-  std::string out = read_fd(rd.get());
-  child.wait("usage of " + image.string());
   Usage u;
-  unsigned long long space = 0;
-  unsigned long long inodes = 0;
-  if (std::sscanf(out.c_str(), "OK %llu %llu", &space, &inodes) != 2) {
-    throw Error(out.empty() ? "read the usage of " + image.string() + ": no answer" : out);
-  }
-  u.space_kib = space;
-  u.inodes = inodes;
+  run_in_image_root(image, data, [&] { u = statfs_usage(data); });
   return u;
 }
 

@@ -33,6 +33,10 @@ void report(Severity severity, std::string_view text) {
   }
 }
 
+ReportSink report_sink() {
+  return current_sink;
+}
+
 ScopedReportSink::ScopedReportSink(ReportSink sink)
     : previous_(std::exchange(current_sink, std::move(sink))) {}
 

@@ -24,6 +24,9 @@ inline void report_info(std::string_view text) {
   report(Severity::info, text);
 }
 
+// This thread's sink (empty: standard error), for a thread that works on its behalf.
+ReportSink report_sink();
+
 // Installs sink for the current thread while it lives; the previous one comes back after.
 class ScopedReportSink {
  public:
