@@ -9,9 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -46,6 +48,16 @@ void end_group(pid_t pid) {
   }
 }
 
+// A failure of the child after the fork, in the --debian-installer protocol debootstrap speaks
+// ("E: CODE", "EF: text"), with async-signal-safe calls only.
+[[noreturn]] void child_fail(const char* code_and_text, int err, const char* after, int status) {
+  for (const char* part : {code_and_text, ": ", ::strerrordesc_np(err), after, "\n"}) {
+    if (part == nullptr) continue;
+    (void)!::write(STDERR_FILENO, part, std::strlen(part));
+  }
+  ::_exit(status);
+}
+
 }  // namespace
 
 std::vector<std::string> debootstrap_argv(const DebootstrapRun& run, const fs::path& target) {
@@ -74,6 +86,34 @@ void run_debootstrap(const DebootstrapRun& run, const fs::path& target,
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
+  // The environment and the program, made before the fork: the child calls async-signal-safe
+  // functions only, as the caller may have threads.
+  const std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view v = *e;
+    if (v.rfind("PATH=", 0) == 0 || v.rfind("LC_ALL=", 0) == 0 ||
+        v.rfind("DEBIAN_FRONTEND=", 0) == 0) {
+      continue;
+    }
+    env.emplace_back(v);
+  }
+  env.push_back("PATH=" + path);
+  env.emplace_back("LC_ALL=C.UTF-8");
+  env.emplace_back("DEBIAN_FRONTEND=noninteractive");
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string program = argv[0];  // not found on the PATH: its execve says so
+  for (std::size_t from = 0; from <= path.size();) {
+    std::size_t to = std::min(path.find(':', from), path.size());
+    std::string candidate = path.substr(from, to - from) + "/" + argv[0];
+    if (::access(candidate.c_str(), X_OK) == 0) {
+      program = candidate;
+      break;
+    }
+    from = to + 1;
+  }
   std::int64_t start = now_ms();
   ::fflush(nullptr);
   pid_t pid = ::fork();
@@ -88,9 +128,7 @@ void run_debootstrap(const DebootstrapRun& run, const fs::path& target,
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (::unshare(CLONE_NEWNS) != 0 ||
         ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-      std::fprintf(stderr, "E: MOUNTNS\nEF: cannot make a mount namespace: %s\n",
-                   std::strerror(errno));
-      ::_exit(126);
+      child_fail("E: MOUNTNS\nEF: cannot make a mount namespace", errno, nullptr, 126);
     }
     int null = ::open("/dev/null", O_RDONLY);
     // fd 3: the progress lines of --debian-installer; 1 (and so 4) and 2: the rest.
@@ -98,14 +136,9 @@ void run_debootstrap(const DebootstrapRun& run, const fs::path& target,
         ::dup2(wr.get(), 3) < 0) {
       ::_exit(126);
     }
-    ::setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
-    ::setenv("LC_ALL", "C.UTF-8", 1);
-    ::setenv("DEBIAN_FRONTEND", "noninteractive", 1);
-    ::execvp(args[0], args.data());
-    std::fprintf(stderr,
-                 "E: EXEC\nEF: cannot run debootstrap: %s (install the debootstrap package)\n",
-                 std::strerror(errno));
-    ::_exit(127);
+    ::execve(program.c_str(), args.data(), envp.data());
+    child_fail("E: EXEC\nEF: cannot run debootstrap", errno, " (install the debootstrap package)",
+               127);
   }
   wr.reset();
 
