@@ -85,6 +85,7 @@ std::vector<GuestStatus> exec_each(const config::Roots& roots,
     if (::pipe2(err.data(), O_CLOEXEC) != 0) throw_errno("create pipe for", "vserver " + name);
     UniqueFd err_r(err[0]);
     UniqueFd err_w(err[1]);
+    require_single_threaded("running a command in every guest (ops::exec_each)");
     std::fflush(nullptr);
     pid_t pid = ::fork();
     if (pid < 0) throw_errno("fork", "for vserver " + name);

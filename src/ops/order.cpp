@@ -258,6 +258,7 @@ std::vector<Outcome> run_ordered(const Plan& plan, Direction direction, int jobs
           continue;
         }
       }
+      require_single_threaded("starting or stopping guests in their order (ops::run_ordered)");
       std::fflush(nullptr);
       pid_t pid = ::fork();
       if (pid < 0) {

@@ -35,6 +35,7 @@
 #include "storage/overlay.hpp"
 #include "sys/error.hpp"
 #include "sys/file.hpp"
+#include "sys/process.hpp"
 #include "sys/tree.hpp"
 
 namespace vs::provision {
@@ -533,6 +534,7 @@ void regenerate_host_keys(const config::Roots& roots, const std::string& name,
   cfg.init.cmd_stop.clear();
   cfg.network = config::NetworkMode::none;
   cfg.interfaces.clear();
+  require_single_threaded("making a new guest's SSH host keys");
   std::fflush(nullptr);
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork", "to make the SSH host keys of vserver " + name);

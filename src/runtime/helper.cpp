@@ -181,13 +181,11 @@ bool use_helper(const ExecOptions* exec) {
   if (exec != nullptr && (exec->stdin_fd != 0 || exec->stdout_fd != 1 || exec->stderr_fd != 2)) {
     return true;
   }
-  // /proc/self/task has one link per thread besides "." and "..".
-  struct stat st {};
-  if (::stat("/proc/self/task", &st) == 0 && st.st_nlink > 3) {
+  if (int n = thread_count(); n > 1) {
     throw Error(fmt::format(
         "this process has {} threads: guests are started, stopped and joined in process only by "
         "a single-threaded vserver binary (set_launcher(Launcher::helper) for any other)",
-        st.st_nlink - 2));
+        n));
   }
   return false;
 }

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -86,6 +87,21 @@ ChildProcess spawn_program(const std::filesystem::path& path, const std::vector<
   err = ::posix_spawn(&pid, path.c_str(), &actions, &attr, args.data(), envp.data());
   if (err != 0) throw_errno("run " + path.string() + " for", what, err);
   return ChildProcess(pid);
+}
+
+int thread_count() {
+  // /proc/self/task has one link per thread besides "." and "..".
+  struct stat st {};
+  if (::stat("/proc/self/task", &st) != 0 || st.st_nlink < 3) return 1;
+  return static_cast<int>(st.st_nlink) - 2;
+}
+
+void require_single_threaded(std::string_view what) {
+  int n = thread_count();
+  if (n > 1) {
+    throw Error(std::string(what) + " runs in a child process of this one, which only a " +
+                "single-threaded process may fork; this one has " + std::to_string(n) + " threads");
+  }
 }
 
 int exit_status(int wstatus) {

@@ -41,6 +41,13 @@ ChildProcess spawn_program(const std::filesystem::path& path, const std::vector<
                            const std::vector<std::string>& env,
                            const std::vector<std::pair<int, int>>& fds, std::string_view what);
 
+// The number of threads of this process (1 where /proc is not mounted).
+int thread_count();
+// For work that forks and runs library code in the child, which only a single-threaded process
+// may do (after a fork of a multi-threaded one, only async-signal-safe calls are allowed): throws
+// naming what when this process has other threads.
+void require_single_threaded(std::string_view what);
+
 // A waitpid status as a shell reports it: the exit code, or 128+N when signal N ended the process.
 int exit_status(int wstatus);
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -99,6 +100,28 @@ TEST(SpawnProgram, MissingProgramNamesItWithErrno) {
     EXPECT_EQ(e.code(), ENOENT);
     EXPECT_NE(std::string(e.what()).find("/nonexistent/prog"), std::string::npos) << e.what();
   }
+}
+
+// Work that forks and runs library code in the child refuses a process with threads, by name.
+TEST(Toolkit, RequireSingleThreadedCountsTheThreads) {
+  const int before = thread_count();
+  EXPECT_NO_THROW(require_single_threaded("the work")) << before << " threads";
+  std::atomic<bool> stop{false};
+  std::thread other([&] {
+    while (!stop) std::this_thread::yield();
+  });
+  EXPECT_EQ(thread_count(), before + 1);
+  try {
+    require_single_threaded("the work");
+    ADD_FAILURE() << "not refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "the work runs in a child process of this one, which only a single-threaded "
+              "process may fork; this one has 2 threads");
+  }
+  stop = true;
+  other.join();
+  EXPECT_NO_THROW(require_single_threaded("the work"));
 }
 
 }  // namespace
