@@ -55,8 +55,10 @@ pid_t clone_into_cgroup(unsigned long flags, int cgroup_dir, bool& in_cgroup);
 // on a stack of its own until it executes a program or exits, while the caller waits (CLONE_VM |
 // CLONE_VFORK, as posix_spawn does): no page table is copied and no page copied on write. fn must
 // not change what the caller goes on using (what it allocates stays allocated in the caller), and
-// the caller must be single-threaded. The caller's --debug descriptor is kept. Returns the pid, -1
-// with errno on failure.
+// the caller must be single-threaded. The caller's --debug descriptor is kept. Where the kernel
+// refuses CLONE_VM (Debian 12's 6.1, when the caller's children go to another time namespace) the
+// child is a copy of the caller, as fork makes it, and the caller does not wait. Returns the pid,
+// -1 with errno on failure.
 pid_t clone_sharing_memory(unsigned long flags, int (*fn)(void*), void* arg);
 
 // Whether the guest's network needs the supervisor: links to create on the host, or addresses and
