@@ -324,13 +324,13 @@ int command_main(void* arg) {
 
 // Creates the command from a process that joined the guest; returns once it has executed the
 // program or failed (the parent is suspended meanwhile, CLONE_VFORK).
-pid_t create_command(const Joined& j, const config::GuestConfig& cfg, const ExecOptions& opts,
-                     int pty_sock) {
+ChildProcess create_command(const Joined& j, const config::GuestConfig& cfg,
+                            const ExecOptions& opts, int pty_sock) {
   CommandArgs args{&cfg, &opts, &j, pty_sock};
   pid_t pid = clone_sharing_memory(0, command_main, &args);
   if (pid < 0) throw_errno("create command", "in guest " + cfg.name);
   debug::step(cfg.name, fmt::format("command created in the guest (host pid {})", pid));
-  return pid;
+  return ChildProcess(pid);
 }
 
 // While a command runs, terminal signals are for it, not for the process that waits for it (as
@@ -355,27 +355,17 @@ class IgnoreTerminalSignals {
   struct sigaction old_quit_ {};
 };
 
-// The exit status of the command (or the helper) pid, once it has ended.
-int wait_for(pid_t pid, const std::string& what) {
-  int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0) {
-    if (errno != EINTR) throw_errno("wait for", what);
-  }
-  return exit_status(wstatus);
-}
-
 // The helper: joins the guest and runs the command as its child; exits with its status.
 [[noreturn]] void join_helper(const state::GuestState& st, const config::GuestConfig& cfg,
                               const ExecOptions& opts, int pty_sock) {
   try {
-    pid_t child = 0;
-    {
+    ChildProcess child = [&] {
       Joined j = join_guest(st, cfg);
-      child = create_command(j, cfg, opts, pty_sock);
-    }
+      return create_command(j, cfg, opts, pty_sock);
+    }();
     if (pty_sock >= 0) ::close(pty_sock);
     IgnoreTerminalSignals ignore;
-    ::_exit(wait_for(child, "command in guest " + cfg.name));
+    ::_exit(child.wait("command in guest " + cfg.name));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vserver: %s\n", e.what());
   }
@@ -480,21 +470,22 @@ int exec(const config::Roots& roots, const config::GuestConfig& cfg, const ExecO
     helper_sock.reset(sv[1]);
   }
   ::fflush(nullptr);
-  pid_t child = 0;
-  std::string what;
-  if (opts.join_caller) {
-    Joined j = join_guest(*st, cfg);
-    child = create_command(j, cfg, opts, helper_sock ? helper_sock.get() : -1);
-    what = "command in guest " + cfg.name;
-  } else {
-    child = ::fork();
-    if (child < 0) throw_errno("fork", "helper for guest " + cfg.name);
-    if (child == 0) {
+  // The command (the caller joins the guest), or the helper that joins it; killed and reaped if
+  // the relay fails.
+  const std::string what = (opts.join_caller ? "command in guest " : "helper of guest ") + cfg.name;
+  ChildProcess child = [&] {
+    if (opts.join_caller) {
+      Joined j = join_guest(*st, cfg);
+      return create_command(j, cfg, opts, helper_sock ? helper_sock.get() : -1);
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno("fork", what);
+    if (pid == 0) {
       caller_sock.reset();
       join_helper(*st, cfg, opts, helper_sock ? helper_sock.release() : -1);
     }
-    what = "helper of guest " + cfg.name;
-  }
+    return ChildProcess(pid);
+  }();
   helper_sock.reset();
   IgnoreTerminalSignals ignore;
   if (use_pty) {
@@ -502,7 +493,7 @@ int exec(const config::Roots& roots, const config::GuestConfig& cfg, const ExecO
     caller_sock.reset();
     if (master) relay(master.get());
   }
-  return wait_for(child, what);
+  return child.wait(what);
 }
 
 }  // namespace vs::runtime
